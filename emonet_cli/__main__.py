@@ -1,0 +1,3 @@
+from emonet_cli.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""Errors a user can cause. The CLI prints them as one line and exits with status 1."""
+
+
+class EmonetError(Exception):
+    """Base class: a problem with the user's input, files, weights or environment."""
+
+
+class FormatError(EmonetError):
+    """A stream, annotation or label file that cannot be read as its format says."""
+
+
+class WeightsError(EmonetError):
+    """Weights that are missing, corrupt, unsafe or of the wrong model."""
+
+
+class InputError(EmonetError):
+    """A video or image that cannot be decoded, or an input without a box source."""

@@ -1,0 +1,39 @@
+"""Atomic file output: a file appears under its final name only once it is complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+def temporary_sibling(path: Path, suffix: str = "") -> Path:
+    """A fresh hidden name next to `path`, on the same file system so rename is atomic."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path to write to; it is renamed to `path` when the block succeeds
+    and removed when it fails. `suffix` keeps an extension for writers that need one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """open() for writing, with the atomic rename of `atomic_path`."""
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f

@@ -1,0 +1,176 @@
+"""The EmoNet network: a two-stack FAN hourglass plus the emotion head with heatmap attention.
+
+Toisoul, Kossaifi, Bulat, Tzimiropoulos and Pantic, "Estimation of continuous valence and
+arousal levels from faces in naturalistic conditions", Nature Machine Intelligence 2021.
+
+Module names and the order of operations follow the published implementation, so that its
+state dict (keys and shapes) loads unchanged and the numbers agree to float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NCLASS_CHOICES = (5, 8)
+N_LANDMARKS = 68
+INPUT_SIZE = 256
+HEATMAP_SIZE = 64
+EMBEDDING_SIZE = 256
+
+# The published demo smooths the raw outputs over the current and the previous 4 frames.
+SMOOTHING_WEIGHTS = (0.1, 0.1, 0.15, 0.25, 0.4)  # oldest to newest
+
+CLASS_NAMES = {
+    8: ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"),
+    5: ("Neutral", "Happy", "Sad", "Surprise", "Fear"),
+}
+
+
+class EmoNetOutput(NamedTuple):
+    expression: torch.Tensor  # (B, nclass) logits
+    valence: torch.Tensor  # (B,)
+    arousal: torch.Tensor  # (B,)
+    heatmap: torch.Tensor  # (B, 68, 64, 64)
+    embedding: torch.Tensor  # (B, 256): the pooled features entering the final head
+
+
+def conv3x3(in_planes: int, out_planes: int) -> nn.Conv2d:
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=1, padding=1, bias=False)
+
+
+class ConvBlock(nn.Module):
+    """Pre-activation residual block whose three 3x3 convs (1/2, 1/4, 1/4 of the width) are
+    concatenated, as in Bulat & Tzimiropoulos' hierarchical, parallel and multi-scale block."""
+
+    def __init__(self, in_planes: int, out_planes: int):
+        super().__init__()
+        half, quarter = out_planes // 2, out_planes // 4
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = conv3x3(in_planes, half)
+        self.bn2 = nn.BatchNorm2d(half)
+        self.conv2 = conv3x3(half, quarter)
+        self.bn3 = nn.BatchNorm2d(quarter)
+        self.conv3 = conv3x3(quarter, quarter)
+        self.downsample = None
+        if in_planes != out_planes:
+            self.downsample = nn.Sequential(
+                nn.BatchNorm2d(in_planes),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(in_planes, out_planes, kernel_size=1, bias=False),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out1 = self.conv1(F.relu(self.bn1(x)))
+        out2 = self.conv2(F.relu(self.bn2(out1)))
+        out3 = self.conv3(F.relu(self.bn3(out2)))
+        residual = x if self.downsample is None else self.downsample(x)
+        return torch.cat((out1, out2, out3), dim=1) + residual
+
+
+class HourGlass(nn.Module):
+    """Recursive hourglass of the given depth; every level keeps 256 features."""
+
+    def __init__(self, depth: int = 4, features: int = 256):
+        super().__init__()
+        self.depth = depth
+        self._add_level(depth, features)
+
+    def _add_level(self, level: int, features: int) -> None:
+        self.add_module(f"b1_{level}", ConvBlock(features, features))
+        self.add_module(f"b2_{level}", ConvBlock(features, features))
+        if level > 1:
+            self._add_level(level - 1, features)
+        else:
+            self.add_module(f"b2_plus_{level}", ConvBlock(features, features))
+        self.add_module(f"b3_{level}", ConvBlock(features, features))
+
+    def _forward_level(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        up1 = self._modules[f"b1_{level}"](x)
+        low = self._modules[f"b2_{level}"](F.max_pool2d(x, 2, stride=2))
+        if level > 1:
+            low = self._forward_level(level - 1, low)
+        else:
+            low = self._modules[f"b2_plus_{level}"](low)
+        low = self._modules[f"b3_{level}"](low)
+        return up1 + F.interpolate(low, scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward_level(self.depth, x)
+
+
+class EmoNet(nn.Module):
+    """FAN backbone (stem + 2 stacked hourglasses giving 68 landmark heatmaps) and the emotion
+    head, which weights the hourglass features by the summed heatmaps (attention)."""
+
+    def __init__(self, nclass: int = 8, num_stacks: int = 2, n_emo_blocks: int = 4):
+        super().__init__()
+        if nclass not in NCLASS_CHOICES:
+            raise ValueError(f"nclass must be one of {NCLASS_CHOICES}, not {nclass}")
+        self.nclass = nclass
+        self.num_stacks = num_stacks
+
+        # Stem: 256x256 input -> 64x64 features.
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.conv2 = ConvBlock(64, 128)
+        self.conv3 = ConvBlock(128, 128)
+        self.conv4 = ConvBlock(128, 256)
+
+        for i in range(num_stacks):
+            self.add_module(f"m{i}", HourGlass(depth=4, features=256))
+            self.add_module(f"top_m_{i}", ConvBlock(256, 256))
+            self.add_module(f"conv_last{i}", nn.Conv2d(256, 256, kernel_size=1))
+            self.add_module(f"bn_end{i}", nn.BatchNorm2d(256))
+            self.add_module(f"l{i}", nn.Conv2d(256, N_LANDMARKS, kernel_size=1))
+            if i < num_stacks - 1:
+                self.add_module(f"bl{i}", nn.Conv2d(256, 256, kernel_size=1))
+                self.add_module(f"al{i}", nn.Conv2d(N_LANDMARKS, 256, kernel_size=1))
+
+        # Emotion head: stem features + every stack's features, 4 blocks each halving 64 -> 4.
+        self.conv1x1_input_emo_2 = nn.Conv2d(256 * (num_stacks + 1), 256, kernel_size=1)
+        emo_layers: list[nn.Module] = []
+        for _ in range(n_emo_blocks):
+            emo_layers += [ConvBlock(256, 256), nn.MaxPool2d(2, 2)]
+        self.emo_net_2 = nn.Sequential(*emo_layers)
+        self.avg_pool_2 = nn.AvgPool2d(4)
+        self.emo_fc_2 = nn.Sequential(
+            nn.Linear(256, 128),
+            nn.BatchNorm1d(128),
+            nn.ReLU(inplace=True),
+            nn.Linear(128, nclass + 2),  # class logits, then valence and arousal
+        )
+
+    def forward(self, x: torch.Tensor) -> EmoNetOutput:
+        """x: (B, 3, 256, 256) RGB in [0, 1], no mean/std normalisation."""
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.max_pool2d(self.conv2(x), 2, stride=2)
+        x = self.conv4(self.conv3(x))
+
+        previous = x
+        stack_features = []
+        heatmap = x  # reassigned by every stack
+        for i in range(self.num_stacks):
+            ll = self._modules[f"top_m_{i}"](self._modules[f"m{i}"](previous))
+            ll = F.relu(self._modules[f"bn_end{i}"](self._modules[f"conv_last{i}"](ll)))
+            heatmap = self._modules[f"l{i}"](ll)
+            if i < self.num_stacks - 1:
+                ll = self._modules[f"bl{i}"](ll)
+                previous = previous + ll + self._modules[f"al{i}"](heatmap)
+            stack_features.append(ll)
+
+        attention = heatmap.sum(dim=1, keepdim=True)
+        emo_features = torch.cat((x, torch.cat(stack_features, dim=1) * attention), dim=1)
+        emo_features = self.emo_net_2(self.conv1x1_input_emo_2(emo_features))
+        embedding = self.avg_pool_2(emo_features).flatten(1)
+        head = self.emo_fc_2(embedding)
+        return EmoNetOutput(
+            expression=head[:, : self.nclass],
+            valence=head[:, self.nclass],
+            arousal=head[:, self.nclass + 1],
+            heatmap=heatmap,
+            embedding=embedding,
+        )

@@ -1,0 +1,60 @@
+"""Builds the deterministic stand-in checkpoint that golden.json was computed with.
+
+The fill rule (PCG64, seed 2021, one uniform draw per value in manifest order, scaled by the
+key's role) is the one documented next to the reference outputs; the published weights
+cannot be downloaded in tests, so this checkpoint stands in for them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA = Path(__file__).resolve().parent / "data"
+MANIFEST = DATA / "emonet_state_dict.tsv"
+WEIGHT_GAIN = 0.6
+
+
+def manifest_rows(nclass: int) -> list[dict[str, str]]:
+    with open(MANIFEST, newline="") as f:
+        return [row for row in csv.DictReader(f, delimiter="\t") if int(row["nclass"]) == nclass]
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    return () if text == "scalar" else tuple(int(s) for s in text.split("x"))
+
+
+def standin_state_dict(nclass: int, seed: int = 2021, prefix: str = "module.") -> dict:
+    rows = manifest_rows(nclass)
+    norm_stems = {row["key"].rsplit(".", 1)[0] for row in rows if row["key"].endswith(".running_mean")}
+    rng = np.random.Generator(np.random.PCG64(seed))
+    state = OrderedDict()
+    for row in rows:
+        key, shape = row["key"], parse_shape(row["shape"])
+        if row["dtype"] == "int64":
+            state[prefix + key] = torch.tensor(0, dtype=torch.int64)
+            continue
+        u = rng.random(math.prod(shape)) * 2.0 - 1.0
+        stem, leaf = key.rsplit(".", 1)
+        if leaf == "running_mean":
+            values = 0.1 * u
+        elif leaf == "running_var":
+            values = 1.0 + 0.25 * (u + 1.0)
+        elif stem in norm_stems:
+            values = 1.0 + 0.1 * u if leaf == "weight" else 0.1 * u
+        elif leaf == "weight":
+            values = WEIGHT_GAIN * u * math.sqrt(3.0 / math.prod(shape[1:]))
+        else:
+            values = 0.05 * u
+        state[prefix + key] = torch.from_numpy(values.reshape(shape).astype(np.float32))
+    return state
+
+
+def save_standin(path: Path, nclass: int, prefix: str = "module.") -> Path:
+    torch.save(standin_state_dict(nclass, prefix=prefix), path)
+    return path
