@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import IO
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def temporary_sibling(path: Path, suffix: str = "") -> Path:
     """A fresh hidden name next to `path`, on the same file system so rename is atomic."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    # mkstemp creates owner-only files; results get the permissions of an ordinary new file.
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     return Path(name)
 

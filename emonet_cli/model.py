@@ -165,8 +165,11 @@ class EmoNet(nn.Module):
         attention = heatmap.sum(dim=1, keepdim=True)
         emo_features = torch.cat((x, torch.cat(stack_features, dim=1) * attention), dim=1)
         emo_features = self.emo_net_2(self.conv1x1_input_emo_2(emo_features))
-        embedding = self.avg_pool_2(emo_features).flatten(1)
-        head = self.emo_fc_2(embedding)
+        embedding = self.avg_pool_2(emo_features).flatten(1).float()
+        # The head is tiny; under reduced-precision autocast it still runs in float32 so that
+        # valence and arousal keep their digits instead of bfloat16's three.
+        with torch.autocast(embedding.device.type, enabled=False):
+            head = self.emo_fc_2(embedding)
         return EmoNetOutput(
             expression=head[:, : self.nclass],
             valence=head[:, self.nclass],

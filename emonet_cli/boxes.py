@@ -1,0 +1,173 @@
+"""Face boxes from any supported source, as pixel corners plus a confidence per sample.
+
+Sources:
+- an SSI stream from DISCOVER's BlazeFace module (`.stream`): per sample `ymin, xmin, ymax,
+  xmax[, confidence]` normalised to the frame height and width;
+- a CSV (`.csv`) with header `frame,x1,y1,x2,y2[,conf]` in pixels;
+- anything else: a whitespace list `IMAGE_PATH x1 y1 x2 y2` in pixels, one image per line.
+
+Confidence 0 means the sample has no fresh detection. From BlazeFace the box is then the last
+good one, repeated (or the whole frame before the first face); for frames missing from a CSV
+the box is NaN. Boxes are finite wherever the confidence is above 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emonet_cli.errors import FormatError
+from emonet_cli.streams import STREAM_SUFFIX, read_stream
+
+CSV_COLUMNS = ("frame", "x1", "y1", "x2", "y2")
+CSV_CONF_COLUMN = "conf"
+
+
+@dataclass
+class FaceBoxes:
+    """One box and confidence per sample (video frame, stream sample or listed image)."""
+
+    boxes: np.ndarray  # (n, 4) float64 x1, y1, x2, y2 in frame pixels
+    conf: np.ndarray  # (n,) float32
+    sr: float | None  # samples per second for SSI streams; None for CSV frames and image lists
+    images: list[str] | None  # image path of each sample, as written, for image lists
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> FaceBoxes:
+    """Read face boxes from an SSI stream, a CSV or an image list, chosen by file extension.
+
+    `frame_size` (width, height) scales the normalised coordinates of SSI streams; the pixel
+    sources ignore it. CSV rows may come in any order and skip frames: the result is dense over
+    frames 0..max, and absent frames get a NaN box with confidence 0.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(STREAM_SUFFIX) or name.endswith(STREAM_SUFFIX + "~"):
+        if frame_size is None:
+            raise ValueError(f"{path}: normalised SSI boxes need frame_size=(width, height)")
+        return _read_ssi_boxes(path, frame_size)
+    text = _read_text(path)
+    if name.endswith(".csv"):
+        return _read_csv_boxes(path, text)
+    return _read_image_list(path, text)
+
+
+def _read_ssi_boxes(path: Path, frame_size: tuple[int, int]) -> FaceBoxes:
+    stream = read_stream(path)
+    dim = stream.data.shape[1]
+    if dim not in (4, 5):
+        raise FormatError(
+            f"{stream.path}: face boxes need dim 4 (ymin xmin ymax xmax) or 5 (plus "
+            f"confidence), this stream has dim {dim}"
+        )
+    values = stream.data.astype(np.float64)
+    _reject_non_finite(stream.path, values, "sample")
+    width, height = frame_size
+    ymin, xmin, ymax, xmax = values[:, :4].T
+    boxes = np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
+    conf = values[:, 4] if dim == 5 else np.ones(len(values))
+    return FaceBoxes(boxes, conf.astype(np.float32), stream.sr, None, stream.path)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FormatError(f"{path}: box file is missing") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: box file is not UTF-8 text") from None
+    except OSError as error:
+        raise FormatError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _parse_number(path: Path, line: int, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FormatError(f"{path}: line {line}: '{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise FormatError(f"{path}: line {line}: NaN or infinite value '{text}'")
+    return value
+
+
+def _check_corners(path: Path, line: int, x1: float, y1: float, x2: float, y2: float) -> None:
+    # An x,y,width,height box read as corners usually ends before it starts.
+    if x2 <= x1 or y2 <= y1:
+        raise FormatError(
+            f"{path}: line {line}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is empty or inverted: "
+            "expected corners x1 y1 x2 y2 with x2 > x1 and y2 > y1, not x, y, width, height"
+        )
+
+
+def _reject_non_finite(path: Path, values: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        raise FormatError(f"{path}: {what} {bad[0]} has a NaN or infinite value")
+
+
+def _read_csv_boxes(path: Path, text: str) -> FaceBoxes:
+    rows = csv.reader(text.splitlines())
+    header = [column.strip().lower() for column in next(rows, [])]
+    missing = [column for column in CSV_COLUMNS if column not in header]
+    unknown = [c for c in header if c not in CSV_COLUMNS and c != CSV_CONF_COLUMN]
+    if missing or unknown or len(set(header)) != len(header):
+        raise FormatError(
+            f"{path}: header must be {','.join(CSV_COLUMNS)}[,{CSV_CONF_COLUMN}], "
+            f"found '{','.join(header)}'"
+        )
+    has_conf = CSV_CONF_COLUMN in header
+    by_frame: dict[int, tuple[list[float], float]] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise FormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}")
+        cells = dict(zip(header, row))
+        frame_value = _parse_number(path, line, cells["frame"].strip())
+        if frame_value < 0 or not frame_value.is_integer():
+            raise FormatError(f"{path}: line {line}: frame '{cells['frame']}' is not a frame index")
+        frame = int(frame_value)
+        if frame in by_frame:
+            raise FormatError(f"{path}: line {line}: frame {frame} appears twice")
+        box = [_parse_number(path, line, cells[c].strip()) for c in CSV_COLUMNS[1:]]
+        _check_corners(path, line, *box)
+        conf = _parse_number(path, line, cells[CSV_CONF_COLUMN].strip()) if has_conf else 1.0
+        by_frame[frame] = (box, conf)
+    if not by_frame:
+        raise FormatError(f"{path}: no boxes")
+
+    count = max(by_frame) + 1
+    boxes = np.full((count, 4), np.nan)
+    conf = np.zeros(count, dtype=np.float32)
+    for frame, (box, confidence) in by_frame.items():
+        boxes[frame] = box
+        conf[frame] = confidence
+    return FaceBoxes(boxes, conf, None, None, path)
+
+
+def _read_image_list(path: Path, text: str) -> FaceBoxes:
+    images: list[str] = []
+    boxes: list[list[float]] = []
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        # Split from the right so that image paths may contain spaces.
+        fields = content.rstrip().rsplit(maxsplit=4)
+        if len(fields) != 5:
+            raise FormatError(f"{path}: line {line}: expected 'IMAGE_PATH x1 y1 x2 y2'")
+        box = [_parse_number(path, line, value) for value in fields[1:]]
+        _check_corners(path, line, *box)
+        images.append(fields[0].strip())
+        boxes.append(box)
+    if not boxes:
+        raise FormatError(f"{path}: no boxes")
+    conf = np.ones(len(boxes), dtype=np.float32)
+    return FaceBoxes(np.array(boxes, dtype=np.float64), conf, None, images, path)

@@ -1,0 +1,509 @@
+"""The analysis chain for one input: decode -> box lookup -> align -> batch -> model -> writers.
+
+Decoding and aligning run in a background thread that fills a small queue of batches while
+the model works on the previous one; memory stays bounded by that queue, whatever the length
+of the video.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emonet_cli.align import (
+    affine_from_box,
+    affine_full_frame,
+    apply_affine,
+    crop_face,
+    invert_affine,
+)
+from emonet_cli.boxes import FaceBoxes, read_boxes
+from emonet_cli.errors import InputError
+from emonet_cli.inference import Predictor, softmax
+from emonet_cli.model import CLASS_NAMES, N_LANDMARKS, SMOOTHING_WEIGHTS
+from emonet_cli.video import IMAGE_SUFFIXES, MediaInfo, MediaReader
+from emonet_cli.writers import (
+    CsvWriter,
+    DimensionAnnotationWriter,
+    ExpressionAnnotationWriter,
+    FeatureStreamWriter,
+    ResultBatch,
+    ResultWriter,
+    write_json,
+)
+
+DEFAULT_MIN_FACE_CONF = 0.65  # DISCOVER's BlazeFace threshold
+QUEUE_BATCHES = 2
+TIME_EPSILON = 1e-6
+SAME_RATE_TOLERANCE = 5e-4
+
+
+@dataclass
+class BoxSource:
+    """Where an input's faces are: a box file, or the whole frame (already cropped faces)."""
+
+    path: Path | None = None
+    full_frame: bool = False
+
+    def __post_init__(self) -> None:
+        if self.path is None and not self.full_frame:
+            raise ValueError("a BoxSource needs a path or full_frame=True")
+
+
+@dataclass
+class AnalysisSettings:
+    batch_size: int = 16
+    min_face_conf: float = DEFAULT_MIN_FACE_CONF
+    smooth: bool = False
+
+
+@dataclass
+class _PendingBatch:
+    """Frames decoded and aligned, waiting for the model."""
+
+    frame: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    face_conf: list[float] = field(default_factory=list)
+    face_rows: list[int] = field(default_factory=list)  # rows that carry a crop
+    crops: list[np.ndarray] = field(default_factory=list)
+    matrices: list[np.ndarray] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+class FaceLookup:
+    """Finds the box for a decoded frame: stream sample floor(t * sr) for SSI streams, the
+    frame index for CSV boxes, the file name for image lists, or the whole frame."""
+
+    def __init__(self, source: BoxSource, info: MediaInfo, min_conf: float):
+        self.info = info
+        self.min_conf = min_conf
+        self.boxes: FaceBoxes | None = None
+        self.image_row: int | None = None
+        self.index_aligned = False
+        if source.full_frame:
+            return
+        self.boxes = read_boxes(source.path, frame_size=(info.width, info.height))
+        if self.boxes.images is not None:
+            self.image_row = self._find_image_row(self.boxes, info.path)
+        # DISCOVER writes rates with 3 decimals (29.970 for 30000/1001): equal rates as written
+        # mean one sample per frame, which floor(t * sr) would miss by one after a while.
+        self.index_aligned = (
+            self.boxes.sr is not None and abs(self.boxes.sr - info.fps) < SAME_RATE_TOLERANCE
+        )
+
+    @staticmethod
+    def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
+        target = image.resolve()
+        for row, listed in enumerate(boxes.images):
+            listed_path = Path(listed)
+            candidates = [listed_path] if listed_path.is_absolute() else [
+                boxes.source.parent / listed_path, Path.cwd() / listed_path
+            ]  # fmt: skip
+            if any(c.resolve() == target for c in candidates):
+                return row
+        same_name = [
+            row for row, listed in enumerate(boxes.images) if Path(listed).name == image.name
+        ]
+        if len(same_name) == 1:
+            return same_name[0]
+        raise InputError(f"{image}: not listed in the box list {boxes.source}")
+
+    def stream_mismatch(self) -> str | None:
+        """A warning when the box stream and the video differ by more than one frame."""
+        if self.boxes is None or self.boxes.sr is None or self.info.is_image:
+            return None
+        stream_duration = len(self.boxes) / self.boxes.sr
+        if abs(stream_duration - self.info.duration) > 1.0 / self.info.fps + TIME_EPSILON:
+            return (
+                f"{self.info.path}: the box stream {self.boxes.source.name} lasts "
+                f"{stream_duration:.3f} s, the video {self.info.duration:.3f} s; frames past "
+                "the end of the stream have no face"
+            )
+        return None
+
+    def sample(self, index: int, time_s: float) -> int:
+        if self.image_row is not None:
+            return self.image_row
+        if self.boxes.sr is None or self.index_aligned:
+            return index
+        return math.floor(time_s * self.boxes.sr + TIME_EPSILON)
+
+    def matrix(self, index: int, time_s: float) -> tuple[np.ndarray | None, float]:
+        """The affine for the frame's face and the box confidence; None below the threshold."""
+        if self.boxes is None:
+            return affine_full_frame(self.info.width, self.info.height), 1.0
+        sample = self.sample(index, time_s)
+        if not 0 <= sample < len(self.boxes):
+            return None, 0.0
+        conf = float(self.boxes.conf[sample])
+        box = self.boxes.boxes[sample]
+        if conf < self.min_conf or not np.isfinite(box).all():
+            return None, 0.0
+        return affine_from_box(box), conf
+
+
+class TemporalSmoother:
+    """Causal weighted average of the current and previous 4 frames' raw outputs (the published
+    weights), renormalised over the frames in that window that had a face, so that the start of
+    a clip or the frames after a gap are not damped. Works in frame order across batches."""
+
+    def __init__(self, weights=SMOOTHING_WEIGHTS):
+        self.weights = np.asarray(weights, dtype=np.float64)[::-1]  # newest first
+        self.history_values: np.ndarray | None = None
+        self.history_face = np.zeros(0, dtype=bool)
+
+    def __call__(self, values: np.ndarray, face: np.ndarray) -> np.ndarray:
+        """values: (n, d) raw outputs of n consecutive frames (ignored where face is False)."""
+        span = len(self.weights)
+        if self.history_values is None:
+            self.history_values = np.zeros((0, values.shape[1]))
+        all_values = np.concatenate([self.history_values, np.where(face[:, None], values, 0.0)])
+        all_face = np.concatenate([self.history_face, face])
+        offset = len(self.history_face)
+        total = np.zeros((len(values), values.shape[1]))
+        norm = np.zeros(len(values))
+        rows = np.arange(len(values)) + offset
+        for lag, weight in enumerate(self.weights):
+            source = rows - lag
+            valid = source >= 0
+            src = np.where(valid, source, 0)
+            use = valid & all_face[src]
+            total += np.where(use[:, None], weight * all_values[src], 0.0)
+            norm += np.where(use, weight, 0.0)
+        self.history_values = all_values[-(span - 1) :]
+        self.history_face = all_face[-(span - 1) :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(face[:, None], total / norm[:, None], np.nan)
+
+
+def _decode_and_align(
+    reader: MediaReader,
+    lookup: FaceLookup,
+    batch_size: int,
+    out: queue.Queue,
+    stop: threading.Event,
+) -> None:
+    """Producer thread: fills `out` with _PendingBatch objects, then None; an exception is
+    passed on to the consumer instead."""
+    try:
+        pending = _PendingBatch()
+        for frame in reader:
+            if stop.is_set():
+                return
+            matrix, conf = lookup.matrix(frame.index, frame.time)
+            pending.frame.append(frame.index)
+            pending.time.append(frame.time)
+            pending.face_conf.append(conf)
+            if matrix is not None:
+                pending.face_rows.append(len(pending) - 1)
+                pending.crops.append(crop_face(frame.image, matrix))
+                pending.matrices.append(matrix)
+            if len(pending.crops) >= batch_size:
+                out.put(pending)
+                pending = _PendingBatch()
+        if len(pending):
+            out.put(pending)
+        out.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(exc)
+
+
+def _iter_pending(
+    reader: MediaReader, lookup: FaceLookup, batch_size: int
+) -> Iterator[_PendingBatch]:
+    batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_decode_and_align,
+        args=(reader, lookup, batch_size, batches, stop),
+        name="emonet-decode",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                batches.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+class Analysis:
+    """Streams one video or image through the model, yielding ResultBatch objects in frame order."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        predictor: Predictor,
+        box_source: BoxSource,
+        settings: AnalysisSettings | None = None,
+    ):
+        self.settings = settings or AnalysisSettings()
+        if self.settings.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.predictor = predictor
+        # Decoding shares the cores with the model: OpenCV's own thread pool on top of torch's
+        # oversubscribes them (measured 1.7x slower end to end on 2 cores).
+        cv2.setNumThreads(1)
+        self.reader = MediaReader(path)
+        self.info = self.reader.info
+        try:
+            self.lookup = FaceLookup(box_source, self.info, self.settings.min_face_conf)
+        except BaseException:
+            self.reader.close()
+            raise
+        self.smoother = TemporalSmoother() if self.settings.smooth else None
+
+    def warnings(self) -> list[str]:
+        mismatch = self.lookup.stream_mismatch()
+        return [mismatch] if mismatch else []
+
+    def __iter__(self) -> Iterator[ResultBatch]:
+        for pending in _iter_pending(self.reader, self.lookup, self.settings.batch_size):
+            yield self._run(pending)
+
+    def _run(self, pending: _PendingBatch) -> ResultBatch:
+        n, nclass = len(pending), self.predictor.nclass
+        raw = np.full((n, nclass + 2), np.nan)
+        landmarks = np.full((n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
+        embedding = np.full((n, 256), np.nan, dtype=np.float32)
+        face = np.zeros(n, dtype=bool)
+        if pending.crops:
+            rows = np.asarray(pending.face_rows)
+            predictions = self.predictor(np.stack(pending.crops))
+            face[rows] = True
+            raw[rows, :nclass] = predictions.expression
+            raw[rows, nclass] = predictions.valence
+            raw[rows, nclass + 1] = predictions.arousal
+            embedding[rows] = predictions.embedding
+            for row, crop_xy, matrix in zip(rows, predictions.landmarks, pending.matrices):
+                landmarks[row] = apply_affine(invert_affine(matrix), crop_xy)
+        if self.smoother is not None:
+            raw = self.smoother(raw, face)
+        probabilities = np.full((n, nclass), np.nan, dtype=np.float32)
+        expression = np.full(n, -1, dtype=np.int64)
+        if face.any():
+            probabilities[face] = softmax(raw[face, :nclass])
+            expression[face] = probabilities[face].argmax(axis=1)
+        return ResultBatch(
+            frame=np.asarray(pending.frame, dtype=np.int64),
+            time=np.asarray(pending.time, dtype=np.float64),
+            face=face,
+            face_conf=np.where(face, pending.face_conf, 0.0).astype(np.float32),
+            expression=expression,
+            probabilities=probabilities,
+            valence=raw[:, nclass].astype(np.float32),
+            arousal=raw[:, nclass + 1].astype(np.float32),
+            landmarks=landmarks,
+            embedding=embedding,
+        )
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+@dataclass
+class OutputOptions:
+    """Which files to write, and where: `directory` None means beside each input."""
+
+    directory: Path | None = None
+    landmarks: bool = False
+    embeddings: bool = False
+    merge: bool = False
+    annotation_ftype: str = "ASCII"
+
+
+@dataclass
+class AnalysisReport:
+    input: Path
+    outputs: list[Path]
+    summary: dict
+    warnings: list[str]
+
+
+def output_stem(path: Path, directory: Path | None) -> Path:
+    return (directory if directory is not None else path.parent) / path.stem
+
+
+def summary_path(path: Path, directory: Path | None) -> Path:
+    """`S.emonet.json`, written last: its presence marks a complete analysis."""
+    return output_stem(path, directory).with_name(path.stem + ".emonet.json")
+
+
+def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
+    """The header / main files an analysis of `path` writes, the summary JSON last."""
+    stem = output_stem(path, options.directory)
+    names = [".csv"]
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        names += [".expression.annotation", ".valence.annotation", ".arousal.annotation"]
+    if options.landmarks:
+        names.append(".landmarks.stream")
+    if options.embeddings:
+        names.append(".embedding.stream")
+    return [stem.with_name(stem.name + n) for n in names] + [summary_path(path, options.directory)]
+
+
+def is_complete(path: Path, options: OutputOptions) -> bool:
+    return all(p.exists() for p in planned_outputs(path, options))
+
+
+def _open_writers(
+    info: MediaInfo, nclass: int, options: OutputOptions, meta: dict
+) -> list[ResultWriter]:
+    stem = output_stem(info.path, options.directory)
+
+    def named(suffix: str) -> Path:
+        return stem.with_name(stem.name + suffix)
+
+    writers: list[ResultWriter] = []
+    try:
+        writers.append(CsvWriter(named(".csv"), nclass))
+        if not info.is_image:
+            annotation_meta = {**meta, "annotator": "emonet"}
+            writers.append(
+                ExpressionAnnotationWriter(
+                    named(".expression.annotation"), nclass, info.fps, options.merge,
+                    options.annotation_ftype, annotation_meta,
+                )
+            )  # fmt: skip
+            for dimension in ("valence", "arousal"):
+                writers.append(
+                    DimensionAnnotationWriter(
+                        named(f".{dimension}.annotation"), dimension, info.fps,
+                        options.annotation_ftype, annotation_meta,
+                    )
+                )  # fmt: skip
+        stream_rate = info.fps if not info.is_image else 1.0
+        if options.landmarks:
+            writers.append(
+                FeatureStreamWriter(named(".landmarks.stream"), "landmarks", stream_rate, {})
+            )
+        if options.embeddings:
+            writers.append(
+                FeatureStreamWriter(named(".embedding.stream"), "embedding", stream_rate, {})
+            )
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return writers
+
+
+class _Summary:
+    """Running totals for the summary JSON, so no per-frame result is kept in memory."""
+
+    def __init__(self, nclass: int):
+        self.frames = 0
+        self.faces = 0
+        self.valence_sum = 0.0
+        self.arousal_sum = 0.0
+        self.histogram = np.zeros(nclass, dtype=np.int64)
+
+    def add(self, batch: ResultBatch) -> None:
+        self.frames += len(batch)
+        self.faces += int(batch.face.sum())
+        self.valence_sum += float(batch.valence[batch.face].astype(np.float64).sum())
+        self.arousal_sum += float(batch.arousal[batch.face].astype(np.float64).sum())
+        self.histogram += np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
+
+
+def analyze_file(
+    path: str | Path,
+    predictor: Predictor,
+    box_source: BoxSource,
+    settings: AnalysisSettings | None = None,
+    options: OutputOptions | None = None,
+    provenance: dict | None = None,
+    on_start: Callable[[MediaInfo], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> AnalysisReport:
+    """Analyse one video or image and write its outputs; returns what was written.
+
+    `provenance` (weights file and SHA-256, tool version...) goes into the summary JSON as is.
+    The callbacks let a front end show progress: `on_start` with the media's info, `on_batch`
+    with the number of frames done in each batch.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    settings = settings or AnalysisSettings()
+    options = options or OutputOptions()
+    analysis = Analysis(path, predictor, box_source, settings)
+    info = analysis.info
+    nclass = predictor.nclass
+    warnings = analysis.warnings()
+    for message in warnings:
+        if on_warning is not None:
+            on_warning(message)
+    if on_start is not None:
+        on_start(info)
+    meta = {"role": path.stem, "description": f"EmoNet ({nclass} classes) on {path.name}"}
+    summary = _Summary(nclass)
+    writers = _open_writers(info, nclass, options, meta)
+    try:
+        for batch in analysis:
+            for writer in writers:
+                writer.add(batch)
+            summary.add(batch)
+            if on_batch is not None:
+                on_batch(len(batch))
+        if summary.frames == 0:
+            raise InputError(f"{path}: no frame could be decoded")
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    finally:
+        analysis.close()
+
+    names = CLASS_NAMES[nclass]
+    document = {
+        "input": str(path),
+        **(provenance or {}),
+        "nclass": nclass,
+        "classes": list(names),
+        "precision": predictor.precision,
+        "device": str(predictor.device),
+        "batch_size": settings.batch_size,
+        "min_face_conf": settings.min_face_conf,
+        "smooth": settings.smooth,
+        "boxes": str(box_source.path) if box_source.path else "full frame",
+        "media": {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "is_image": info.is_image,
+        },
+        "frames": summary.frames,
+        "frames_with_face": summary.faces,
+        "mean_valence": summary.valence_sum / summary.faces if summary.faces else float("nan"),
+        "mean_arousal": summary.arousal_sum / summary.faces if summary.faces else float("nan"),
+        "expression_histogram": {n: int(c) for n, c in zip(names, summary.histogram)},
+        "warnings": warnings,
+        "outputs": [str(p) for writer in writers for p in writer.paths],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    json_path = write_json(summary_path(path, options.directory), document)
+    return AnalysisReport(path, [*document["outputs"], json_path], document, warnings)

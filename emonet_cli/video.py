@@ -1,0 +1,145 @@
+"""Decoding videos and still images frame by frame, as RGB with container timestamps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emonet_cli.errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+)
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+@dataclass
+class Frame:
+    index: int  # 0-based, in decoding order
+    time: float  # seconds from the start of the stream
+    image: np.ndarray  # HxWx3 uint8 RGB
+
+
+@dataclass
+class MediaInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float  # nominal frame rate; 0 for a still image
+    frame_count: int  # as the container states it (may be an estimate)
+    is_image: bool
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB (EXIF orientation applied, alpha dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    # imdecode of the bytes, rather than imread, also handles non-ASCII paths on every OS.
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class MediaReader:
+    """Iterates over the frames of a video (or the single frame of an image), never holding
+    more than one decoded frame. Rotation metadata is applied by OpenCV's FFmpeg backend."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
+        self._capture: cv2.VideoCapture | None = None
+        self._first: np.ndarray | None = None
+        if is_image(self.path):
+            self._first = read_image(self.path)
+            height, width = self._first.shape[:2]
+            self.info = MediaInfo(self.path, width, height, 0.0, 1, True)
+            return
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            raise InputError(f"{self.path}: not a readable video")
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        ok, first = capture.read()
+        if not ok or first is None:
+            capture.release()
+            raise InputError(f"{self.path}: no decodable frame in the video")
+        self._capture = capture
+        self._first = first
+        self._first_time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        fps = fps if math.isfinite(fps) and fps > 0 else 25.0
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        # The decoded frame's shape is the truth: the properties may predate rotation.
+        height, width = first.shape[:2]
+        self.info = MediaInfo(self.path, width, height, fps, max(count, 1), False)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._first is None:
+            raise RuntimeError("a MediaReader can be iterated once")
+        first, self._first = self._first, None
+        if self.info.is_image:
+            yield Frame(0, 0.0, first)
+            return
+        capture = self._capture
+        try:
+            yield Frame(0, 0.0, cv2.cvtColor(first, cv2.COLOR_BGR2RGB))
+            # Timestamps relative to the first frame: some containers start at a non-zero pts.
+            origin = self._first_time
+            index = 1
+            previous_time = 0.0
+            while True:
+                ok, image = capture.read()
+                if not ok or image is None:
+                    break
+                # Microseconds are far below any frame interval; rounding keeps 0.3 as 0.3.
+                time = round(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 - origin, 6)
+                if not math.isfinite(time) or time <= previous_time:
+                    # No usable timestamp: fall back on the nominal rate.
+                    time = round(previous_time + 1.0 / self.info.fps, 6)
+                yield Frame(index, time, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+                previous_time = time
+                index += 1
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def __enter__(self) -> MediaReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def find_media(paths: list[Path], recursive: bool = False) -> list[Path]:
+    """Expand folders into the videos and images they hold (sorted); files are kept as given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            candidates = path.rglob("*") if recursive else path.iterdir()
+            found.extend(
+                sorted(p for p in candidates if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            )
+        else:
+            found.append(path)
+    return found
