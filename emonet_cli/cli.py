@@ -28,9 +28,16 @@ class EmonetGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+class LogFormatter(logging.Formatter):
+    """`emonet: warning: message`, in the style of compiler diagnostics."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"emonet: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def setup_logging(quiet: bool = False) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("emonet: %(levelname)s: %(message)s"))
+    handler.setFormatter(LogFormatter())
     log.handlers[:] = [handler]
     log.setLevel(logging.ERROR if quiet else logging.INFO)
     log.propagate = False
@@ -239,9 +246,30 @@ def progress_bar(enabled: bool, name: str):
     help="Print one JSON object per input on stdout instead of a line.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, no warnings.")
-def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offline, batch_size,
-            device, precision, min_face_conf, smooth, merge, landmarks, embeddings,
-            annotation_format, output_dir, skip_existing, fail_fast, as_json, quiet) -> None:  # fmt: skip
+def analyze(
+    inputs,
+    bbox,
+    bbox_dir,
+    full_frame,
+    recursive,
+    nclass,
+    weights,
+    offline,
+    batch_size,
+    device,
+    precision,
+    min_face_conf,
+    smooth,
+    merge,
+    landmarks,
+    embeddings,
+    annotation_format,
+    output_dir,
+    skip_existing,
+    fail_fast,
+    as_json,
+    quiet,
+) -> None:
     """Analyse videos, images or folders of them; write per-frame results for each input.
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
@@ -284,10 +312,16 @@ def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offl
             source = find_box_source(path, bbox, bbox_dir, full_frame)
             with progress_bar(not quiet, path.name) as bar:
                 result = analyze_file(
-                    path, predictor, source, settings, options, provenance=provenance,
+                    path,
+                    predictor,
+                    source,
+                    settings,
+                    options,
+                    provenance=provenance,
                     on_start=lambda info, bar=bar: setattr(bar, "total", info.frame_count),
-                    on_batch=bar.update, on_warning=log.warning,
-                )  # fmt: skip
+                    on_batch=bar.update,
+                    on_warning=log.warning,
+                )
         except EmonetError as exc:
             failures += 1
             log.error("%s", exc)
@@ -298,12 +332,18 @@ def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offl
             continue
         summary = result.summary
         report(
-            {"input": str(path), "status": "ok", "summary": str(result.outputs[-1]),
-             "outputs": [str(p) for p in result.outputs], "frames": summary["frames"],
-             "frames_with_face": summary["frames_with_face"], "seconds": summary["seconds"]},
+            {
+                "input": str(path),
+                "status": "ok",
+                "summary": str(result.outputs[-1]),
+                "outputs": [str(p) for p in result.outputs],
+                "frames": summary["frames"],
+                "frames_with_face": summary["frames_with_face"],
+                "seconds": summary["seconds"],
+            },
             f"{path} -> {result.outputs[-1]} ({summary['frames']} frames, "
             f"{summary['frames_with_face']} with a face, {summary['seconds']:.1f} s)",
-        )  # fmt: skip
+        )
     if failures:
         raise SystemExit(1)
 

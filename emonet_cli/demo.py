@@ -76,8 +76,10 @@ def make_sample(
     def pose(t: float) -> tuple[float, tuple[float, float]]:
         # A slow zoom with a Lissajous drift keeps the face fully inside the frame.
         zoom = 0.9 + 0.35 * math.sin(2 * math.pi * t / seconds)
-        centre = (width / 2 + 0.22 * width * math.sin(2 * math.pi * t / 3.1),
-                  height / 2 + 0.15 * height * math.sin(2 * math.pi * t / 2.3))  # fmt: skip
+        centre = (
+            width / 2 + 0.22 * width * math.sin(2 * math.pi * t / 3.1),
+            height / 2 + 0.15 * height * math.sin(2 * math.pi * t / 2.3),
+        )
         return zoom, centre
 
     def has_face(t: float) -> bool:
@@ -92,8 +94,9 @@ def make_sample(
             t = i / fps
             face_frames[i] = has_face(t)
             if face_frames[i]:
-                frame = cv2.warpAffine(photo, placement(*pose(t)), (width, height),
-                                       borderValue=BACKGROUND)  # fmt: skip
+                frame = cv2.warpAffine(
+                    photo, placement(*pose(t)), (width, height), borderValue=BACKGROUND
+                )
             else:
                 frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,13 @@ def temporary_sibling(path: Path, suffix: str = "") -> Path:
     os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     return Path(name)
+
+
+def remove_partial_files(path: Path) -> None:
+    """Remove temporary siblings of `path` left by a run that was killed outright (SIGKILL,
+    power loss), before writing `path` again."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.part*"):
+        leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

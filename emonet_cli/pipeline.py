@@ -27,6 +27,7 @@ from emonet_cli.align import (
 )
 from emonet_cli.boxes import FaceBoxes, read_boxes
 from emonet_cli.errors import InputError
+from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor, softmax
 from emonet_cli.model import CLASS_NAMES, N_LANDMARKS, SMOOTHING_WEIGHTS
 from emonet_cli.video import IMAGE_SUFFIXES, MediaInfo, MediaReader
@@ -106,9 +107,11 @@ class FaceLookup:
         target = image.resolve()
         for row, listed in enumerate(boxes.images):
             listed_path = Path(listed)
-            candidates = [listed_path] if listed_path.is_absolute() else [
-                boxes.source.parent / listed_path, Path.cwd() / listed_path
-            ]  # fmt: skip
+            candidates = (
+                [listed_path]
+                if listed_path.is_absolute()
+                else [boxes.source.parent / listed_path, Path.cwd() / listed_path]
+            )
             if any(c.resolve() == target for c in candidates):
                 return row
         same_name = [
@@ -382,17 +385,24 @@ def _open_writers(
             annotation_meta = {**meta, "annotator": "emonet"}
             writers.append(
                 ExpressionAnnotationWriter(
-                    named(".expression.annotation"), nclass, info.fps, options.merge,
-                    options.annotation_ftype, annotation_meta,
+                    named(".expression.annotation"),
+                    nclass,
+                    info.fps,
+                    options.merge,
+                    options.annotation_ftype,
+                    annotation_meta,
                 )
-            )  # fmt: skip
+            )
             for dimension in ("valence", "arousal"):
                 writers.append(
                     DimensionAnnotationWriter(
-                        named(f".{dimension}.annotation"), dimension, info.fps,
-                        options.annotation_ftype, annotation_meta,
+                        named(f".{dimension}.annotation"),
+                        dimension,
+                        info.fps,
+                        options.annotation_ftype,
+                        annotation_meta,
                     )
-                )  # fmt: skip
+                )
         stream_rate = info.fps if not info.is_image else 1.0
         if options.landmarks:
             writers.append(
@@ -457,6 +467,9 @@ def analyze_file(
             on_warning(message)
     if on_start is not None:
         on_start(info)
+    for planned in planned_outputs(path, options):
+        for name in (planned, planned.with_name(planned.name + "~")):
+            remove_partial_files(name)
     meta = {"role": path.stem, "description": f"EmoNet ({nclass} classes) on {path.name}"}
     summary = _Summary(nclass)
     writers = _open_writers(info, nclass, options, meta)

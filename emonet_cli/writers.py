@@ -232,7 +232,9 @@ def read_results_csv(path: Path) -> dict[str, np.ndarray]:
     columns = {}
     for j, name in enumerate(header):
         values = [row[j] for row in body]
-        columns[name] = np.array(values) if name == "expression_name" else np.array(
-            [float(v) for v in values], dtype=np.float64
-        )  # fmt: skip
+        columns[name] = (
+            np.array(values)
+            if name == "expression_name"
+            else np.array([float(v) for v in values], dtype=np.float64)
+        )
     return columns

@@ -31,7 +31,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def standin_state_dict(nclass: int, seed: int = 2021, prefix: str = "module.") -> dict:
     rows = manifest_rows(nclass)
-    norm_stems = {row["key"].rsplit(".", 1)[0] for row in rows if row["key"].endswith(".running_mean")}
+    norm_stems = {
+        row["key"].rsplit(".", 1)[0] for row in rows if row["key"].endswith(".running_mean")
+    }
     rng = np.random.Generator(np.random.PCG64(seed))
     state = OrderedDict()
     for row in rows:
