@@ -22,10 +22,12 @@ def affine_from_box(box_xyxy, size: int = INPUT_SIZE) -> np.ndarray:
     zoom = size / (REFERENCE_SIDE * scale)
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     return np.array(
-        [[zoom, 0.0, size * (0.5 - cx / (REFERENCE_SIDE * scale))],
-         [0.0, zoom, size * (0.5 - cy / (REFERENCE_SIDE * scale))]],
+        [
+            [zoom, 0.0, size * (0.5 - cx / (REFERENCE_SIDE * scale))],
+            [0.0, zoom, size * (0.5 - cy / (REFERENCE_SIDE * scale))],
+        ],
         dtype=np.float64,
-    )  # fmt: skip
+    )
 
 
 def affine_full_frame(width: int, height: int, size: int = INPUT_SIZE) -> np.ndarray:
