@@ -518,5 +518,148 @@ def evaluate_command(
 # --- end of emonet evaluate ---------------------------------------------------------------------
 
 
+# --- emonet render and emonet plot ---------------------------------------------------------------
+
+
+@cli.command("render")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--bbox",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Face boxes for the video: SSI .stream or CSV, as for analyze.",
+)
+@click.option(
+    "--bbox-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder with DIR/NAME.stream or DIR/NAME.csv for the video NAME.ext.",
+)
+@click.option("--full-frame", is_flag=True, help="The frames are already face crops.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The MP4 to write.  [default: S.render.mp4 beside the video S.ext]",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where `emonet analyze` wrote S.csv and S.landmarks.stream.  [default: beside the video]",
+)
+@click.option("--reanalyze", is_flag=True, help="Run the model even where results exist.")
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Render every Nth frame; the output plays at the frame rate / N.",
+)
+@click.option(
+    "--max-width",
+    type=click.IntRange(min=64),
+    help="Scale the output (frame and panel) down to at most this many pixels wide.",
+)
+@click.option(
+    "--nclass",
+    type=click.Choice(["5", "8"]),
+    default=None,
+    help="Expression classes when the model runs: 5 or 8.  [default: from --weights, else 8]",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A weights file (state dict) instead of the published weights.",
+)
+@click.option("--offline", is_flag=True, help="Never download weights.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
+)
+@click.option(
+    "--min-face-conf",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.65,
+    show_default=True,
+    help="Boxes below this confidence count as no face (when the model runs).",
+)
+@click.option("--smooth", is_flag=True, help="Smooth the model's outputs, as analyze --smooth.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
+def render_command(video, bbox, bbox_dir, full_frame, output, results_dir, reanalyze, every,
+                   max_width, nclass, weights, offline, batch_size, device, precision,
+                   min_face_conf, smooth, quiet) -> None:  # fmt: skip
+    """Write the video with its results drawn on it: face box, expression and landmarks on the
+    frame; beside it a bar per class and the valence/arousal circumplex with the last second's
+    trail. Frames without a face say so.
+
+    The results are S.csv and S.landmarks.stream from `emonet analyze` when they cover every
+    frame; otherwise the model runs (with the model options) and nothing else is written.
+    Exit status: 0 done, 1 failed, 2 usage error."""
+    import signal
+
+    from emonet_cli.pipeline import AnalysisSettings
+    from emonet_cli.render import render_file
+
+    setup_logging(quiet)
+    if sum([bbox is not None, bbox_dir is not None, full_frame]) > 1:
+        raise click.UsageError("give only one of --bbox, --bbox-dir and --full-frame")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    source = find_box_source(video, bbox, bbox_dir, full_frame)
+    output = output or video.with_name(f"{video.stem}.render.mp4")
+
+    def predictor() -> Predictor:
+        return load_predictor(weights, nclass, offline, device, precision, quiet)[0]
+
+    with progress_bar(not quiet, video.name) as bar:
+        report = render_file(
+            video, output, source, predictor, AnalysisSettings(batch_size, min_face_conf, smooth),
+            results_dir=results_dir, reanalyze=reanalyze, every=every, max_width=max_width,
+            on_start=lambda info: setattr(bar, "total", info.frame_count),
+            on_frame=bar.update, on_warning=log.warning,
+        )  # fmt: skip
+    width, height = report.size
+    click.echo(
+        f"{video} -> {report.output} ({report.frames} frames at {report.fps:g} fps, "
+        f"{width}x{height}, results from {report.results})"
+    )
+
+
+@cli.command("plot")
+@click.argument("csvs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The picture to write: .png, .svg or .pdf.  [default: S.plot.png beside S.csv]",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=400),
+    default=1400,
+    show_default=True,
+    help="Width in pixels (the layout scales with it); each CSV adds a row of width x 0.24.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No warnings.")
+def plot_command(csvs: tuple[Path, ...], output: Path | None, width: int, quiet: bool) -> None:
+    """Draw the results of one or more `emonet analyze` CSVs into one picture, one row each:
+    valence and arousal over time with the expression as a coloured ribbon under them and the
+    no-face spans shaded, and beside them the valence/arousal scatter on the circumplex.
+
+    Needs matplotlib: pip install 'emonet-cli[plot]'. Exit status: 0 done, 1 failed, 2 usage
+    error."""
+    from emonet_cli.plot import plot_results
+
+    setup_logging(quiet)
+    first = csvs[0]
+    output = output or first.with_name(f"{first.stem}.plot.png")
+    click.echo(plot_results(list(csvs), output, width=width))
+
+
+# --- end of emonet render and emonet plot --------------------------------------------------------
+
+
 def main() -> None:
     cli(prog_name="emonet")

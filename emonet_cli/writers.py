@@ -21,6 +21,7 @@ from emonet_cli.annotations import (
     DiscreteAnnotationWriter,
     DiscreteScheme,
 )
+from emonet_cli.errors import FormatError
 from emonet_cli.fileio import atomic_open, temporary_sibling
 from emonet_cli.model import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.streams import StreamWriter, format_float
@@ -238,3 +239,70 @@ def read_results_csv(path: Path) -> dict[str, np.ndarray]:
             else np.array([float(v) for v in values], dtype=np.float64)
         )
     return columns
+
+
+@dataclass
+class Results:
+    """The per-frame results of one `S.csv`; rows without a face hold NaN / -1."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    time: np.ndarray  # (n,) seconds
+    face: np.ndarray  # (n,) bool
+    expression: np.ndarray  # (n,) int, -1 without a face
+    probabilities: np.ndarray  # (n, nclass)
+    valence: np.ndarray  # (n,)
+    arousal: np.ndarray  # (n,)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def frame_edges(self) -> np.ndarray:
+        """n + 1 times: frame i lasts from edge i to edge i + 1 (the last one a typical frame)."""
+        step = float(np.median(np.diff(self.time))) if len(self.time) > 1 else 1.0
+        return np.append(self.time, self.time[-1] + step)
+
+
+def read_results(path: str | Path) -> Results:
+    """Read and check an `S.csv` written by `emonet analyze` (also used by `emonet render`)."""
+    path = Path(path)
+    try:
+        columns = read_results_csv(path)
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise FormatError(f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, IndexError) as error:
+        detail = str(error) if isinstance(error, ValueError) else "a row is shorter than the header"
+        raise FormatError(f"{path}: not an emonet results CSV ({detail})") from None
+    missing = [name for name in CSV_BASE_COLUMNS if name not in columns]
+    if missing:
+        raise FormatError(f"{path}: not an emonet results CSV (no column {', '.join(missing)})")
+    probability_columns = sorted(name for name in columns if name.startswith("prob_"))
+    for names in CLASS_NAMES.values():
+        if probability_columns == sorted(f"prob_{name.lower()}" for name in names):
+            break
+    else:
+        raise FormatError(
+            f"{path}: the prob_ columns match neither the 5- nor the 8-class model "
+            f"(found {', '.join(probability_columns) or 'none'})"
+        )
+    if len(columns["frame"]) == 0:
+        raise FormatError(f"{path}: no frames")
+    face = columns["face"] == 1
+    expression = columns["expression"].astype(np.int64)
+    bad = np.flatnonzero(face & ~((expression >= 0) & (expression < len(names))))
+    if bad.size:
+        raise FormatError(f"{path}: row {bad[0] + 1} has no valid expression id for its face")
+    return Results(
+        path=path,
+        class_names=names,
+        time=columns["time"],
+        face=face,
+        expression=np.where(face, expression, -1),
+        probabilities=np.stack([columns[f"prob_{name.lower()}"] for name in names], axis=1),
+        valence=np.where(face, columns["valence"], np.nan),
+        arousal=np.where(face, columns["arousal"], np.nan),
+    )
