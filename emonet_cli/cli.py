@@ -50,6 +50,72 @@ def cli() -> None:
     setup_logging()
 
 
+# --- options shared by the commands that run the model -----------------------------------------
+
+# The same as inference.PRECISIONS (a test checks it); spelled out so that `--help` needs no torch.
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+def box_options(f):
+    """--bbox / --bbox-dir / --full-frame: where the faces are."""
+    f = click.option(
+        "--full-frame", is_flag=True, help="Each frame is already a face crop (e.g. AffectNet)."
+    )(f)
+    f = click.option(
+        "--bbox-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder with DIR/NAME.stream or DIR/NAME.csv for each input NAME.ext.",
+    )(f)
+    return click.option(
+        "--bbox",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Face boxes: SSI .stream, CSV frame,x1,y1,x2,y2[,conf], or an "
+        "'IMAGE x1 y1 x2 y2' list (which may cover several images).",
+    )(f)
+
+
+def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch."):
+    """--nclass / --weights / --offline / --batch-size / --device / --precision."""
+
+    def decorate(f):
+        for option in reversed(
+            [
+                click.option(
+                    "--nclass",
+                    type=click.Choice(["5", "8"]),
+                    help="Expression classes: 5 or 8.  [default: from --weights, else 8]",
+                ),
+                click.option(
+                    "--weights",
+                    type=click.Path(dir_okay=False, path_type=Path),
+                    help="A weights file (state dict) instead of the published weights.",
+                ),
+                click.option("--offline", is_flag=True, help="Never download weights."),
+                click.option(
+                    "--batch-size",
+                    type=click.IntRange(min=1),
+                    default=batch_size,
+                    show_default=True,
+                    help=batch_help,
+                ),
+                click.option(
+                    "--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps."
+                ),
+                click.option(
+                    "--precision",
+                    type=click.Choice(PRECISION_CHOICES),
+                    default="auto",
+                    show_default=True,
+                    help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
+                ),
+            ]
+        ):
+            f = option(f)
+        return f
+
+    return decorate
+
+
 # --- emonet weights -----------------------------------------------------------------------------
 # emonet_cli.weights imports torch; importing it inside the commands keeps `emonet --help` quick.
 
@@ -167,42 +233,9 @@ def progress_bar(enabled: bool, name: str):
 
 @cli.command("analyze")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--bbox",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Face boxes for the input: SSI .stream, CSV frame,x1,y1,x2,y2[,conf], "
-    "or an 'IMAGE x1 y1 x2 y2' list (which may cover several images).",
-)
-@click.option(
-    "--bbox-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder with DIR/NAME.stream or DIR/NAME.csv for each input NAME.ext.",
-)
-@click.option(
-    "--full-frame", is_flag=True, help="Each frame is already a face crop (e.g. AffectNet images)."
-)
+@box_options
+@model_options()
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
-@click.option(
-    "--nclass",
-    type=click.Choice(["5", "8"]),
-    default=None,
-    help="Expression classes: 5 or 8.  [default: from --weights, else 8]",
-)
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A weights file (state dict) instead of the published weights.",
-)
-@click.option("--offline", is_flag=True, help="Never download weights.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
-)
 @click.option(
     "--min-face-conf",
     type=click.FloatRange(0.0, 1.0),
@@ -386,16 +419,7 @@ UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report list
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder that the image paths in LABELS are relative to.",
 )
-@click.option(
-    "--nclass",
-    type=click.Choice(["5", "8"]),
-    help="Model to score: 5 or 8 expression classes.  [default: that of --weights, else 8]",
-)
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Weights file to score, e.g. your fine-tuned model.  [default: the published weights]",
-)
+@model_options(32, "Faces per model batch; with --flip the batch also holds their mirrors.")
 @click.option(
     "--flip/--no-flip",
     default=True,
@@ -415,21 +439,6 @@ UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report list
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the report (counts, scores, confusion matrix) as JSON here.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Faces per model batch; with --flip the batch also holds their mirrors.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option(
-    "--precision",
-    default="auto",
-    show_default=True,
-    help="auto (bf16 on GPUs and on CPUs with fast bf16, else fp32), fp32, bf16 or fp16.",
-)
-@click.option("--offline", is_flag=True, help="Never download weights.")
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -470,14 +479,10 @@ def evaluate_command(
         read_labels,
         write_report,
     )
-    from emonet_cli.inference import PRECISIONS, Predictor
+    from emonet_cli.inference import Predictor
     from emonet_cli.weights import load_model
 
     setup_logging(quiet)
-    if precision not in PRECISIONS:
-        raise click.BadParameter(
-            f"{precision!r} is not one of {', '.join(PRECISIONS)}", param_hint="'--precision'"
-        )
     rows = read_labels(labels)
     show_progress = not quiet and sys.stderr.isatty()
     loaded = load_model(
@@ -523,17 +528,8 @@ def evaluate_command(
 
 @cli.command("render")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--bbox",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Face boxes for the video: SSI .stream or CSV, as for analyze.",
-)
-@click.option(
-    "--bbox-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder with DIR/NAME.stream or DIR/NAME.csv for the video NAME.ext.",
-)
-@click.option("--full-frame", is_flag=True, help="The frames are already face crops.")
+@box_options
+@model_options()
 @click.option(
     "-o",
     "--output",
@@ -557,27 +553,6 @@ def evaluate_command(
     "--max-width",
     type=click.IntRange(min=64),
     help="Scale the output (frame and panel) down to at most this many pixels wide.",
-)
-@click.option(
-    "--nclass",
-    type=click.Choice(["5", "8"]),
-    default=None,
-    help="Expression classes when the model runs: 5 or 8.  [default: from --weights, else 8]",
-)
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A weights file (state dict) instead of the published weights.",
-)
-@click.option("--offline", is_flag=True, help="Never download weights.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
 )
 @click.option(
     "--min-face-conf",

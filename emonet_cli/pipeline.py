@@ -43,6 +43,7 @@ from emonet_cli.writers import (
 
 DEFAULT_MIN_FACE_CONF = 0.65  # DISCOVER's BlazeFace threshold
 QUEUE_BATCHES = 2
+MAX_PENDING_FRAMES = 256
 TIME_EPSILON = 1e-6
 SAME_RATE_TOLERANCE = 5e-4
 
@@ -211,7 +212,8 @@ def _decode_and_align(
                 pending.face_rows.append(len(pending) - 1)
                 pending.crops.append(crop_face(frame.image, matrix))
                 pending.matrices.append(matrix)
-            if len(pending.crops) >= batch_size:
+            # Frames without a face still flush, so memory stays bounded in a faceless stretch.
+            if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
                 out.put(pending)
                 pending = _PendingBatch()
         if len(pending):

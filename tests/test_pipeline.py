@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from emonet_cli.align import affine_from_box
+from emonet_cli.cli import PRECISION_CHOICES
 from emonet_cli.errors import EmonetError
-from emonet_cli.inference import resolve_precision, select_device
+from emonet_cli.inference import PRECISIONS, resolve_precision, select_device
 from emonet_cli.model import SMOOTHING_WEIGHTS
 from emonet_cli.pipeline import BoxSource, FaceLookup, TemporalSmoother
 from emonet_cli.streams import write_stream
@@ -100,6 +101,7 @@ def test_smoothing_is_causal_renormalised_and_batch_independent():
 
 
 def test_device_and_precision_policy():
+    assert PRECISION_CHOICES == PRECISIONS  # the CLI's copy, kept torch-free for --help
     assert select_device("cpu") == torch.device("cpu")
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
     assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
