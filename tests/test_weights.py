@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from emonet_cli import weights
 from emonet_cli.cli import cli
 from emonet_cli.errors import WeightsError
+from emonet_cli.fileio import current_umask
 from emonet_cli.weights import (
     PUBLISHED,
     build_model,
@@ -297,7 +298,7 @@ def test_fetch_downloads_and_verifies(server, tmp_path):
     )
     assert path == dest / "emonet_8.pth" and path.read_bytes() == PAYLOAD
     assert os.listdir(dest) == ["emonet_8.pth"]
-    assert path.stat().st_mode & 0o777 == 0o666 & ~weights.current_umask()
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()
     # A verified file already there is kept without asking the server again.
     again = fetch_weights(8, dest_dir=dest, url=server.url("/w8.pth"), sha256=PAYLOAD_SHA256)
     assert again == path and server.requests == ["/w8.pth"]
