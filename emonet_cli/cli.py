@@ -200,9 +200,14 @@ def weights_path(nclass: str) -> None:
 
 
 def find_box_source(
-    media: Path, bbox: Path | None, bbox_dir: Path | None, full_frame: bool
+    media: Path,
+    bbox: Path | None,
+    bbox_dir: Path | None,
+    full_frame: bool,
+    subfolder: Path = Path("."),
 ) -> BoxSource:
-    """The box source of one input, from --bbox, --bbox-dir or --full-frame."""
+    """The box source of one input, from --bbox, --bbox-dir (DIR/SUBFOLDER/NAME.stream or .csv
+    for an input found in a sub-folder of a folder input, else DIR/NAME.*) or --full-frame."""
     from emonet_cli.errors import InputError
     from emonet_cli.pipeline import BoxSource
 
@@ -211,10 +216,11 @@ def find_box_source(
     if bbox is not None:
         return BoxSource(path=bbox)
     if bbox_dir is not None:
-        for suffix in (".stream", ".csv"):
-            candidate = bbox_dir / f"{media.stem}{suffix}"
-            if candidate.is_file():
-                return BoxSource(path=candidate)
+        for folder in dict.fromkeys([bbox_dir / subfolder, bbox_dir]):
+            for suffix in (".stream", ".csv"):
+                candidate = folder / f"{media.stem}{suffix}"
+                if candidate.is_file():
+                    return BoxSource(path=candidate)
         raise InputError(
             f"{media}: no face boxes in {bbox_dir} (looked for {media.stem}.stream "
             f"and {media.stem}.csv)"
@@ -310,6 +316,7 @@ def analyze(
     provenance, written last). Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
     import json
     import signal
+    from dataclasses import replace
 
     from emonet_cli.pipeline import AnalysisSettings, OutputOptions, analyze_file, is_complete
     from emonet_cli.video import find_media
@@ -333,7 +340,9 @@ def analyze(
     def report(document: dict, line: str) -> None:
         click.echo(json.dumps(document) if as_json else line)
 
-    for path in media:
+    for path, subfolder in media:
+        if output_dir is not None:  # mirror the input folder tree: no clashes between names
+            options = replace(options, directory=output_dir / subfolder)
         if skip_existing and is_complete(path, options):
             report({"input": str(path), "status": "skipped"}, f"skipped {path} (results exist)")
             continue
@@ -342,7 +351,7 @@ def analyze(
                 weights, nclass, offline, device, precision, quiet
             )
         try:
-            source = find_box_source(path, bbox, bbox_dir, full_frame)
+            source = find_box_source(path, bbox, bbox_dir, full_frame, subfolder)
             with progress_bar(not quiet, path.name) as bar:
                 result = analyze_file(
                     path,

@@ -131,15 +131,16 @@ class MediaReader:
         self.close()
 
 
-def find_media(paths: list[Path], recursive: bool = False) -> list[Path]:
-    """Expand folders into the videos and images they hold (sorted); files are kept as given."""
-    found: list[Path] = []
+def find_media(paths: list[Path], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """Expand folders into the videos and images they hold (sorted); files are kept as given.
+    Each input comes with its sub-folder relative to the folder it was found in ("." for a
+    file given directly), so that outputs can mirror a folder tree without name clashes."""
+    found: list[tuple[Path, Path]] = []
     for path in paths:
-        if path.is_dir():
-            candidates = path.rglob("*") if recursive else path.iterdir()
-            found.extend(
-                sorted(p for p in candidates if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
-            )
-        else:
-            found.append(path)
+        if not path.is_dir():
+            found.append((path, Path(".")))
+            continue
+        candidates = path.rglob("*") if recursive else path.iterdir()
+        media = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+        found.extend((p, p.parent.relative_to(path)) for p in media)
     return found

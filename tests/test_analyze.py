@@ -532,3 +532,36 @@ def test_malicious_weights_are_refused_without_running(sample, tmp_path):
     )
     assert proc.returncode == 1 and "evil.pth" in proc.stderr
     assert not marker.exists()
+
+
+def test_recursive_folders_mirror_their_tree_in_the_output(standin_weights, tmp_path):
+    """Two clips called clip.mp4 in different sub-folders keep apart in -o, and each finds its
+    box stream in the same sub-folder of --bbox-dir."""
+    for sub in ("day1", "day2"):
+        clip = make_sample(
+            tmp_path / "videos" / sub,
+            name="clip",
+            width=160,
+            height=120,
+            fps=FPS,
+            seconds=0.3,
+            gap=(0.0, 0.3) if sub == "day2" else None,
+        )
+        (tmp_path / "boxes" / sub).mkdir(parents=True)
+        for name in (clip.boxes.name, clip.boxes.name + "~"):
+            shutil.move(clip.boxes.parent / name, tmp_path / "boxes" / sub / name)
+    run_cli(
+        "analyze",
+        tmp_path / "videos",
+        "-r",
+        "--bbox-dir",
+        tmp_path / "boxes",
+        "-o",
+        tmp_path / "out",
+        *model_args(standin_weights[8]),
+    )
+    faces = {
+        sub: read_results_csv(tmp_path / "out" / sub / "clip.csv")["face"].sum()
+        for sub in ("day1", "day2")
+    }
+    assert faces == {"day1": 3, "day2": 0}

@@ -121,6 +121,14 @@ def test_find_media_expands_folders(tmp_path):
     for name in ("b.mp4", "a.jpg", "notes.txt", "sub/c.mov"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert [p.name for p in find_media([tmp_path])] == ["a.jpg", "b.mp4"]
-    assert [p.name for p in find_media([tmp_path], recursive=True)] == ["a.jpg", "b.mp4", "c.mov"]
-    assert find_media([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]
+    assert [(p.name, str(sub)) for p, sub in find_media([tmp_path])] == [
+        ("a.jpg", "."),
+        ("b.mp4", "."),
+    ]
+    found = find_media([tmp_path], recursive=True)
+    assert [(p.name, str(sub)) for p, sub in found] == [
+        ("a.jpg", "."),
+        ("b.mp4", "."),
+        ("c.mov", "sub"),
+    ]
+    assert find_media([tmp_path / "notes.txt"]) == [(tmp_path / "notes.txt", Path("."))]
