@@ -25,7 +25,9 @@ class EmonetGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EmonetError as exc:
-            raise click.ClickException(str(exc)) from None
+            # The same form as the per-input errors that analyze logs and goes on after.
+            click.echo(f"emonet: error: {exc}", err=True)
+            ctx.exit(1)
 
 
 class LogFormatter(logging.Formatter):

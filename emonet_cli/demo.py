@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import cv2
 import numpy as np
 import skimage.data
@@ -126,17 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ["analyze", str(sample.video), "--bbox", str(sample.boxes), "--nclass", "8"]
     args += ["--landmarks", "--embeddings", *argv]
     try:
-        cli.main(args, prog_name="emonet", standalone_mode=False)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except Exception as exc:  # click already printed usage errors; this is a failed analysis
-        print(f"emonet demo: {exc}", file=sys.stderr)
+        status = cli.main(args, prog_name="emonet", standalone_mode=False)
+    except SystemExit as exc:  # analyze exits 1 when its input failed
+        status = exc.code
+    except click.ClickException as exc:  # a usage error in the extra options
+        exc.show()
+        status = exc.exit_code
+    if status:
+        # The error itself (e.g. weights that could not be fetched) is already on stderr.
         print(
             f"The sample is in {folder}/; once the weights are in place run: "
             f"emonet analyze {sample.video} --bbox {sample.boxes} --nclass 8",
             file=sys.stderr,
         )
-        return 1
+        return int(status)
     print(f"results: {folder}/{sample.video.stem}.* (CSV, NOVA annotations, summary JSON)")
     return 0
 

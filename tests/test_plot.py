@@ -121,7 +121,7 @@ def test_a_missing_or_malformed_csv_is_one_line_and_status_1(tmp_path, content, 
     result = plot(str(csv), "-o", str(tmp_path / "out.png"))
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {csv}") and message in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"emonet: error: {csv}") and message in lines[0]
     assert not (tmp_path / "out.png").exists()
 
 

@@ -247,7 +247,7 @@ def test_shell_behaviour(sample, tmp_path):
     result = runner.invoke(cli, ["render", str(sample.video), "-o", str(tmp_path / "o.mp4")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"Error: {sample.video}: no face boxes: give --bbox, --bbox-dir or --full-frame"
+        f"emonet: error: {sample.video}: no face boxes: give --bbox, --bbox-dir or --full-frame"
     ]
     result = runner.invoke(
         cli, ["render", str(sample.video), "--full-frame", "--bbox", str(sample.boxes)]

@@ -502,7 +502,7 @@ def test_cli_without_network_fails_with_one_line(dead_url, tmp_path):
     env = {"EMONET_WEIGHTS_URL": dead_url, "EMONET_CACHE": str(tmp_path / "cli_cache")}
     result = run_cli("weights", "fetch", "--nclass", "8", env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("emonet: error:")]
     assert len(errors) == 1
     assert f"emonet_8.pth (SHA-256 {PUBLISHED[8].sha256}) in {tmp_path / 'cli_cache'}" in errors[0]
     assert result.stdout == "" and os.listdir(tmp_path / "cli_cache") == []
