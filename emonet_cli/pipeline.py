@@ -62,7 +62,7 @@ class BoxSource:
 
 @dataclass
 class AnalysisSettings:
-    batch_size: int = 16
+    batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
 

@@ -1,0 +1,23 @@
+"""`make bench` must not rot: its quick mode runs every configuration and prints the table.
+(Speed is shown by the benchmark, never asserted by a test.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+def test_quick_benchmark_runs_every_configuration(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for row in ("(a) published loop", "(b) emonet analyze (defaults)", "--precision fp32"):
+        assert row in proc.stdout
+    assert "(b)/(a) =" in proc.stdout and "peak RSS of (b)" in proc.stdout
