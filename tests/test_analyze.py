@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from discover_utils.data.handler.file_handler import FileHandler
 
 from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
@@ -30,22 +31,6 @@ from emonet_cli.weights import build_model, load_state_dict, sha256_file
 from emonet_cli.writers import read_results_csv
 
 FPS = 10.0
-
-
-def run_cli(*args, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EMONET_CACHE": str(Path(kwargs.pop("cache", "/nonexistent-cache")))}
-    proc = subprocess.run(
-        [sys.executable, "-m", "emonet_cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        **kwargs,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def model_args(weights: Path, *extra) -> list:

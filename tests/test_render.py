@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from click.testing import CliRunner
 
 from emonet_cli.boxes import read_boxes
@@ -35,19 +33,6 @@ from emonet_cli.writers import read_results
 FPS = 10.0
 WIDTH, HEIGHT = 320, 240
 FACE_FRAME, NO_FACE_FRAME = 3, 5  # the sample's face is gone from 0.5 s to 0.7 s
-
-
-def run_cli(*args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EMONET_CACHE": "/nonexistent-cache"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "emonet_cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def model_args(weights: Path) -> list:
