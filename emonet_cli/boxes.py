@@ -88,14 +88,21 @@ def _read_text(path: Path) -> str:
         raise FormatError(f"{path}: cannot read ({error.strerror})") from None
 
 
-def _parse_number(path: Path, line: int, text: str) -> float:
+def parse_finite(text: str, where: str, what: str = "value") -> float:
+    """A finite number from text, else a FormatError that starts with `where` (the file and
+    line). Shared by every text format that carries numbers from users."""
+    text = text.strip()
     try:
         value = float(text)
     except ValueError:
-        raise FormatError(f"{path}: line {line}: '{text}' is not a number") from None
+        raise FormatError(f"{where}: {what} '{text}' is not a number") from None
     if not math.isfinite(value):
-        raise FormatError(f"{path}: line {line}: NaN or infinite value '{text}'")
+        raise FormatError(f"{where}: NaN or infinite {what} '{text}' (not a finite number)")
     return value
+
+
+def _parse_number(path: Path, line: int, text: str) -> float:
+    return parse_finite(text, f"{path}: line {line}")
 
 
 def _check_corners(path: Path, line: int, x1: float, y1: float, x2: float, y2: float) -> None:

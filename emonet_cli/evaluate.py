@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from emonet_cli import metrics
 from emonet_cli.align import affine_from_box, affine_full_frame, crop_face
+from emonet_cli.boxes import parse_finite
 from emonet_cli.errors import EmonetError, FormatError
 from emonet_cli.fileio import atomic_open
 from emonet_cli.inference import Predictor
@@ -176,7 +177,9 @@ def affectnet_parser(names: list[str]):
             rect = [fields[column[name]] for name in AFFECTNET_COLUMNS[1:5]]
             box = None
             if any(value.strip() for value in rect):
-                x, y, width, height = (number(value, "face rectangle", where) for value in rect)
+                x, y, width, height = (
+                    parse_finite(value, where, "face rectangle") for value in rect
+                )
                 box = checked_box((x, y, x + width, y + height), where)
         return LabelRow(
             line=line,
@@ -199,7 +202,7 @@ def simple_parser(names: list[str]):
         if any(corners):
             if not all(corners):
                 raise FormatError(f"{where}: give all of x1,y1,x2,y2 or none of them")
-            box = checked_box(tuple(number(value, "box", where) for value in corners), where)
+            box = checked_box(tuple(parse_finite(value, where, "box") for value in corners), where)
         return LabelRow(
             line=line,
             image=image_name(fields[column["image"]], where),
@@ -210,16 +213,6 @@ def simple_parser(names: list[str]):
         )
 
     return parse
-
-
-def number(text: str, what: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise FormatError(f"{where}: {what} value {text.strip()!r} is not a number") from None
-    if not math.isfinite(value):
-        raise FormatError(f"{where}: {what} value {text.strip()!r} is not a finite number")
-    return value
 
 
 def image_name(text: str, where: str) -> str:
@@ -243,7 +236,7 @@ def expression_id(text: str, where: str) -> int:
 
 
 def affect_value(text: str, what: str, where: str) -> float | None:
-    value = number(text, what, where)
+    value = parse_finite(text, where, what)
     if value == MISSING_AFFECT:
         return None
     if not -1.0 <= value <= 1.0:
@@ -252,7 +245,7 @@ def affect_value(text: str, what: str, where: str) -> float | None:
 
 
 def landmark_box(text: str, where: str) -> tuple[float, float, float, float]:
-    values = [number(value, "landmark", where) for value in text.split(";")]
+    values = [parse_finite(value, where, "landmark") for value in text.split(";")]
     if len(values) != N_LANDMARK_VALUES:
         raise FormatError(
             f"{where}: facial_landmarks has {len(values)} numbers, expected "
