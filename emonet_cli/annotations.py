@@ -23,6 +23,8 @@ from emonet_cli.streams import (
     check_sample_rate,
     data_path,
     format_float,
+    header_path,
+    info_element,
     number_attribute,
     parse_header,
     read_data_bytes,
@@ -325,16 +327,9 @@ def _read_binary_rows(path: Path, raw: bytes, dtype: np.dtype) -> np.ndarray:
 
 def read_annotation(path: str | Path) -> Annotation:
     """Read a discrete or continuous NOVA annotation from `X.annotation` (or `X.annotation~`)."""
-    header = Path(path)
-    if header.name.endswith(ANNOTATION_SUFFIX + "~"):
-        header = header.with_name(header.name[:-1])
+    header = header_path(path, ANNOTATION_SUFFIX)
     root = parse_header(header, "annotation")
-    info = root.find("info")
-    if info is None:
-        raise FormatError(f"{header}: no <info> element")
-    ftype = required_attribute(header, info, "ftype")
-    if ftype not in FILE_TYPES:
-        raise FormatError(f"{header}: unknown ftype '{ftype}' (expected BINARY or ASCII)")
+    info, ftype = info_element(header, root)
     size = number_attribute(header, info, "size", int)
     element = root.find("scheme")
     if element is None:

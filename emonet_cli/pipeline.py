@@ -7,6 +7,7 @@ of the video.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -460,38 +461,37 @@ def analyze_file(
     path = Path(path)
     settings = settings or AnalysisSettings()
     options = options or OutputOptions()
-    analysis = Analysis(path, predictor, box_source, settings)
-    info = analysis.info
-    nclass = predictor.nclass
-    warnings = analysis.warnings()
-    for message in warnings:
-        if on_warning is not None:
-            on_warning(message)
-    if on_start is not None:
-        on_start(info)
-    for planned in planned_outputs(path, options):
-        for name in (planned, planned.with_name(planned.name + "~")):
-            remove_partial_files(name)
-    meta = {"role": path.stem, "description": f"EmoNet ({nclass} classes) on {path.name}"}
-    summary = _Summary(nclass)
-    writers = _open_writers(info, nclass, options, meta)
-    try:
-        for batch in analysis:
+    # closing() releases the decoder on every way out, errors in the set-up included.
+    with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
+        info = analysis.info
+        nclass = predictor.nclass
+        warnings = analysis.warnings()
+        for message in warnings:
+            if on_warning is not None:
+                on_warning(message)
+        if on_start is not None:
+            on_start(info)
+        for planned in planned_outputs(path, options):
+            for name in (planned, planned.with_name(planned.name + "~")):
+                remove_partial_files(name)
+        meta = {"role": path.stem, "description": f"EmoNet ({nclass} classes) on {path.name}"}
+        summary = _Summary(nclass)
+        writers = _open_writers(info, nclass, options, meta)
+        try:
+            for batch in analysis:
+                for writer in writers:
+                    writer.add(batch)
+                summary.add(batch)
+                if on_batch is not None:
+                    on_batch(len(batch))
+            if summary.frames == 0:
+                raise InputError(f"{path}: no frame could be decoded")
             for writer in writers:
-                writer.add(batch)
-            summary.add(batch)
-            if on_batch is not None:
-                on_batch(len(batch))
-        if summary.frames == 0:
-            raise InputError(f"{path}: no frame could be decoded")
-        for writer in writers:
-            writer.close()
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
-    finally:
-        analysis.close()
+                writer.close()
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
 
     names = CLASS_NAMES[nclass]
     document = {

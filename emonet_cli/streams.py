@@ -86,6 +86,23 @@ def parse_header(path: Path, root_tag: str) -> ET.Element:
     return root
 
 
+def header_path(path: Path, suffix: str) -> Path:
+    """The XML header of an SSI/NOVA file pair, given either the header or its `~` data file."""
+    path = Path(path)
+    return path.with_name(path.name[:-1]) if path.name.endswith(suffix + "~") else path
+
+
+def info_element(header: Path, root: ET.Element) -> tuple[ET.Element, str]:
+    """The header's <info> element and its checked ftype (BINARY or ASCII)."""
+    info = root.find("info")
+    if info is None:
+        raise FormatError(f"{header}: no <info> element")
+    ftype = required_attribute(header, info, "ftype")
+    if ftype not in FILE_TYPES:
+        raise FormatError(f"{header}: unknown ftype '{ftype}' (expected BINARY or ASCII)")
+    return info, ftype
+
+
 def required_attribute(path: Path, element: ET.Element, name: str) -> str:
     """An attribute that the format requires, or FormatError naming the file."""
     value = element.get(name)
@@ -208,19 +225,12 @@ def read_stream(path: str | Path) -> SSIStream:
     Samples are read in file order, as SSI writes chunks back to back; chunk times and byte
     offsets are not used (DISCOVER documents `byte` as a size, SSI as an offset).
     """
-    header = Path(path)
-    if header.name.endswith(STREAM_SUFFIX + "~"):
-        header = header.with_name(header.name[:-1])
+    header = header_path(path, STREAM_SUFFIX)
     root = parse_header(header, "stream")
     if root.get("ssi-v", "2").strip() == "1":
         raise FormatError(f"{header}: SSI stream version 1 is not supported")
 
-    info = root.find("info")
-    if info is None:
-        raise FormatError(f"{header}: no <info> element")
-    ftype = required_attribute(header, info, "ftype")
-    if ftype not in FILE_TYPES:
-        raise FormatError(f"{header}: unknown ftype '{ftype}' (expected BINARY or ASCII)")
+    info, ftype = info_element(header, root)
     sr = sample_rate_attribute(header, info)
     dim = number_attribute(header, info, "dim", int)
     byte = number_attribute(header, info, "byte", int)
