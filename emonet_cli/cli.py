@@ -12,8 +12,8 @@ from emonet_cli import __version__
 from emonet_cli.errors import EmonetError
 
 if TYPE_CHECKING:
+    from emonet_cli.boxes import BoxSource
     from emonet_cli.inference import Predictor
-    from emonet_cli.pipeline import BoxSource
 
 log = logging.getLogger("emonet")
 
@@ -210,8 +210,8 @@ def find_box_source(
 ) -> BoxSource:
     """The box source of one input, from --bbox, --bbox-dir (DIR/SUBFOLDER/NAME.stream or .csv
     for an input found in a sub-folder of a folder input, else DIR/NAME.*) or --full-frame."""
+    from emonet_cli.boxes import BoxSource
     from emonet_cli.errors import InputError
-    from emonet_cli.pipeline import BoxSource
 
     if full_frame:
         return BoxSource(full_frame=True)

@@ -8,7 +8,6 @@ of the video.
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
 import threading
 import time
@@ -26,7 +25,7 @@ from emonet_cli.align import (
     crop_face,
     invert_affine,
 )
-from emonet_cli.boxes import FaceBoxes, read_boxes
+from emonet_cli.boxes import BoxSource, FaceLookup, FrameFace, open_lookup
 from emonet_cli.errors import InputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor, softmax
@@ -45,20 +44,6 @@ from emonet_cli.writers import (
 DEFAULT_MIN_FACE_CONF = 0.65  # DISCOVER's BlazeFace threshold
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
-TIME_EPSILON = 1e-6
-SAME_RATE_TOLERANCE = 5e-4
-
-
-@dataclass
-class BoxSource:
-    """Where an input's faces are: a box file, or the whole frame (already cropped faces)."""
-
-    path: Path | None = None
-    full_frame: bool = False
-
-    def __post_init__(self) -> None:
-        if self.path is None and not self.full_frame:
-            raise ValueError("a BoxSource needs a path or full_frame=True")
 
 
 @dataclass
@@ -81,80 +66,6 @@ class _PendingBatch:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-
-class FaceLookup:
-    """Finds the box for a decoded frame: stream sample floor(t * sr) for SSI streams, the
-    frame index for CSV boxes, the file name for image lists, or the whole frame."""
-
-    def __init__(self, source: BoxSource, info: MediaInfo, min_conf: float):
-        self.info = info
-        self.min_conf = min_conf
-        self.boxes: FaceBoxes | None = None
-        self.image_row: int | None = None
-        self.index_aligned = False
-        if source.full_frame:
-            return
-        self.boxes = read_boxes(source.path, frame_size=(info.width, info.height))
-        if self.boxes.images is not None:
-            self.image_row = self._find_image_row(self.boxes, info.path)
-        # DISCOVER writes rates with 3 decimals (29.970 for 30000/1001): equal rates as written
-        # mean one sample per frame, which floor(t * sr) would miss by one after a while.
-        self.index_aligned = (
-            self.boxes.sr is not None and abs(self.boxes.sr - info.fps) < SAME_RATE_TOLERANCE
-        )
-
-    @staticmethod
-    def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
-        target = image.resolve()
-        for row, listed in enumerate(boxes.images):
-            listed_path = Path(listed)
-            candidates = (
-                [listed_path]
-                if listed_path.is_absolute()
-                else [boxes.source.parent / listed_path, Path.cwd() / listed_path]
-            )
-            if any(c.resolve() == target for c in candidates):
-                return row
-        same_name = [
-            row for row, listed in enumerate(boxes.images) if Path(listed).name == image.name
-        ]
-        if len(same_name) == 1:
-            return same_name[0]
-        raise InputError(f"{image}: not listed in the box list {boxes.source}")
-
-    def stream_mismatch(self) -> str | None:
-        """A warning when the box stream and the video differ by more than one frame."""
-        if self.boxes is None or self.boxes.sr is None or self.info.is_image:
-            return None
-        stream_duration = len(self.boxes) / self.boxes.sr
-        if abs(stream_duration - self.info.duration) > 1.0 / self.info.fps + TIME_EPSILON:
-            return (
-                f"{self.info.path}: the box stream {self.boxes.source.name} lasts "
-                f"{stream_duration:.3f} s, the video {self.info.duration:.3f} s; frames past "
-                "the end of the stream have no face"
-            )
-        return None
-
-    def sample(self, index: int, time_s: float) -> int:
-        if self.image_row is not None:
-            return self.image_row
-        if self.boxes.sr is None or self.index_aligned:
-            return index
-        return math.floor(time_s * self.boxes.sr + TIME_EPSILON)
-
-    def matrix(self, index: int, time_s: float) -> tuple[np.ndarray | None, float]:
-        """The affine for the frame's face and the box confidence; None below the threshold."""
-        if self.boxes is None:
-            return affine_full_frame(self.info.width, self.info.height), 1.0
-        sample = self.sample(index, time_s)
-        if not 0 <= sample < len(self.boxes):
-            return None, 0.0
-        conf = float(self.boxes.conf[sample])
-        box = self.boxes.boxes[sample]
-        if conf < self.min_conf or not np.isfinite(box).all():
-            return None, 0.0
-        return affine_from_box(box), conf
 
 
 class TemporalSmoother:
@@ -191,9 +102,19 @@ class TemporalSmoother:
             return np.where(face[:, None], total / norm[:, None], np.nan)
 
 
+def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, float]:
+    """The affine for a frame's face and its confidence; None and 0 when it is no usable face."""
+    if face.whole_frame:
+        return affine_full_frame(face.box[2], face.box[3]), face.conf
+    if not face.usable(min_conf):
+        return None, 0.0
+    return affine_from_box(face.box), face.conf
+
+
 def _decode_and_align(
     reader: MediaReader,
     lookup: FaceLookup,
+    min_face_conf: float,
     batch_size: int,
     out: queue.Queue,
     stop: threading.Event,
@@ -205,7 +126,7 @@ def _decode_and_align(
         for frame in reader:
             if stop.is_set():
                 return
-            matrix, conf = lookup.matrix(frame.index, frame.time)
+            matrix, conf = face_matrix(lookup.faces([frame])[0], min_face_conf)
             pending.frame.append(frame.index)
             pending.time.append(frame.time)
             pending.face_conf.append(conf)
@@ -225,13 +146,13 @@ def _decode_and_align(
 
 
 def _iter_pending(
-    reader: MediaReader, lookup: FaceLookup, batch_size: int
+    reader: MediaReader, lookup: FaceLookup, min_face_conf: float, batch_size: int
 ) -> Iterator[_PendingBatch]:
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     worker = threading.Thread(
         target=_decode_and_align,
-        args=(reader, lookup, batch_size, batches, stop),
+        args=(reader, lookup, min_face_conf, batch_size, batches, stop),
         name="emonet-decode",
         daemon=True,
     )
@@ -274,18 +195,19 @@ class Analysis:
         self.reader = MediaReader(path)
         self.info = self.reader.info
         try:
-            self.lookup = FaceLookup(box_source, self.info, self.settings.min_face_conf)
+            self.lookup = open_lookup(box_source, self.info)
         except BaseException:
             self.reader.close()
             raise
         self.smoother = TemporalSmoother() if self.settings.smooth else None
 
     def warnings(self) -> list[str]:
-        mismatch = self.lookup.stream_mismatch()
-        return [mismatch] if mismatch else []
+        return self.lookup.warnings()
 
     def __iter__(self) -> Iterator[ResultBatch]:
-        for pending in _iter_pending(self.reader, self.lookup, self.settings.batch_size):
+        for pending in _iter_pending(
+            self.reader, self.lookup, self.settings.min_face_conf, self.settings.batch_size
+        ):
             yield self._run(pending)
 
     def _run(self, pending: _PendingBatch) -> ResultBatch:
@@ -504,7 +426,7 @@ def analyze_file(
         "batch_size": settings.batch_size,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
-        "boxes": str(box_source.path) if box_source.path else "full frame",
+        "boxes": box_source.describe(),
         "media": {
             "width": info.width,
             "height": info.height,

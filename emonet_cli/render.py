@@ -18,13 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.inference import Predictor
 from emonet_cli.model import CLASS_NAMES, N_LANDMARKS
-from emonet_cli.pipeline import Analysis, AnalysisSettings, BoxSource, FaceLookup, output_stem
+from emonet_cli.pipeline import Analysis, AnalysisSettings, output_stem
 from emonet_cli.streams import read_stream
-from emonet_cli.video import MediaInfo, MediaReader
+from emonet_cli.video import Frame, MediaInfo, MediaReader
 from emonet_cli.writers import CLASS_COLORS, Results, read_results
 
 TRAIL_SECONDS = 1.0
@@ -144,16 +145,11 @@ def results_from_model(analysis: Analysis) -> Iterator[FrameResult]:
             )
 
 
-def face_box(lookup: FaceLookup, index: int, time_s: float) -> np.ndarray | None:
+def face_box(lookup: FaceLookup, frame: Frame) -> np.ndarray | None:
     """The frame's box (x1, y1, x2, y2 in pixels) from the box source, whatever its confidence:
     whether a face was analysed is the results' call."""
-    if lookup.boxes is None:
-        return np.array([0.0, 0.0, lookup.info.width, lookup.info.height])
-    sample = lookup.sample(index, time_s)
-    if not 0 <= sample < len(lookup.boxes):
-        return None
-    box = lookup.boxes.boxes[sample]
-    return box if np.isfinite(box).all() else None
+    box = lookup.faces([frame])[0].box
+    return box if box is not None and np.isfinite(box).all() else None
 
 
 def even(n: int) -> int:
@@ -441,7 +437,7 @@ def render_frames(
             for frame, result in _paired(reader, results, video):
                 trail.add(frame.time, result)
                 if frame.index % every == 0:
-                    box = face_box(lookup, frame.index, frame.time)
+                    box = face_box(lookup, frame)
                     composed = painter.paint(
                         frame.image, result, box, trail, frame.time, frame.index
                     )
@@ -480,8 +476,8 @@ def render_file(
         info = probe.info
     if info.is_image:
         raise InputError(f"{video}: emonet render takes a video, not an image")
-    lookup = FaceLookup(box_source, info, settings.min_face_conf)
-    for message in filter(None, [lookup.stream_mismatch()]):
+    lookup = open_lookup(box_source, info)
+    for message in lookup.warnings():
         if on_warning is not None:
             on_warning(message)
     stored = None if reanalyze else find_stored_results(video, info, results_dir, on_warning)

@@ -7,17 +7,32 @@ import pytest
 import torch
 
 from emonet_cli.align import affine_from_box
+from emonet_cli.boxes import BoxSource, open_lookup
 from emonet_cli.cli import PRECISION_CHOICES
 from emonet_cli.errors import EmonetError
 from emonet_cli.inference import PRECISIONS, resolve_precision, select_device
 from emonet_cli.model import SMOOTHING_WEIGHTS
-from emonet_cli.pipeline import BoxSource, FaceLookup, TemporalSmoother
+from emonet_cli.pipeline import TemporalSmoother, face_matrix
 from emonet_cli.streams import write_stream
-from emonet_cli.video import MediaInfo
+from emonet_cli.video import Frame, MediaInfo
 
 
 def video_info(tmp_path, fps=25.0, frames=10, width=200, height=100) -> MediaInfo:
     return MediaInfo(tmp_path / "clip.mp4", width, height, fps, frames, False)
+
+
+class Lookup:
+    """The affine and confidence that analysis takes from a box source for one frame."""
+
+    def __init__(self, source: BoxSource, info: MediaInfo, min_conf: float):
+        self.lookup = open_lookup(source, info)
+        self.min_conf = min_conf
+
+    def matrix(self, index: int, time: float):
+        return face_matrix(self.lookup.faces([Frame(index, time, None)])[0], self.min_conf)
+
+    def stream_mismatch(self):
+        return next(iter(self.lookup.warnings()), None)
 
 
 def test_stream_sample_for_a_frame_is_floor_t_times_sr(tmp_path):
@@ -25,7 +40,7 @@ def test_stream_sample_for_a_frame_is_floor_t_times_sr(tmp_path):
     rows[:, :4] = [0.1, 0.2, 0.5, 0.6]  # ymin xmin ymax xmax
     rows[:, 4] = np.linspace(0.7, 0.79, 10)  # a distinct confidence per sample
     stream = write_stream(tmp_path / "boxes.stream", rows, sr=10.0)
-    lookup = FaceLookup(BoxSource(stream), video_info(tmp_path, fps=25.0, frames=25), 0.65)
+    lookup = Lookup(BoxSource(stream), video_info(tmp_path, fps=25.0, frames=25), 0.65)
     for index, time in [(0, 0.0), (3, 0.12), (4, 0.16), (24, 0.96)]:
         matrix, conf = lookup.matrix(index, time)
         assert conf == pytest.approx(rows[int(np.floor(time * 10 + 1e-6)), 4])
@@ -40,7 +55,7 @@ def test_equal_rates_are_index_aligned(tmp_path):
     rows = np.tile([0.1, 0.2, 0.5, 0.6, 0.0], (300, 1)).astype(np.float32)
     rows[:, 4] = np.arange(300) / 1000 + 0.7
     stream = write_stream(tmp_path / "boxes.stream", rows, sr=29.970)
-    lookup = FaceLookup(BoxSource(stream), video_info(tmp_path, fps=fps, frames=300), 0.65)
+    lookup = Lookup(BoxSource(stream), video_info(tmp_path, fps=fps, frames=300), 0.65)
     for index in (0, 1, 100, 299):
         assert lookup.matrix(index, index / fps)[1] == pytest.approx(rows[index, 4])
 
@@ -48,18 +63,16 @@ def test_equal_rates_are_index_aligned(tmp_path):
 def test_low_confidence_and_mismatched_duration(tmp_path):
     rows = np.tile([0.1, 0.2, 0.5, 0.6, 0.5], (5, 1)).astype(np.float32)
     stream = write_stream(tmp_path / "boxes.stream", rows, sr=25.0)
-    lookup = FaceLookup(BoxSource(stream), video_info(tmp_path, frames=10), 0.65)
+    lookup = Lookup(BoxSource(stream), video_info(tmp_path, frames=10), 0.65)
     assert lookup.matrix(0, 0.0) == (None, 0.0)
     assert "lasts 0.200 s, the video 0.400 s" in lookup.stream_mismatch()
-    assert (
-        FaceLookup(BoxSource(stream), video_info(tmp_path, frames=10), 0.4).matrix(0, 0)[1] == 0.5
-    )
+    assert Lookup(BoxSource(stream), video_info(tmp_path, frames=10), 0.4).matrix(0, 0)[1] == 0.5
 
 
 def test_csv_boxes_follow_the_frame_index(tmp_path):
     path = tmp_path / "boxes.csv"
     path.write_text("frame,x1,y1,x2,y2\n0,10,10,50,50\n2,20,20,60,60\n")
-    lookup = FaceLookup(BoxSource(path), video_info(tmp_path, frames=4), 0.65)
+    lookup = Lookup(BoxSource(path), video_info(tmp_path, frames=4), 0.65)
     np.testing.assert_allclose(lookup.matrix(2, 123.0)[0], affine_from_box((20, 20, 60, 60)))
     assert lookup.matrix(1, 0.04) == (None, 0.0)  # absent from the CSV
     assert lookup.matrix(3, 0.08) == (None, 0.0)  # past its end

@@ -13,12 +13,11 @@ import pytest
 from cli_helpers import run_cli
 from click.testing import CliRunner
 
-from emonet_cli.boxes import read_boxes
+from emonet_cli.boxes import BoxSource, open_lookup, read_boxes
 from emonet_cli.cli import cli
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
 from emonet_cli.model import CLASS_NAMES
-from emonet_cli.pipeline import BoxSource, FaceLookup
 from emonet_cli.render import (
     FramePainter,
     FrameResult,
@@ -219,7 +218,7 @@ def test_incomplete_results_are_not_used(sample, results_dir, tmp_path):
 def test_a_failed_render_leaves_no_file(sample, tmp_path):
     with MediaReader(sample.video) as reader:
         info = reader.info
-    lookup = FaceLookup(BoxSource(full_frame=True), info, 0.65)
+    lookup = open_lookup(BoxSource(full_frame=True), info)
     no_face = FrameResult(False, -1, np.full(8, np.nan), math.nan, math.nan, None)
     out = tmp_path / "short.mp4"
     with pytest.raises(InputError, match="results end at frame 3"):

@@ -1,6 +1,6 @@
 """Face boxes from any supported source, as pixel corners plus a confidence per sample.
 
-Sources:
+Files:
 - an SSI stream from DISCOVER's BlazeFace module (`.stream`): per sample `ymin, xmin, ymax,
   xmax[, confidence]` normalised to the frame height and width;
 - a CSV (`.csv`) with header `frame,x1,y1,x2,y2[,conf]` in pixels;
@@ -23,6 +23,9 @@ import numpy as np
 from emonet_cli.errors import FormatError
 from emonet_cli.streams import STREAM_SUFFIX, read_stream
 
+CSV_SUFFIX = ".csv"
+# Box files that belong to one input NAME.ext as NAME.stream or NAME.csv, in order of preference.
+BOX_FILE_SUFFIXES = (STREAM_SUFFIX, CSV_SUFFIX)
 CSV_COLUMNS = ("frame", "x1", "y1", "x2", "y2")
 CSV_CONF_COLUMN = "conf"
 
@@ -55,26 +58,34 @@ def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> F
             raise ValueError(f"{path}: normalised SSI boxes need frame_size=(width, height)")
         return _read_ssi_boxes(path, frame_size)
     text = _read_text(path)
-    if name.endswith(".csv"):
+    if name.endswith(CSV_SUFFIX):
         return _read_csv_boxes(path, text)
     return _read_image_list(path, text)
 
 
 def _read_ssi_boxes(path: Path, frame_size: tuple[int, int]) -> FaceBoxes:
     stream = read_stream(path)
-    dim = stream.data.shape[1]
+    return boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)
+
+
+def boxes_from_normalised(
+    values: np.ndarray, sr: float, frame_size: tuple[int, int], source: Path
+) -> FaceBoxes:
+    """Face boxes from BlazeFace rows `ymin, xmin, ymax, xmax[, conf]` normalised to the frame
+    (an SSI stream's data, read from a file or handed over in memory by DISCOVER)."""
+    dim = values.shape[1] if values.ndim == 2 else 0
     if dim not in (4, 5):
         raise FormatError(
-            f"{stream.path}: face boxes need dim 4 (ymin xmin ymax xmax) or 5 (plus "
+            f"{source}: face boxes need dim 4 (ymin xmin ymax xmax) or 5 (plus "
             f"confidence), this stream has dim {dim}"
         )
-    values = stream.data.astype(np.float64)
-    _reject_non_finite(stream.path, values, "sample")
+    values = values.astype(np.float64)
+    _reject_non_finite(source, values, "sample")
     width, height = frame_size
     ymin, xmin, ymax, xmax = values[:, :4].T
     boxes = np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
     conf = values[:, 4] if dim == 5 else np.ones(len(values))
-    return FaceBoxes(boxes, conf.astype(np.float32), stream.sr, None, stream.path)
+    return FaceBoxes(boxes, conf.astype(np.float32), sr, None, Path(source))
 
 
 def _read_text(path: Path) -> str:

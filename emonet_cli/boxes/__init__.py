@@ -1,0 +1,32 @@
+"""Face boxes: the files that carry them (`files`) and the lookup of each frame's face
+(`sources`)."""
+
+from emonet_cli.boxes.files import (
+    BOX_FILE_SUFFIXES,
+    FaceBoxes,
+    boxes_from_normalised,
+    parse_finite,
+    read_boxes,
+)
+from emonet_cli.boxes.sources import (
+    NO_FACE,
+    BoxSource,
+    FaceLookup,
+    FrameFace,
+    find_box_file,
+    open_lookup,
+)
+
+__all__ = [
+    "BOX_FILE_SUFFIXES",
+    "NO_FACE",
+    "BoxSource",
+    "FaceBoxes",
+    "FaceLookup",
+    "FrameFace",
+    "boxes_from_normalised",
+    "find_box_file",
+    "open_lookup",
+    "parse_finite",
+    "read_boxes",
+]

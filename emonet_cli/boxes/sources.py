@@ -1,0 +1,167 @@
+"""Where an input's faces are, and which face belongs to a decoded frame.
+
+A `BoxSource` names the faces of one input: a box file, boxes already in memory (handed over by
+DISCOVER), or the whole frame (images that are already face crops). `open_lookup` turns it into
+a `FaceLookup`, whose one method gives the face of each decoded frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from emonet_cli.boxes.files import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
+from emonet_cli.errors import InputError
+from emonet_cli.video import Frame, MediaInfo
+
+TIME_EPSILON = 1e-6
+SAME_RATE_TOLERANCE = 5e-4
+
+
+@dataclass(frozen=True)
+class BoxSource:
+    """Where an input's faces are: a box file (`path`), boxes in memory (`boxes`), or the
+    whole frame (`full_frame`: already cropped faces)."""
+
+    path: Path | None = None
+    full_frame: bool = False
+    boxes: FaceBoxes | None = None
+
+    def __post_init__(self) -> None:
+        if sum([self.path is not None, self.full_frame, self.boxes is not None]) != 1:
+            raise ValueError("a BoxSource needs exactly one of path, boxes or full_frame=True")
+
+    def describe(self) -> str:
+        """How the summary JSON names the source."""
+        if self.full_frame:
+            return "full frame"
+        return str(self.path if self.path is not None else self.boxes.source)
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """The face of one frame as its source gives it, whatever its confidence: `box` is
+    x1, y1, x2, y2 in frame pixels (None where the source has no box for the frame) and
+    `whole_frame` says that the frame itself is the face crop."""
+
+    box: np.ndarray | None
+    conf: float
+    whole_frame: bool = False
+
+    def usable(self, min_conf: float) -> bool:
+        """Whether the face is analysed: a finite box at or above the confidence threshold."""
+        return self.box is not None and self.conf >= min_conf and bool(np.isfinite(self.box).all())
+
+
+NO_FACE = FrameFace(None, 0.0)
+
+
+class FaceLookup(Protocol):
+    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+        """The face of each frame, in order."""
+        ...
+
+    def warnings(self) -> list[str]:
+        """Mismatches between the source and the media, worth telling the user."""
+        ...
+
+
+class WholeFrameLookup:
+    """Every frame is a face crop."""
+
+    def __init__(self, info: MediaInfo):
+        self.face = FrameFace(np.array([0.0, 0.0, info.width, info.height]), 1.0, True)
+
+    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+        return [self.face] * len(frames)
+
+    def warnings(self) -> list[str]:
+        return []
+
+
+class BoxFileLookup:
+    """Boxes of a file or in memory: stream sample floor(t * sr) for SSI streams (the frame
+    index when the rates are equal), the frame index for CSV boxes, the file name for image
+    lists."""
+
+    def __init__(self, boxes: FaceBoxes, info: MediaInfo):
+        self.boxes = boxes
+        self.info = info
+        self.image_row = _find_image_row(boxes, info.path) if boxes.images is not None else None
+        # DISCOVER writes rates with 3 decimals (29.970 for 30000/1001): equal rates as written
+        # mean one sample per frame, which floor(t * sr) would miss by one after a while.
+        self.index_aligned = boxes.sr is not None and abs(boxes.sr - info.fps) < SAME_RATE_TOLERANCE
+
+    def _sample(self, index: int, time_s: float) -> int:
+        if self.image_row is not None:
+            return self.image_row
+        if self.boxes.sr is None or self.index_aligned:
+            return index
+        return math.floor(time_s * self.boxes.sr + TIME_EPSILON)
+
+    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+        found = []
+        for frame in frames:
+            sample = self._sample(frame.index, frame.time)
+            if 0 <= sample < len(self.boxes):
+                found.append(FrameFace(self.boxes.boxes[sample], float(self.boxes.conf[sample])))
+            else:
+                found.append(NO_FACE)
+        return found
+
+    def warnings(self) -> list[str]:
+        """A warning when the box stream and the video differ by more than one frame."""
+        if self.boxes.sr is None or self.info.is_image:
+            return []
+        stream_duration = len(self.boxes) / self.boxes.sr
+        if abs(stream_duration - self.info.duration) > 1.0 / self.info.fps + TIME_EPSILON:
+            return [
+                f"{self.info.path}: the box stream {self.boxes.source.name} lasts "
+                f"{stream_duration:.3f} s, the video {self.info.duration:.3f} s; frames past "
+                "the end of the stream have no face"
+            ]
+        return []
+
+
+def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
+    target = image.resolve()
+    for row, listed in enumerate(boxes.images):
+        listed_path = Path(listed)
+        candidates = (
+            [listed_path]
+            if listed_path.is_absolute()
+            else [boxes.source.parent / listed_path, Path.cwd() / listed_path]
+        )
+        if any(c.resolve() == target for c in candidates):
+            return row
+    same_name = [row for row, listed in enumerate(boxes.images) if Path(listed).name == image.name]
+    if len(same_name) == 1:
+        return same_name[0]
+    raise InputError(f"{image}: not listed in the box list {boxes.source}")
+
+
+def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
+    """The lookup that gives the faces of `info`'s frames from `source`."""
+    if source.full_frame:
+        return WholeFrameLookup(info)
+    boxes = source.boxes
+    if boxes is None:
+        boxes = read_boxes(source.path, frame_size=(info.width, info.height))
+    return BoxFileLookup(boxes, info)
+
+
+def find_box_file(media: Path, bbox_dir: Path, subfolder: Path = Path(".")) -> Path:
+    """The box file of `media` in `bbox_dir`: DIR/SUBFOLDER/NAME.stream or .csv for an input
+    found in a sub-folder of a folder input, else DIR/NAME.*."""
+    for folder in dict.fromkeys([bbox_dir / subfolder, bbox_dir]):
+        for suffix in BOX_FILE_SUFFIXES:
+            candidate = folder / f"{media.stem}{suffix}"
+            if candidate.is_file():
+                return candidate
+    looked_for = " and ".join(f"{media.stem}{suffix}" for suffix in BOX_FILE_SUFFIXES)
+    raise InputError(f"{media}: no face boxes in {bbox_dir} (looked for {looked_for})")
