@@ -15,19 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NCLASS_CHOICES = (5, 8)
-N_LANDMARKS = 68
-INPUT_SIZE = 256
-HEATMAP_SIZE = 64
-EMBEDDING_SIZE = 256
-
-# The published demo smooths the raw outputs over the current and the previous 4 frames.
-SMOOTHING_WEIGHTS = (0.1, 0.1, 0.15, 0.25, 0.4)  # oldest to newest
-
-CLASS_NAMES = {
-    8: ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"),
-    5: ("Neutral", "Happy", "Sad", "Surprise", "Fear"),
-}
+from emonet_cli.constants import (  # noqa: F401  (re-exported: the model's vocabulary)
+    CLASS_NAMES,
+    EMBEDDING_SIZE,
+    HEATMAP_SIZE,
+    INPUT_SIZE,
+    N_LANDMARKS,
+    NCLASS_CHOICES,
+    SMOOTHING_WEIGHTS,
+)
 
 
 class EmoNetOutput(NamedTuple):

@@ -23,20 +23,9 @@ from emonet_cli.annotations import (
 )
 from emonet_cli.errors import FormatError
 from emonet_cli.fileio import atomic_open, temporary_sibling
-from emonet_cli.model import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.streams import StreamWriter, format_float
 
-# NOVA colours (#AARRGGBB), one per class in the published order.
-CLASS_COLORS = {
-    "Neutral": "#FF9E9E9E",
-    "Happy": "#FFFFC107",
-    "Sad": "#FF2196F3",
-    "Surprise": "#FFFF9800",
-    "Fear": "#FF9C27B0",
-    "Disgust": "#FF4CAF50",
-    "Anger": "#FFF44336",
-    "Contempt": "#FF795548",
-}
 CSV_BASE_COLUMNS = (
     "frame",
     "time",
