@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
+from emonet_cli.constants import CLASS_COLORS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.inference import Predictor
@@ -26,7 +27,7 @@ from emonet_cli.model import CLASS_NAMES, N_LANDMARKS
 from emonet_cli.pipeline import Analysis, AnalysisSettings, output_stem
 from emonet_cli.streams import read_stream
 from emonet_cli.video import Frame, MediaInfo, MediaReader
-from emonet_cli.writers import CLASS_COLORS, Results, read_results
+from emonet_cli.writers import Results, read_results
 
 TRAIL_SECONDS = 1.0
 FOURCC = "mp4v"

@@ -21,9 +21,9 @@ from emonet_cli.annotations import (
     DiscreteAnnotationWriter,
     DiscreteScheme,
 )
+from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.errors import FormatError
 from emonet_cli.fileio import atomic_open, temporary_sibling
-from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.streams import StreamWriter, format_float
 
 CSV_BASE_COLUMNS = (
