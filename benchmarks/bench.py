@@ -49,9 +49,9 @@ def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> 
     import torch
 
     from emonet_cli.boxes import read_boxes
+    from emonet_cli.checkpoint import load_model
     from emonet_cli.inference import select_device
     from emonet_cli.model import INPUT_SIZE
-    from emonet_cli.weights import load_model
 
     device = select_device(device_name)
     model = load_model(weights, offline=True, progress=False).model.to(device).eval()

@@ -401,8 +401,8 @@ def load_predictor(
     quiet: bool,
 ) -> tuple[Predictor, dict]:
     """The model ready to run, and what the summary JSON records about it."""
+    from emonet_cli.checkpoint import load_model
     from emonet_cli.inference import Predictor
-    from emonet_cli.weights import load_model
 
     loaded = load_model(weights, int(nclass) if nclass else None, offline, progress=not quiet)
     provenance = {
@@ -483,6 +483,7 @@ def evaluate_command(
     crop. Unreadable images are skipped and listed."""
     import sys
 
+    from emonet_cli.checkpoint import load_model
     from emonet_cli.evaluate import (
         evaluate,
         evaluation_report,
@@ -491,7 +492,6 @@ def evaluate_command(
         write_report,
     )
     from emonet_cli.inference import Predictor
-    from emonet_cli.weights import load_model
 
     setup_logging(quiet)
     rows = read_labels(labels)

@@ -21,13 +21,14 @@ from discover_utils.data.handler.file_handler import FileHandler
 from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
 from emonet_cli.annotations import read_annotation
 from emonet_cli.boxes import read_boxes
+from emonet_cli.checkpoint import build_model, load_state_dict
 from emonet_cli.demo import make_sample
 from emonet_cli.inference import Predictor, decode_landmarks
 from emonet_cli.model import CLASS_NAMES
 from emonet_cli.pipeline import BoxSource, OutputOptions, analyze_file
 from emonet_cli.streams import read_stream, write_stream
 from emonet_cli.video import MediaReader
-from emonet_cli.weights import build_model, load_state_dict, sha256_file
+from emonet_cli.weights import sha256_file
 from emonet_cli.writers import read_results_csv
 
 FPS = 10.0

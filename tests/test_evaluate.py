@@ -17,6 +17,7 @@ from scipy import stats
 from skimage import data as skimage_data
 
 from emonet_cli.align import affine_from_box, affine_full_frame, crop_face
+from emonet_cli.checkpoint import load_model
 from emonet_cli.errors import EmonetError, FormatError
 from emonet_cli.evaluate import (
     LabelRow,
@@ -30,7 +31,6 @@ from emonet_cli.evaluate import (
     write_report,
 )
 from emonet_cli.inference import Predictions, Predictor
-from emonet_cli.weights import load_model
 
 REPO = Path(__file__).resolve().parent.parent
 AFFECTNET_HEADER = (

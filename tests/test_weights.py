@@ -21,17 +21,15 @@ import torch
 from click.testing import CliRunner
 
 from emonet_cli import weights
+from emonet_cli.checkpoint import build_model, load_model, load_state_dict
 from emonet_cli.cli import cli
 from emonet_cli.errors import WeightsError
 from emonet_cli.fileio import current_umask
 from emonet_cli.weights import (
     PUBLISHED,
-    build_model,
     cache_dir,
     fetch_weights,
     find_weights,
-    load_model,
-    load_state_dict,
     resolve_weights,
     sha256_file,
     weights_inventory,
