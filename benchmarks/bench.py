@@ -50,8 +50,8 @@ def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> 
 
     from emonet_cli.boxes import read_boxes
     from emonet_cli.checkpoint import load_model
+    from emonet_cli.constants import INPUT_SIZE
     from emonet_cli.inference import select_device
-    from emonet_cli.model import INPUT_SIZE
 
     device = select_device(device_name)
     model = load_model(weights, offline=True, progress=False).model.to(device).eval()
@@ -181,7 +181,8 @@ def model_gflop() -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from emonet_cli.model import INPUT_SIZE, EmoNet
+    from emonet_cli.constants import INPUT_SIZE
+    from emonet_cli.model import EmoNet
 
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:

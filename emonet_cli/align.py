@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from emonet_cli.model import INPUT_SIZE
+from emonet_cli.constants import INPUT_SIZE
 
 REFERENCE_SIDE = 200.0
 SCALE_DIVISOR = 220.0

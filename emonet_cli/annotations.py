@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
+from emonet_cli.fileio import PendingFile
 from emonet_cli.streams import (
     FILE_TYPES,
-    PendingFile,
     ascii_rows,
     check_sample_rate,
     data_path,

@@ -53,3 +53,34 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
     """open() for writing, with the atomic rename of `atomic_path`."""
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
+
+
+class WriteDiscarded(Exception):
+    """Ends a PendingFile's block so that its temporary file is removed."""
+
+
+class PendingFile:
+    """A file written across several calls that appears under its name only on commit()
+    (through atomic_open), and never if discard() is called instead."""
+
+    def __init__(self, path: Path, binary: bool):
+        self._exit = contextlib.ExitStack()
+        text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
+        self.file = self._exit.enter_context(atomic_open(path, "wb" if binary else "w", **text))
+
+    def commit(self) -> None:
+        self._exit.close()
+
+    def discard(self) -> None:
+        # atomic_open removes its temporary file when its block ends with an exception.
+        self._exit.__exit__(WriteDiscarded, WriteDiscarded(), None)
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a file-system error a user or the machine can cause (read-only folder,
+    full disk, missing permission): what failed and where, without a traceback."""
+    reason = error.strerror or str(error) or type(error).__name__
+    where = error.filename
+    if where is not None and error.filename2 is not None:
+        where = f"{where} -> {error.filename2}"
+    return f"{reason}: {where}" if where is not None else reason

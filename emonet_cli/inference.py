@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from emonet_cli.constants import HEATMAP_SIZE, INPUT_SIZE, PRECISIONS
 from emonet_cli.errors import EmonetError
-from emonet_cli.model import HEATMAP_SIZE, INPUT_SIZE, EmoNet
+from emonet_cli.model import EmoNet
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 HEATMAP_STRIDE = INPUT_SIZE // HEATMAP_SIZE
 # Frames per forward pass on the CPU. Past these the activations (1M values per frame for the
@@ -23,12 +21,6 @@ HEATMAP_STRIDE = INPUT_SIZE // HEATMAP_SIZE
 # ran at 5.2 frames/s in passes of 1-3 frames and 3.9 at 8; bfloat16 at 10.5 in passes of 2-4
 # and 9.8 at 8.
 CPU_FRAMES_PER_PASS = {"fp32": 2, "bf16": 4}
-# glibc's malloc hands blocks this large straight back to the kernel on free, so every
-# activation of every pass was page-faulted in and zeroed again (~18k faults per frame, 9% of
-# the time in float32). Keeping them in the heap removes that.
-MALLOC_MMAP_THRESHOLD = 64 << 20
-MALLOC_TRIM_THRESHOLD = 128 << 20
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters from glibc's malloc.h
 
 
 @dataclass
@@ -68,23 +60,6 @@ def cpu_has_fast_bf16() -> bool:
             flags.update(line.split(":", 1)[1].split())
             break
     return bool(flags & {"amx_bf16", "avx512_bf16"})
-
-
-@functools.lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Make glibc keep freed activation buffers for reuse instead of unmapping them; a no-op
-    elsewhere. Process-wide, done once; True if it took effect."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    # Some glibc versions cap the mmap threshold at 32 MiB: fall back on that.
-    mmap_ok = libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) or libc.mallopt(
-        M_MMAP_THRESHOLD, 32 << 20
-    )
-    return bool(mmap_ok and libc.mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD))
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -150,7 +125,6 @@ class Predictor:
         self.frames_per_pass = None  # the whole batch at once
         if self.device.type == "cpu":
             self.frames_per_pass = CPU_FRAMES_PER_PASS[self.precision]
-            keep_freed_memory()
 
     def _autocast(self):
         if self.precision == "fp32":

@@ -15,14 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emonet_cli.constants import (  # noqa: F401  (re-exported: the model's vocabulary)
-    CLASS_NAMES,
-    EMBEDDING_SIZE,
-    HEATMAP_SIZE,
-    INPUT_SIZE,
+from emonet_cli.constants import (
     N_LANDMARKS,
     NCLASS_CHOICES,
-    SMOOTHING_WEIGHTS,
 )
 
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from emonet_cli.align import (
@@ -26,28 +25,30 @@ from emonet_cli.align import (
     invert_affine,
 )
 from emonet_cli.boxes import BoxSource, FaceLookup, FrameFace, open_lookup
+from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.errors import InputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor, softmax
-from emonet_cli.model import CLASS_NAMES, N_LANDMARKS, SMOOTHING_WEIGHTS
-from emonet_cli.video import IMAGE_SUFFIXES, MediaInfo, MediaReader
+from emonet_cli.results import ResultBatch, Summary, TemporalSmoother
+from emonet_cli.video import MediaInfo, MediaReader
 from emonet_cli.writers import (
-    CsvWriter,
-    DimensionAnnotationWriter,
-    ExpressionAnnotationWriter,
-    FeatureStreamWriter,
-    ResultBatch,
-    ResultWriter,
+    OutputOptions,
+    WriterContext,
+    open_writers,
+    planned_outputs,
+    summary_path,
     write_json,
 )
 
-DEFAULT_MIN_FACE_CONF = 0.65  # DISCOVER's BlazeFace threshold
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
+    """How faces are analysed: model batch size, the box confidence that counts as a face,
+    and the published temporal smoothing."""
+
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
@@ -66,40 +67,6 @@ class _PendingBatch:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-
-class TemporalSmoother:
-    """Causal weighted average of the current and previous 4 frames' raw outputs (the published
-    weights), renormalised over the frames in that window that had a face, so that the start of
-    a clip or the frames after a gap are not damped. Works in frame order across batches."""
-
-    def __init__(self, weights=SMOOTHING_WEIGHTS):
-        self.weights = np.asarray(weights, dtype=np.float64)[::-1]  # newest first
-        self.history_values: np.ndarray | None = None
-        self.history_face = np.zeros(0, dtype=bool)
-
-    def __call__(self, values: np.ndarray, face: np.ndarray) -> np.ndarray:
-        """values: (n, d) raw outputs of n consecutive frames (ignored where face is False)."""
-        span = len(self.weights)
-        if self.history_values is None:
-            self.history_values = np.zeros((0, values.shape[1]))
-        all_values = np.concatenate([self.history_values, np.where(face[:, None], values, 0.0)])
-        all_face = np.concatenate([self.history_face, face])
-        offset = len(self.history_face)
-        total = np.zeros((len(values), values.shape[1]))
-        norm = np.zeros(len(values))
-        rows = np.arange(len(values)) + offset
-        for lag, weight in enumerate(self.weights):
-            source = rows - lag
-            valid = source >= 0
-            src = np.where(valid, source, 0)
-            use = valid & all_face[src]
-            total += np.where(use[:, None], weight * all_values[src], 0.0)
-            norm += np.where(use, weight, 0.0)
-        self.history_values = all_values[-(span - 1) :]
-        self.history_face = all_face[-(span - 1) :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(face[:, None], total / norm[:, None], np.nan)
 
 
 def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, float]:
@@ -189,9 +156,6 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
-        # Decoding shares the cores with the model: OpenCV's own thread pool on top of torch's
-        # oversubscribes them (measured 1.7x slower end to end on 2 cores).
-        cv2.setNumThreads(1)
         self.reader = MediaReader(path)
         self.info = self.reader.info
         try:
@@ -214,7 +178,7 @@ class Analysis:
         n, nclass = len(pending), self.predictor.nclass
         raw = np.full((n, nclass + 2), np.nan)
         landmarks = np.full((n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
-        embedding = np.full((n, 256), np.nan, dtype=np.float32)
+        embedding = np.full((n, EMBEDDING_SIZE), np.nan, dtype=np.float32)
         face = np.zeros(n, dtype=bool)
         if pending.crops:
             rows = np.asarray(pending.face_rows)
@@ -251,115 +215,11 @@ class Analysis:
 
 
 @dataclass
-class OutputOptions:
-    """Which files to write, and where: `directory` None means beside each input."""
-
-    directory: Path | None = None
-    landmarks: bool = False
-    embeddings: bool = False
-    merge: bool = False
-    annotation_ftype: str = "ASCII"
-
-
-@dataclass
 class AnalysisReport:
     input: Path
     outputs: list[Path]
     summary: dict
     warnings: list[str]
-
-
-def output_stem(path: Path, directory: Path | None) -> Path:
-    return (directory if directory is not None else path.parent) / path.stem
-
-
-def summary_path(path: Path, directory: Path | None) -> Path:
-    """`S.emonet.json`, written last: its presence marks a complete analysis."""
-    return output_stem(path, directory).with_name(path.stem + ".emonet.json")
-
-
-def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
-    """The header / main files an analysis of `path` writes, the summary JSON last."""
-    stem = output_stem(path, options.directory)
-    names = [".csv"]
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-        names += [".expression.annotation", ".valence.annotation", ".arousal.annotation"]
-    if options.landmarks:
-        names.append(".landmarks.stream")
-    if options.embeddings:
-        names.append(".embedding.stream")
-    return [stem.with_name(stem.name + n) for n in names] + [summary_path(path, options.directory)]
-
-
-def is_complete(path: Path, options: OutputOptions) -> bool:
-    return all(p.exists() for p in planned_outputs(path, options))
-
-
-def _open_writers(
-    info: MediaInfo, nclass: int, options: OutputOptions, meta: dict
-) -> list[ResultWriter]:
-    stem = output_stem(info.path, options.directory)
-
-    def named(suffix: str) -> Path:
-        return stem.with_name(stem.name + suffix)
-
-    writers: list[ResultWriter] = []
-    try:
-        writers.append(CsvWriter(named(".csv"), nclass))
-        if not info.is_image:
-            annotation_meta = {**meta, "annotator": "emonet"}
-            writers.append(
-                ExpressionAnnotationWriter(
-                    named(".expression.annotation"),
-                    nclass,
-                    info.fps,
-                    options.merge,
-                    options.annotation_ftype,
-                    annotation_meta,
-                )
-            )
-            for dimension in ("valence", "arousal"):
-                writers.append(
-                    DimensionAnnotationWriter(
-                        named(f".{dimension}.annotation"),
-                        dimension,
-                        info.fps,
-                        options.annotation_ftype,
-                        annotation_meta,
-                    )
-                )
-        stream_rate = info.fps if not info.is_image else 1.0
-        if options.landmarks:
-            writers.append(
-                FeatureStreamWriter(named(".landmarks.stream"), "landmarks", stream_rate, {})
-            )
-        if options.embeddings:
-            writers.append(
-                FeatureStreamWriter(named(".embedding.stream"), "embedding", stream_rate, {})
-            )
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
-    return writers
-
-
-class _Summary:
-    """Running totals for the summary JSON, so no per-frame result is kept in memory."""
-
-    def __init__(self, nclass: int):
-        self.frames = 0
-        self.faces = 0
-        self.valence_sum = 0.0
-        self.arousal_sum = 0.0
-        self.histogram = np.zeros(nclass, dtype=np.int64)
-
-    def add(self, batch: ResultBatch) -> None:
-        self.frames += len(batch)
-        self.faces += int(batch.face.sum())
-        self.valence_sum += float(batch.valence[batch.face].astype(np.float64).sum())
-        self.arousal_sum += float(batch.arousal[batch.face].astype(np.float64).sum())
-        self.histogram += np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
 
 
 def analyze_file(
@@ -396,9 +256,13 @@ def analyze_file(
         for planned in planned_outputs(path, options):
             for name in (planned, planned.with_name(planned.name + "~")):
                 remove_partial_files(name)
-        meta = {"role": path.stem, "description": f"EmoNet ({nclass} classes) on {path.name}"}
-        summary = _Summary(nclass)
-        writers = _open_writers(info, nclass, options, meta)
+        meta = {
+            "role": path.stem,
+            "annotator": "emonet",
+            "description": f"EmoNet ({nclass} classes) on {path.name}",
+        }
+        summary = Summary(predictor.nclass)
+        writers = open_writers(WriterContext(info, nclass, options, meta))
         try:
             for batch in analysis:
                 for writer in writers:
@@ -415,12 +279,11 @@ def analyze_file(
                 writer.abort()
             raise
 
-    names = CLASS_NAMES[nclass]
     document = {
         "input": str(path),
         **(provenance or {}),
         "nclass": nclass,
-        "classes": list(names),
+        "classes": list(summary.class_names),
         "precision": predictor.precision,
         "device": str(predictor.device),
         "batch_size": settings.batch_size,
@@ -433,11 +296,7 @@ def analyze_file(
             "fps": info.fps,
             "is_image": info.is_image,
         },
-        "frames": summary.frames,
-        "frames_with_face": summary.faces,
-        "mean_valence": summary.valence_sum / summary.faces if summary.faces else float("nan"),
-        "mean_arousal": summary.arousal_sum / summary.faces if summary.faces else float("nan"),
-        "expression_histogram": {n: int(c) for n, c in zip(names, summary.histogram)},
+        **summary.totals(),
         "warnings": warnings,
         "outputs": [str(p) for writer in writers for p in writer.paths],
         "seconds": round(time.perf_counter() - started, 3),

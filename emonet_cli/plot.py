@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emonet_cli.constants import CLASS_COLORS
+from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import atomic_path, remove_partial_files
-from emonet_cli.model import CLASS_NAMES
-from emonet_cli.writers import Results, read_results
+from emonet_cli.results import Results, read_results
 
 DEFAULT_WIDTH = 1400
 # The figure is laid out at this physical width and rasterised at width / FIGURE_INCHES dots per

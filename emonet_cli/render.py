@@ -19,15 +19,15 @@ import cv2
 import numpy as np
 
 from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
-from emonet_cli.constants import CLASS_COLORS
+from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, N_LANDMARKS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.inference import Predictor
-from emonet_cli.model import CLASS_NAMES, N_LANDMARKS
-from emonet_cli.pipeline import Analysis, AnalysisSettings, output_stem
+from emonet_cli.pipeline import Analysis, AnalysisSettings
+from emonet_cli.results import Results, read_results
 from emonet_cli.streams import read_stream
 from emonet_cli.video import Frame, MediaInfo, MediaReader
-from emonet_cli.writers import Results, read_results
+from emonet_cli.writers import CSV_OUTPUT, LANDMARKS_OUTPUT, output_path
 
 TRAIL_SECONDS = 1.0
 FOURCC = "mp4v"
@@ -111,8 +111,7 @@ def find_stored_results(
     """The `S.csv` (and `S.landmarks.stream`) of `video` in `results_dir` (default: beside it)
     when they cover every decoded frame; None when there are none or they are incomplete."""
     warn = on_warning or (lambda message: None)
-    stem = output_stem(video, results_dir)
-    csv_path = stem.with_name(stem.name + ".csv")
+    csv_path = output_path(video, results_dir, CSV_OUTPUT.suffix)
     if not csv_path.is_file():
         return None
     table = read_results(csv_path)
@@ -120,7 +119,7 @@ def find_stored_results(
     if len(table) != info.frame_count and len(table) != count_frames(video):
         warn(f"{csv_path} has {len(table)} rows, not one per frame of {video}: running the model")
         return None
-    landmarks_path = stem.with_name(stem.name + ".landmarks.stream")
+    landmarks_path = output_path(video, results_dir, LANDMARKS_OUTPUT.suffix)
     if not landmarks_path.is_file():
         warn(f"{landmarks_path.name} not found: landmarks are not drawn (analyze --landmarks)")
         return StoredResults(table, None)

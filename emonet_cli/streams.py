@@ -6,7 +6,6 @@ little-endian rows of `dim` values, ASCII data is one row per line split by `del
 
 from __future__ import annotations
 
-import contextlib
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
-from emonet_cli.fileio import atomic_open
+from emonet_cli.fileio import PendingFile, atomic_open
 
 # SSI type name -> the numpy types it may be stored as; the `byte` attribute picks one.
 # The first is what we write. SSI's LONG is a C long: 4 bytes where SSI runs (Windows),
@@ -266,27 +265,6 @@ def read_stream(path: str | Path) -> SSIStream:
         meta=meta,
         path=header,
     )
-
-
-class WriteDiscarded(Exception):
-    """Ends a PendingFile's block so that its temporary file is removed."""
-
-
-class PendingFile:
-    """A file written across several calls that appears under its name only on commit()
-    (through atomic_open), and never if discard() is called instead."""
-
-    def __init__(self, path: Path, binary: bool):
-        self._exit = contextlib.ExitStack()
-        text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-        self.file = self._exit.enter_context(atomic_open(path, "wb" if binary else "w", **text))
-
-    def commit(self) -> None:
-        self._exit.close()
-
-    def discard(self) -> None:
-        # atomic_open removes its temporary file when its block ends with an exception.
-        self._exit.__exit__(WriteDiscarded, WriteDiscarded(), None)
 
 
 def check_sample_rate(sr: float) -> None:

@@ -1,4 +1,5 @@
-"""Output files of an analysis, written batch by batch as results arrive.
+"""Output files of an analysis, written batch by batch as results arrive, and the one table
+(`OUTPUTS`) that says which files an analysis writes.
 
 Each writer streams into temporary files and renames them only in `close()`, so a run that is
 interrupted leaves no partial result; `abort()` removes what was written.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -22,40 +24,37 @@ from emonet_cli.annotations import (
     DiscreteScheme,
 )
 from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
-from emonet_cli.errors import FormatError
-from emonet_cli.fileio import atomic_open, temporary_sibling
+from emonet_cli.fileio import PendingFile, atomic_open
+from emonet_cli.results import ResultBatch, csv_columns
 from emonet_cli.streams import StreamWriter, format_float
+from emonet_cli.video import IMAGE_SUFFIXES, MediaInfo
 
-CSV_BASE_COLUMNS = (
-    "frame",
-    "time",
-    "face",
-    "face_conf",
-    "expression",
-    "expression_name",
-    "expression_conf",
-    "valence",
-    "arousal",
-)
+SUMMARY_SUFFIX = ".emonet.json"
 
 
-@dataclass
-class ResultBatch:
-    """Per-frame results for consecutive frames; rows without a face hold NaN / -1 / 0."""
+@dataclass(frozen=True, kw_only=True)
+class OutputOptions:
+    """Which files to write, and where: `directory` None means beside each input."""
 
-    frame: np.ndarray  # (n,) int
-    time: np.ndarray  # (n,) float64 seconds
-    face: np.ndarray  # (n,) bool: a face was analysed
-    face_conf: np.ndarray  # (n,) float32: the box confidence, 0 without a face
-    expression: np.ndarray  # (n,) int: class id, -1 without a face
-    probabilities: np.ndarray  # (n, nclass) float32
-    valence: np.ndarray  # (n,) float32
-    arousal: np.ndarray  # (n,) float32
-    landmarks: np.ndarray  # (n, 68, 2) float32: x, y in frame pixels
-    embedding: np.ndarray  # (n, 256) float32
+    directory: Path | None = None
+    landmarks: bool = False
+    embeddings: bool = False
+    merge: bool = False
+    annotation_ftype: str = "ASCII"
 
-    def __len__(self) -> int:
-        return len(self.frame)
+
+@dataclass(frozen=True)
+class WriterContext:
+    """What every writer may need to know about the analysis it records."""
+
+    info: MediaInfo
+    nclass: int
+    options: OutputOptions
+    meta: dict  # role and description for NOVA headers
+
+    @property
+    def frame_rate(self) -> float:
+        return self.info.fps if not self.info.is_image else 1.0
 
 
 class ResultWriter(Protocol):
@@ -68,22 +67,15 @@ class ResultWriter(Protocol):
     def abort(self) -> None: ...
 
 
-def csv_columns(nclass: int) -> list[str]:
-    return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in CLASS_NAMES[nclass])]
-
-
 class CsvWriter:
     """`S.csv`: one row per frame, the columns of `csv_columns`."""
 
-    def __init__(self, path: Path, nclass: int):
-        self.path = path
+    def __init__(self, path: Path, context: WriterContext):
         self.paths = [path]
-        self.names = CLASS_NAMES[nclass]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temporary_sibling(path)
-        self._file: IO[str] = open(self._tmp, "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(csv_columns(nclass))
+        self.names = CLASS_NAMES[context.nclass]
+        self._file = PendingFile(path, binary=False)
+        self._csv = csv.writer(self._file.file, lineterminator="\n")
+        self._csv.writerow(csv_columns(context.nclass))
 
     def add(self, batch: ResultBatch) -> None:
         for i in range(len(batch)):
@@ -105,12 +97,10 @@ class CsvWriter:
             )
 
     def close(self) -> None:
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()
 
 
 class ExpressionAnnotationWriter:
@@ -118,13 +108,14 @@ class ExpressionAnnotationWriter:
     time to the next frame's, or per run of equal labels with `merge`. No-face frames are
     garbage segments (id -1, confidence 0)."""
 
-    def __init__(self, path: Path, nclass: int, fps: float, merge: bool, ftype: str, meta: dict):
-        names = list(CLASS_NAMES[nclass])
+    def __init__(self, path: Path, context: WriterContext):
+        names = list(CLASS_NAMES[context.nclass])
         scheme = DiscreteScheme("emotion", names, [CLASS_COLORS[n] for n in names])
-        self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **meta)
+        ftype = context.options.annotation_ftype
+        self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths
-        self.frame_duration = 1.0 / fps
-        self.merge = merge
+        self.frame_duration = 1.0 / context.info.fps
+        self.merge = context.options.merge
         self._open: list | None = None  # [start, label, conf sum, count] of the pending segment
 
     def _emit(self, end: float) -> None:
@@ -158,10 +149,11 @@ class DimensionAnnotationWriter:
     """`S.valence.annotation` or `S.arousal.annotation`: continuous, one sample per frame at the
     video's frame rate in [-1, 1]; no-face samples are NaN with confidence 0."""
 
-    def __init__(self, path: Path, dimension: str, fps: float, ftype: str, meta: dict):
+    def __init__(self, path: Path, context: WriterContext, dimension: str):
         self.dimension = dimension
-        scheme = ContinuousScheme(dimension, sr=fps, min=-1.0, max=1.0)
-        self._writer = ContinuousAnnotationWriter(path, scheme, ftype=ftype, **meta)
+        scheme = ContinuousScheme(dimension, sr=context.info.fps, min=-1.0, max=1.0)
+        ftype = context.options.annotation_ftype
+        self._writer = ContinuousAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths
 
     def add(self, batch: ResultBatch) -> None:
@@ -179,10 +171,10 @@ class FeatureStreamWriter:
     """`S.landmarks.stream` (x, y of the 68 landmarks in frame pixels) or `S.embedding.stream`
     (the 256 pooled features): an SSI stream of float32, NaN rows without a face."""
 
-    def __init__(self, path: Path, feature: str, sr: float, meta: dict[str, str]):
+    def __init__(self, path: Path, context: WriterContext, feature: str):
         self.feature = feature
         dim = 2 * N_LANDMARKS if feature == "landmarks" else EMBEDDING_SIZE
-        self._writer = StreamWriter(path, dim=dim, sr=sr, meta=meta)
+        self._writer = StreamWriter(path, dim=dim, sr=context.frame_rate)
         self.paths = self._writer.paths
 
     def add(self, batch: ResultBatch) -> None:
@@ -194,6 +186,88 @@ class FeatureStreamWriter:
 
     def abort(self) -> None:
         self._writer.abort()
+
+
+def _always(options: OutputOptions, is_video: bool) -> bool:
+    return True
+
+
+def _videos_only(options: OutputOptions, is_video: bool) -> bool:
+    # Annotations are time series: a still image gets none.
+    return is_video
+
+
+@dataclass(frozen=True)
+class Output:
+    """One kind of output file: the suffix added to the input's stem, when it is written,
+    and the writer that writes it (called with the file's path and the WriterContext)."""
+
+    suffix: str
+    applies: Callable[[OutputOptions, bool], bool]  # (options, input is a video)
+    open: Callable[[Path, WriterContext], ResultWriter]
+
+
+OUTPUTS: tuple[Output, ...] = (
+    Output(".csv", _always, CsvWriter),
+    Output(".expression.annotation", _videos_only, ExpressionAnnotationWriter),
+    Output(
+        ".valence.annotation", _videos_only, partial(DimensionAnnotationWriter, dimension="valence")
+    ),
+    Output(
+        ".arousal.annotation", _videos_only, partial(DimensionAnnotationWriter, dimension="arousal")
+    ),
+    Output(
+        ".landmarks.stream",
+        lambda options, is_video: options.landmarks,
+        partial(FeatureStreamWriter, feature="landmarks"),
+    ),
+    Output(
+        ".embedding.stream",
+        lambda options, is_video: options.embeddings,
+        partial(FeatureStreamWriter, feature="embedding"),
+    ),
+)
+CSV_OUTPUT, LANDMARKS_OUTPUT = OUTPUTS[0], OUTPUTS[4]
+
+
+def output_path(path: Path, directory: Path | None, suffix: str) -> Path:
+    """`S<suffix>` for the input `S.ext`, in `directory` or beside the input."""
+    folder = directory if directory is not None else path.parent
+    return folder / (path.stem + suffix)
+
+
+def summary_path(path: Path, directory: Path | None) -> Path:
+    """`S.emonet.json`, written last: its presence marks a complete analysis."""
+    return output_path(path, directory, SUMMARY_SUFFIX)
+
+
+def active_outputs(path: Path, options: OutputOptions) -> list[Output]:
+    is_video = Path(path).suffix.lower() not in IMAGE_SUFFIXES
+    return [output for output in OUTPUTS if output.applies(options, is_video)]
+
+
+def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
+    """The header / main files an analysis of `path` writes, the summary JSON last."""
+    names = [output_path(path, options.directory, o.suffix) for o in active_outputs(path, options)]
+    return [*names, summary_path(path, options.directory)]
+
+
+def is_complete(path: Path, options: OutputOptions) -> bool:
+    return all(p.exists() for p in planned_outputs(path, options))
+
+
+def open_writers(context: WriterContext) -> list[ResultWriter]:
+    """A writer for every output that applies; on failure none is left open."""
+    writers: list[ResultWriter] = []
+    try:
+        for output in active_outputs(context.info.path, context.options):
+            path = output_path(context.info.path, context.options.directory, output.suffix)
+            writers.append(output.open(path, context))
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return writers
 
 
 def write_json(path: Path, document: dict) -> Path:
@@ -212,86 +286,3 @@ def _nan_to_none(value):
     if isinstance(value, (list, tuple)):
         return [_nan_to_none(v) for v in value]
     return value
-
-
-def read_results_csv(path: Path) -> dict[str, np.ndarray]:
-    """The columns of an `S.csv` as arrays (numbers as float, expression_name as str)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    columns = {}
-    for j, name in enumerate(header):
-        values = [row[j] for row in body]
-        columns[name] = (
-            np.array(values)
-            if name == "expression_name"
-            else np.array([float(v) for v in values], dtype=np.float64)
-        )
-    return columns
-
-
-@dataclass
-class Results:
-    """The per-frame results of one `S.csv`; rows without a face hold NaN / -1."""
-
-    path: Path
-    class_names: tuple[str, ...]
-    time: np.ndarray  # (n,) seconds
-    face: np.ndarray  # (n,) bool
-    expression: np.ndarray  # (n,) int, -1 without a face
-    probabilities: np.ndarray  # (n, nclass)
-    valence: np.ndarray  # (n,)
-    arousal: np.ndarray  # (n,)
-
-    def __len__(self) -> int:
-        return len(self.time)
-
-    def frame_edges(self) -> np.ndarray:
-        """n + 1 times: frame i lasts from edge i to edge i + 1 (the last one a typical frame)."""
-        step = float(np.median(np.diff(self.time))) if len(self.time) > 1 else 1.0
-        return np.append(self.time, self.time[-1] + step)
-
-
-def read_results(path: str | Path) -> Results:
-    """Read and check an `S.csv` written by `emonet analyze` (also used by `emonet render`)."""
-    path = Path(path)
-    try:
-        columns = read_results_csv(path)
-    except FileNotFoundError:
-        raise FormatError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"{path}: not UTF-8 text") from None
-    except OSError as error:
-        raise FormatError(f"{path}: cannot read ({error.strerror})") from None
-    except (ValueError, IndexError) as error:
-        detail = str(error) if isinstance(error, ValueError) else "a row is shorter than the header"
-        raise FormatError(f"{path}: not an emonet results CSV ({detail})") from None
-    missing = [name for name in CSV_BASE_COLUMNS if name not in columns]
-    if missing:
-        raise FormatError(f"{path}: not an emonet results CSV (no column {', '.join(missing)})")
-    probability_columns = sorted(name for name in columns if name.startswith("prob_"))
-    for names in CLASS_NAMES.values():
-        if probability_columns == sorted(f"prob_{name.lower()}" for name in names):
-            break
-    else:
-        raise FormatError(
-            f"{path}: the prob_ columns match neither the 5- nor the 8-class model "
-            f"(found {', '.join(probability_columns) or 'none'})"
-        )
-    if len(columns["frame"]) == 0:
-        raise FormatError(f"{path}: no frames")
-    face = columns["face"] == 1
-    expression = columns["expression"].astype(np.int64)
-    bad = np.flatnonzero(face & ~((expression >= 0) & (expression < len(names))))
-    if bad.size:
-        raise FormatError(f"{path}: row {bad[0] + 1} has no valid expression id for its face")
-    return Results(
-        path=path,
-        class_names=names,
-        time=columns["time"],
-        face=face,
-        expression=np.where(face, expression, -1),
-        probabilities=np.stack([columns[f"prob_{name.lower()}"] for name in names], axis=1),
-        valence=np.where(face, columns["valence"], np.nan),
-        arousal=np.where(face, columns["arousal"], np.nan),
-    )

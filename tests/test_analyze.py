@@ -20,16 +20,17 @@ from discover_utils.data.handler.file_handler import FileHandler
 
 from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
 from emonet_cli.annotations import read_annotation
-from emonet_cli.boxes import read_boxes
+from emonet_cli.boxes import BoxSource, read_boxes
 from emonet_cli.checkpoint import build_model, load_state_dict
+from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.inference import Predictor, decode_landmarks
-from emonet_cli.model import CLASS_NAMES
-from emonet_cli.pipeline import BoxSource, OutputOptions, analyze_file
+from emonet_cli.pipeline import analyze_file
+from emonet_cli.results import read_results_csv
 from emonet_cli.streams import read_stream, write_stream
 from emonet_cli.video import MediaReader
 from emonet_cli.weights import sha256_file
-from emonet_cli.writers import read_results_csv
+from emonet_cli.writers import OutputOptions
 
 FPS = 10.0
 
@@ -447,7 +448,7 @@ def test_memory_does_not_grow_with_video_length(standin_weights, tmp_path):
         done += frames
         samples.append((done, resident_mb()))
 
-    options = OutputOptions(tmp_path / "inproc", landmarks=True, embeddings=True)
+    options = OutputOptions(directory=tmp_path / "inproc", landmarks=True, embeddings=True)
     analyze_file(
         clips[40].video, predictor, BoxSource(clips[40].boxes), options=options, on_batch=record
     )

@@ -9,10 +9,11 @@ import torch
 from emonet_cli.align import affine_from_box
 from emonet_cli.boxes import BoxSource, open_lookup
 from emonet_cli.cli import PRECISION_CHOICES
+from emonet_cli.constants import SMOOTHING_WEIGHTS
 from emonet_cli.errors import EmonetError
 from emonet_cli.inference import PRECISIONS, resolve_precision, select_device
-from emonet_cli.model import SMOOTHING_WEIGHTS
-from emonet_cli.pipeline import TemporalSmoother, face_matrix
+from emonet_cli.pipeline import face_matrix
+from emonet_cli.results import TemporalSmoother
 from emonet_cli.streams import write_stream
 from emonet_cli.video import Frame, MediaInfo
 

@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from emonet_cli.cli import cli
-from emonet_cli.model import CLASS_NAMES
+from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.plot import NO_FACE_COLOR, class_color, plot_size, runs
-from emonet_cli.writers import CsvWriter, ResultBatch
+from emonet_cli.results import ResultBatch
+from emonet_cli.video import MediaInfo
+from emonet_cli.writers import CsvWriter, OutputOptions, WriterContext
 
 WIDTH = 900
 FPS = 10.0
@@ -41,7 +43,8 @@ def write_results(path: Path, nclass: int = 8, face=None) -> Path:
         landmarks=np.full((frames, 68, 2), np.nan, dtype=np.float32),
         embedding=np.full((frames, 256), np.nan, dtype=np.float32),
     )
-    writer = CsvWriter(path, nclass)
+    info = MediaInfo(path, 320, 240, FPS, frames, is_image=False)
+    writer = CsvWriter(path, WriterContext(info, nclass, OutputOptions(), {}))
     writer.add(batch)
     writer.close()
     return path

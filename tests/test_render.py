@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from emonet_cli.boxes import BoxSource, open_lookup, read_boxes
 from emonet_cli.cli import cli
+from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
-from emonet_cli.model import CLASS_NAMES
 from emonet_cli.render import (
     FramePainter,
     FrameResult,
@@ -26,8 +26,8 @@ from emonet_cli.render import (
     output_size,
     render_frames,
 )
+from emonet_cli.results import read_results
 from emonet_cli.video import MediaReader
-from emonet_cli.writers import read_results
 
 FPS = 10.0
 WIDTH, HEIGHT = 320, 240

@@ -10,6 +10,7 @@ from emonet_cli.boxes.files import (
 )
 from emonet_cli.boxes.sources import (
     NO_FACE,
+    BoxOptions,
     BoxSource,
     FaceLookup,
     FrameFace,
@@ -20,6 +21,7 @@ from emonet_cli.boxes.sources import (
 __all__ = [
     "BOX_FILE_SUFFIXES",
     "NO_FACE",
+    "BoxOptions",
     "BoxSource",
     "FaceBoxes",
     "FaceLookup",

@@ -155,6 +155,29 @@ def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
     return BoxFileLookup(boxes, info)
 
 
+@dataclass(frozen=True, kw_only=True)
+class BoxOptions:
+    """The box options of a run (`--bbox`, `--bbox-dir`, `--full-frame`): at most one."""
+
+    bbox: Path | None = None
+    bbox_dir: Path | None = None
+    full_frame: bool = False
+
+    def __post_init__(self) -> None:
+        if sum([self.bbox is not None, self.bbox_dir is not None, self.full_frame]) > 1:
+            raise ValueError("give only one of --bbox, --bbox-dir and --full-frame")
+
+    def source_for(self, media: Path, subfolder: Path = Path(".")) -> BoxSource:
+        """The box source of one input found in `subfolder` of a folder input."""
+        if self.full_frame:
+            return BoxSource(full_frame=True)
+        if self.bbox is not None:
+            return BoxSource(path=self.bbox)
+        if self.bbox_dir is not None:
+            return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder))
+        raise InputError(f"{media}: no face boxes: give --bbox, --bbox-dir or --full-frame")
+
+
 def find_box_file(media: Path, bbox_dir: Path, subfolder: Path = Path(".")) -> Path:
     """The box file of `media` in `bbox_dir`: DIR/SUBFOLDER/NAME.stream or .csv for an input
     found in a sub-folder of a folder input, else DIR/NAME.*."""

@@ -1,0 +1,32 @@
+"""The `emonet` command line: option parsing and printing only; the work lives in the modules.
+
+Each command is a module of this package; none imports torch before it runs, so `emonet --help`
+and the commands that never run the model start quickly."""
+
+from __future__ import annotations
+
+import click
+
+from emonet_cli import __version__
+from emonet_cli.cli.analyze import analyze
+from emonet_cli.cli.common import PRECISION_CHOICES, EmonetGroup, setup_logging
+from emonet_cli.cli.evaluate import evaluate_command
+from emonet_cli.cli.render import plot_command, render_command
+from emonet_cli.cli.weights import weights_group
+
+__all__ = ["PRECISION_CHOICES", "cli", "main"]
+
+
+@click.group(cls=EmonetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="emonet")
+def cli() -> None:
+    """Facial affect (expression, valence, arousal, landmarks) in videos with EmoNet."""
+    setup_logging()
+
+
+for command in (analyze, weights_group, evaluate_command, render_command, plot_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="emonet")

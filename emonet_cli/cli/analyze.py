@@ -1,0 +1,114 @@
+"""`emonet analyze`: option parsing and printing; the loop over inputs is runner.run_many."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from emonet_cli.cli.common import (
+    analysis_options,
+    box_choice,
+    box_options,
+    log,
+    model_choice,
+    model_options,
+    prepare_to_run,
+    progress_bar,
+    quiet_option,
+)
+
+
+@click.command("analyze")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@box_options
+@model_options()
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@analysis_options()
+@click.option(
+    "--merge", is_flag=True, help="Join runs of the same expression into one annotation segment."
+)
+@click.option("--landmarks", is_flag=True, help="Also write S.landmarks.stream (68 x,y).")
+@click.option("--embeddings", is_flag=True, help="Also write S.embedding.stream (256 values).")
+@click.option(
+    "--annotation-format",
+    type=click.Choice(["ascii", "binary"]),
+    default="ascii",
+    show_default=True,
+    help="Data format of the NOVA annotation files.",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write results.  [default: beside each input]",
+)
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Skip inputs whose results are complete (resumes a folder run).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per input on stdout instead of a line.",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
+@quiet_option()
+def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offline, batch_size,
+            device, precision, min_face_conf, smooth, merge, landmarks, embeddings,
+            annotation_format, output_dir, skip_existing, fail_fast, as_json, debug,
+            quiet) -> None:  # fmt: skip
+    """Analyse videos, images or folders of them; write per-frame results for each input.
+
+    For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
+    optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
+    provenance, written last). Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
+    from emonet_cli.pipeline import AnalysisSettings
+    from emonet_cli.runner import run_many
+    from emonet_cli.video import find_media
+    from emonet_cli.writers import OutputOptions
+
+    prepare_to_run(quiet)
+    boxes = box_choice(bbox, bbox_dir, full_frame)
+    media = find_media(list(inputs), recursive)
+    if bbox is not None and len(media) > 1 and bbox.suffix.lower() in (".stream", ".csv"):
+        raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
+    if not media:
+        raise click.UsageError("no video or image found in the given folders")
+
+    outcomes = run_many(
+        media,
+        boxes=boxes,
+        model=model_choice(weights, nclass, offline, device, precision, quiet),
+        settings=AnalysisSettings(
+            batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth
+        ),
+        options=OutputOptions(
+            directory=output_dir,
+            landmarks=landmarks,
+            embeddings=embeddings,
+            merge=merge,
+            annotation_ftype=annotation_format.upper(),
+        ),
+        skip_existing=skip_existing,
+        fail_fast=fail_fast,
+        progress=lambda path: progress_bar(not quiet, path.name),
+        on_warning=log.warning,
+    )
+    failures = 0
+    for outcome in outcomes:
+        if outcome.status == "error":
+            failures += 1
+            log.error("%s", outcome.error)
+            if debug and outcome.details:
+                click.echo(outcome.details, err=True, nl=False)
+            if as_json:
+                click.echo(json.dumps(outcome.as_json()))
+        else:
+            click.echo(json.dumps(outcome.as_json()) if as_json else outcome.line())
+    if failures:
+        raise SystemExit(1)

@@ -1,0 +1,173 @@
+"""What the commands share: error reporting, logging, progress bars and the options that several
+commands take. Nothing here imports torch, so `emonet --help` stays quick."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, NCLASS_CHOICES, PRECISIONS
+from emonet_cli.errors import EmonetError
+
+log = logging.getLogger("emonet")
+
+PRECISION_CHOICES = PRECISIONS
+
+
+class EmonetGroup(click.Group):
+    """Turns errors a user can cause into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EmonetError as exc:
+            # The same form as the per-input errors that analyze logs and goes on after.
+            click.echo(f"emonet: error: {exc}", err=True)
+            ctx.exit(1)
+
+
+class LogFormatter(logging.Formatter):
+    """`emonet: warning: message`, in the style of compiler diagnostics."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"emonet: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(quiet: bool = False) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
+    log.propagate = False
+
+
+def prepare_to_run(quiet: bool) -> None:
+    """The process set-up of every command that decodes video or runs the model."""
+    from emonet_cli.tuning import tune_process
+
+    setup_logging(quiet)
+    # A polite kill (SIGTERM) unwinds like Ctrl-C, so temporary files are removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    tune_process()
+
+
+def progress_bar(enabled: bool, name: str):
+    """A tqdm bar on stderr, only on a terminal (pipes and logs stay clean)."""
+    from tqdm import tqdm
+
+    return tqdm(desc=name, unit="frame", disable=not (enabled and sys.stderr.isatty()), leave=False)
+
+
+def stack(*options):
+    """One decorator applying `options` in the order they are listed (as in --help)."""
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def box_options(f):
+    """--bbox / --bbox-dir / --full-frame: where the faces are."""
+    return stack(
+        click.option(
+            "--bbox",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Face boxes: SSI .stream, CSV frame,x1,y1,x2,y2[,conf], or an "
+            "'IMAGE x1 y1 x2 y2' list (which may cover several images).",
+        ),
+        click.option(
+            "--bbox-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder with DIR/NAME.stream or DIR/NAME.csv for each input NAME.ext.",
+        ),
+        click.option(
+            "--full-frame", is_flag=True, help="Each frame is already a face crop (e.g. AffectNet)."
+        ),
+    )(f)
+
+
+def box_choice(bbox: Path | None, bbox_dir: Path | None, full_frame: bool):
+    """The BoxOptions of a command line; more than one of them is a usage error."""
+    from emonet_cli.boxes import BoxOptions
+
+    try:
+        return BoxOptions(bbox=bbox, bbox_dir=bbox_dir, full_frame=full_frame)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch."):
+    """--nclass / --weights / --offline / --batch-size / --device / --precision."""
+    return stack(
+        click.option(
+            "--nclass",
+            type=click.Choice([str(n) for n in NCLASS_CHOICES]),
+            help="Expression classes: 5 or 8.  [default: from --weights, else 8]",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="A weights file (state dict) instead of the published weights.",
+        ),
+        click.option("--offline", is_flag=True, help="Never download weights."),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=batch_size,
+            show_default=True,
+            help=batch_help,
+        ),
+        click.option(
+            "--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps."
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISION_CHOICES),
+            default="auto",
+            show_default=True,
+            help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
+        ),
+    )
+
+
+def model_choice(weights, nclass, offline, device, precision, quiet):
+    """The ModelOptions of a command line."""
+    from emonet_cli.runner import ModelOptions
+
+    return ModelOptions(
+        weights=weights,
+        nclass=int(nclass) if nclass else None,
+        offline=offline,
+        device=device,
+        precision=precision,
+        progress=not quiet,
+    )
+
+
+def analysis_options(min_face_conf_help: str = "Boxes below this confidence count as no face."):
+    """--min-face-conf / --smooth: how faces are turned into results."""
+    return stack(
+        click.option(
+            "--min-face-conf",
+            type=click.FloatRange(0.0, 1.0),
+            default=DEFAULT_MIN_FACE_CONF,
+            show_default=True,
+            help=min_face_conf_help,
+        ),
+        click.option(
+            "--smooth",
+            is_flag=True,
+            help="Causal weighted average over the last 5 frames (the published option).",
+        ),
+    )
+
+
+def quiet_option(help_text: str = "No progress bars, no warnings."):
+    return click.option("-q", "--quiet", is_flag=True, help=help_text)

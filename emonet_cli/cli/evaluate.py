@@ -1,0 +1,117 @@
+"""`emonet evaluate`: score a model on labelled faces; the work is evaluate.py's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emonet_cli.cli.common import log, model_choice, model_options, prepare_to_run, quiet_option
+
+UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report lists them all
+
+
+@click.command("evaluate")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--images",
+    "images_root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder that the image paths in LABELS are relative to.",
+)
+@model_options(32, "Faces per model batch; with --flip the batch also holds their mirrors.")
+@click.option(
+    "--flip/--no-flip",
+    default=True,
+    show_default=True,
+    help="Average valence and arousal over each face and its mirror, as the paper did.",
+)
+@click.option(
+    "--cleaned/--all",
+    default=True,
+    show_default=True,
+    help="Drop rows whose valence and arousal contradict their expression (the paper's "
+    "automatic cleaning of the test set), or score all rows.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report (counts, scores, confusion matrix) as JSON here.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Score only the first N rows that pass the label filters, for a quick check.",
+)
+@quiet_option("No progress bar and no warnings.")
+def evaluate_command(
+    labels: Path,
+    images_root: Path,
+    nclass: str | None,
+    weights: Path | None,
+    flip: bool,
+    cleaned: bool,
+    output: Path | None,
+    batch_size: int,
+    device: str,
+    precision: str,
+    offline: bool,
+    limit: int | None,
+    quiet: bool,
+) -> None:
+    """Score a model on labelled faces and print the EmoNet paper's table: ACC of the
+    expression; CCC, PCC, RMSE and SAGR of valence and arousal.
+
+    LABELS is AffectNet's CSV (subDirectory_filePath, face_x, face_y, face_width, face_height,
+    facial_landmarks, expression, valence, arousal) or a CSV of
+    image,expression,valence,arousal[,x1,y1,x2,y2]. Expressions are AffectNet ids (0 Neutral,
+    1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt; 8-10 are skipped);
+    a valence or arousal of -2 means missing and skips the row. The face box comes from the
+    landmarks, else the face rectangle or x1..y2; without one the image is taken as a face
+    crop. Unreadable images are skipped and listed."""
+    import sys
+
+    from emonet_cli.evaluate import (
+        evaluate,
+        evaluation_report,
+        format_table,
+        read_labels,
+        write_report,
+    )
+
+    prepare_to_run(quiet)
+    rows = read_labels(labels)
+    show_progress = not quiet and sys.stderr.isatty()
+    model = model_choice(weights, nclass, offline, device, precision, quiet=not show_progress)
+    predictor, provenance = model.load()
+    evaluation = evaluate(
+        rows,
+        images_root,
+        predictor,
+        flip=flip,
+        cleaned=cleaned,
+        batch_size=batch_size,
+        limit=limit,
+        progress=show_progress,
+    )
+    for item in evaluation.unreadable[:UNREADABLE_SHOWN]:
+        log.warning("skipped %s (line %d): %s", item.path, item.line, item.reason)
+    if len(evaluation.unreadable) > UNREADABLE_SHOWN:
+        log.warning(
+            "skipped %d more unreadable images%s",
+            len(evaluation.unreadable) - UNREADABLE_SHOWN,
+            f"; {output} lists them all" if output else "; -o REPORT.json lists them all",
+        )
+    click.echo(format_table(evaluation))
+    if output is not None:
+        report = evaluation_report(
+            evaluation,
+            labels=labels,
+            images_root=images_root,
+            weights_path=Path(provenance["weights"]),
+            weights_sha256=provenance["weights_sha256"],
+        )
+        write_report(output, report)
+        log.info("report written to %s", output)

@@ -1,0 +1,197 @@
+"""Per-frame results: what the model chain yields (ResultBatch), the published temporal
+smoothing over them, the running summary of a whole input, and the results CSV read back."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emonet_cli.constants import CLASS_NAMES, SMOOTHING_WEIGHTS
+from emonet_cli.errors import FormatError
+
+CSV_BASE_COLUMNS = (
+    "frame",
+    "time",
+    "face",
+    "face_conf",
+    "expression",
+    "expression_name",
+    "expression_conf",
+    "valence",
+    "arousal",
+)
+
+
+@dataclass
+class ResultBatch:
+    """Per-frame results for consecutive frames; rows without a face hold NaN / -1 / 0."""
+
+    frame: np.ndarray  # (n,) int
+    time: np.ndarray  # (n,) float64 seconds
+    face: np.ndarray  # (n,) bool: a face was analysed
+    face_conf: np.ndarray  # (n,) float32: the box confidence, 0 without a face
+    expression: np.ndarray  # (n,) int: class id, -1 without a face
+    probabilities: np.ndarray  # (n, nclass) float32
+    valence: np.ndarray  # (n,) float32
+    arousal: np.ndarray  # (n,) float32
+    landmarks: np.ndarray  # (n, 68, 2) float32: x, y in frame pixels
+    embedding: np.ndarray  # (n, 256) float32
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def csv_columns(nclass: int) -> list[str]:
+    return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in CLASS_NAMES[nclass])]
+
+
+class TemporalSmoother:
+    """Causal weighted average of the current and previous 4 frames' raw outputs (the published
+    weights), renormalised over the frames in that window that had a face, so that the start of
+    a clip or the frames after a gap are not damped. Works in frame order across batches."""
+
+    def __init__(self, weights=SMOOTHING_WEIGHTS):
+        self.weights = np.asarray(weights, dtype=np.float64)[::-1]  # newest first
+        self.history_values: np.ndarray | None = None
+        self.history_face = np.zeros(0, dtype=bool)
+
+    def __call__(self, values: np.ndarray, face: np.ndarray) -> np.ndarray:
+        """values: (n, d) raw outputs of n consecutive frames (ignored where face is False)."""
+        span = len(self.weights)
+        if self.history_values is None:
+            self.history_values = np.zeros((0, values.shape[1]))
+        all_values = np.concatenate([self.history_values, np.where(face[:, None], values, 0.0)])
+        all_face = np.concatenate([self.history_face, face])
+        offset = len(self.history_face)
+        total = np.zeros((len(values), values.shape[1]))
+        norm = np.zeros(len(values))
+        rows = np.arange(len(values)) + offset
+        for lag, weight in enumerate(self.weights):
+            source = rows - lag
+            valid = source >= 0
+            src = np.where(valid, source, 0)
+            use = valid & all_face[src]
+            total += np.where(use[:, None], weight * all_values[src], 0.0)
+            norm += np.where(use, weight, 0.0)
+        self.history_values = all_values[-(span - 1) :]
+        self.history_face = all_face[-(span - 1) :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(face[:, None], total / norm[:, None], np.nan)
+
+
+class Summary:
+    """Running totals of an input's results for its summary JSON, so that no per-frame result
+    is kept in memory."""
+
+    def __init__(self, nclass: int):
+        self.class_names = CLASS_NAMES[nclass]
+        self.frames = 0
+        self.faces = 0
+        self.valence_sum = 0.0
+        self.arousal_sum = 0.0
+        self.histogram = np.zeros(nclass, dtype=np.int64)
+
+    def add(self, batch: ResultBatch) -> None:
+        self.frames += len(batch)
+        self.faces += int(batch.face.sum())
+        self.valence_sum += float(batch.valence[batch.face].astype(np.float64).sum())
+        self.arousal_sum += float(batch.arousal[batch.face].astype(np.float64).sum())
+        self.histogram += np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
+
+    def totals(self) -> dict:
+        """The summary JSON's part about the results."""
+        return {
+            "frames": self.frames,
+            "frames_with_face": self.faces,
+            "mean_valence": self.valence_sum / self.faces if self.faces else float("nan"),
+            "mean_arousal": self.arousal_sum / self.faces if self.faces else float("nan"),
+            "expression_histogram": {
+                name: int(count) for name, count in zip(self.class_names, self.histogram)
+            },
+        }
+
+
+def read_results_csv(path: Path) -> dict[str, np.ndarray]:
+    """The columns of an `S.csv` as arrays (numbers as float, expression_name as str)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    columns = {}
+    for j, name in enumerate(header):
+        values = [row[j] for row in body]
+        columns[name] = (
+            np.array(values)
+            if name == "expression_name"
+            else np.array([float(v) for v in values], dtype=np.float64)
+        )
+    return columns
+
+
+@dataclass
+class Results:
+    """The per-frame results of one `S.csv`; rows without a face hold NaN / -1."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    time: np.ndarray  # (n,) seconds
+    face: np.ndarray  # (n,) bool
+    expression: np.ndarray  # (n,) int, -1 without a face
+    probabilities: np.ndarray  # (n, nclass)
+    valence: np.ndarray  # (n,)
+    arousal: np.ndarray  # (n,)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def frame_edges(self) -> np.ndarray:
+        """n + 1 times: frame i lasts from edge i to edge i + 1 (the last one a typical frame)."""
+        step = float(np.median(np.diff(self.time))) if len(self.time) > 1 else 1.0
+        return np.append(self.time, self.time[-1] + step)
+
+
+def read_results(path: str | Path) -> Results:
+    """Read and check an `S.csv` written by `emonet analyze` (also used by `emonet render`)."""
+    path = Path(path)
+    try:
+        columns = read_results_csv(path)
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise FormatError(f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, IndexError) as error:
+        detail = str(error) if isinstance(error, ValueError) else "a row is shorter than the header"
+        raise FormatError(f"{path}: not an emonet results CSV ({detail})") from None
+    missing = [name for name in CSV_BASE_COLUMNS if name not in columns]
+    if missing:
+        raise FormatError(f"{path}: not an emonet results CSV (no column {', '.join(missing)})")
+    probability_columns = sorted(name for name in columns if name.startswith("prob_"))
+    for names in CLASS_NAMES.values():
+        if probability_columns == sorted(f"prob_{name.lower()}" for name in names):
+            break
+    else:
+        raise FormatError(
+            f"{path}: the prob_ columns match neither the 5- nor the 8-class model "
+            f"(found {', '.join(probability_columns) or 'none'})"
+        )
+    if len(columns["frame"]) == 0:
+        raise FormatError(f"{path}: no frames")
+    face = columns["face"] == 1
+    expression = columns["expression"].astype(np.int64)
+    bad = np.flatnonzero(face & ~((expression >= 0) & (expression < len(names))))
+    if bad.size:
+        raise FormatError(f"{path}: row {bad[0] + 1} has no valid expression id for its face")
+    return Results(
+        path=path,
+        class_names=names,
+        time=columns["time"],
+        face=face,
+        expression=np.where(face, expression, -1),
+        probabilities=np.stack([columns[f"prob_{name.lower()}"] for name in names], axis=1),
+        valence=np.where(face, columns["valence"], np.nan),
+        arousal=np.where(face, columns["arousal"], np.nan),
+    )

@@ -1,0 +1,107 @@
+"""The output registry: every registered writer publishes exactly the files it declares on close
+and leaves nothing on abort; the plan of outputs follows the registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.results import ResultBatch
+from emonet_cli.video import MediaInfo
+from emonet_cli.writers import (
+    OUTPUTS,
+    OutputOptions,
+    WriterContext,
+    open_writers,
+    output_path,
+    planned_outputs,
+)
+
+ALL_ON = OutputOptions(landmarks=True, embeddings=True)
+
+
+def batch(frames: int = 6, nclass: int = 8) -> ResultBatch:
+    face = np.arange(frames) % 3 != 2
+    probabilities = np.full((frames, nclass), 1.0 / nclass, dtype=np.float32)
+    probabilities[~face] = np.nan
+    return ResultBatch(
+        frame=np.arange(frames),
+        time=np.arange(frames) / 25.0,
+        face=face,
+        face_conf=np.where(face, 0.9, 0.0).astype(np.float32),
+        expression=np.where(face, 1, -1),
+        probabilities=probabilities,
+        valence=np.where(face, 0.25, np.nan).astype(np.float32),
+        arousal=np.where(face, -0.5, np.nan).astype(np.float32),
+        landmarks=np.zeros((frames, N_LANDMARKS, 2), dtype=np.float32),
+        embedding=np.zeros((frames, EMBEDDING_SIZE), dtype=np.float32),
+    )
+
+
+def context(folder: Path, options: OutputOptions = ALL_ON) -> WriterContext:
+    info = MediaInfo(folder / "clip.mp4", 64, 48, 25.0, 6, is_image=False)
+    return WriterContext(info, 8, options, {"role": "clip", "annotator": "t", "description": ""})
+
+
+@pytest.mark.parametrize("output", OUTPUTS, ids=[o.suffix for o in OUTPUTS])
+def test_close_publishes_every_declared_path(output, tmp_path):
+    path = output_path(tmp_path / "clip.mp4", None, output.suffix)
+    writer = output.open(path, context(tmp_path))
+    writer.add(batch())
+    writer.close()
+    assert path in writer.paths
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in writer.paths)
+
+
+@pytest.mark.parametrize("output", OUTPUTS, ids=[o.suffix for o in OUTPUTS])
+def test_abort_leaves_nothing(output, tmp_path):
+    path = output_path(tmp_path / "clip.mp4", None, output.suffix)
+    writer = output.open(path, context(tmp_path))
+    writer.add(batch())
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_planned_outputs_follow_the_registry(tmp_path):
+    video, image = tmp_path / "clip.mp4", tmp_path / "photo.jpg"
+    assert [p.name for p in planned_outputs(video, OutputOptions())] == [
+        "clip.csv",
+        "clip.expression.annotation",
+        "clip.valence.annotation",
+        "clip.arousal.annotation",
+        "clip.emonet.json",
+    ]
+    assert [p.name for p in planned_outputs(image, ALL_ON)] == [
+        "photo.csv",
+        "photo.landmarks.stream",
+        "photo.embedding.stream",
+        "photo.emonet.json",
+    ]
+    out = tmp_path / "out"
+    planned = planned_outputs(video, OutputOptions(directory=out, landmarks=True))
+    assert all(p.parent == out for p in planned)
+
+
+def test_open_writers_opens_one_writer_per_applicable_output(tmp_path):
+    writers = open_writers(context(tmp_path))
+    try:
+        assert len(writers) == len(OUTPUTS)
+    finally:
+        for writer in writers:
+            writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    assert CLASS_NAMES[8][1] == "Happy"  # the class the batch above uses
+
+
+@pytest.mark.parametrize(
+    "module", ["emonet_cli.writers", "emonet_cli.results", "emonet_cli.plot", "emonet_cli.cli"]
+)
+def test_modules_that_never_run_the_model_import_no_torch(module):
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
