@@ -44,16 +44,29 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+class UnreadableImage(InputError):
+    """An image file that is missing or cannot be decoded. `reason` is the message without
+    the path, for callers that list skipped images beside their paths (`emonet evaluate`)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB (EXIF orientation applied, alpha dropped)."""
+    """An image file as HxWx3 uint8 RGB (EXIF orientation applied, alpha dropped); raises
+    UnreadableImage."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    if not path.exists():
+        raise UnreadableImage(path, "no such file")
     # imdecode of the bytes, rather than imread, also handles non-ASCII paths on every OS.
-    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:  # e.g. no permission: a user's error, not a crash
+        raise UnreadableImage(path, f"cannot read ({exc.strerror or exc})") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise InputError(f"{path}: not a readable image")
+        raise UnreadableImage(path, "not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -16,21 +16,14 @@ import pytest
 from scipy import stats
 from skimage import data as skimage_data
 
+from emonet_cli.affectnet import class_index, fails_cleaning
 from emonet_cli.align import affine_from_box, affine_full_frame, crop_face
 from emonet_cli.checkpoint import load_model
 from emonet_cli.errors import EmonetError, FormatError
-from emonet_cli.evaluate import (
-    LabelRow,
-    class_index,
-    evaluate,
-    evaluation_report,
-    fails_cleaning,
-    format_table,
-    read_labels,
-    select_rows,
-    write_report,
-)
+from emonet_cli.evaluate import evaluate, evaluation_report, format_table
 from emonet_cli.inference import Predictions, Predictor
+from emonet_cli.labels import LabelRow, read_labels, select_rows
+from emonet_cli.writers import write_json
 
 REPO = Path(__file__).resolve().parent.parent
 AFFECTNET_HEADER = (
@@ -453,7 +446,7 @@ def test_evaluation_equals_direct_computation(labelled_set, models, flip, tmp_pa
     assert_scores_match(evaluation.scores(), expected["metrics"])
 
     report_path = tmp_path / "report.json"
-    write_report(
+    write_json(
         report_path,
         evaluation_report(
             evaluation,

@@ -18,14 +18,8 @@ from emonet_cli.cli import cli
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
-from emonet_cli.render import (
-    FramePainter,
-    FrameResult,
-    class_rgb,
-    find_stored_results,
-    output_size,
-    render_frames,
-)
+from emonet_cli.painter import FramePainter, FrameResult, class_rgb, output_size
+from emonet_cli.render import find_stored_results, render_frames
 from emonet_cli.results import read_results
 from emonet_cli.video import MediaReader
 

@@ -73,13 +73,9 @@ def evaluate_command(
     crop. Unreadable images are skipped and listed."""
     import sys
 
-    from emonet_cli.evaluate import (
-        evaluate,
-        evaluation_report,
-        format_table,
-        read_labels,
-        write_report,
-    )
+    from emonet_cli.evaluate import evaluate, evaluation_report, format_table
+    from emonet_cli.labels import read_labels
+    from emonet_cli.writers import write_json
 
     prepare_to_run(quiet)
     rows = read_labels(labels)
@@ -113,5 +109,5 @@ def evaluate_command(
             weights_path=Path(provenance["weights"]),
             weights_sha256=provenance["weights_sha256"],
         )
-        write_report(output, report)
+        write_json(output, report)
         log.info("report written to %s", output)

@@ -1,0 +1,289 @@
+"""Label files for `emonet evaluate`, read into rows, and the rows a model is scored on.
+
+Two layouts: AffectNet's CSV, and a simple `image,expression,valence,arousal[,x1,y1,x2,y2]`.
+Both hold AffectNet expression ids; `affectnet` says which of them each model scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emonet_cli.affectnet import AFFECTNET_EXPRESSIONS, MISSING_AFFECT, class_index, fails_cleaning
+from emonet_cli.boxes import parse_finite
+from emonet_cli.constants import N_LANDMARKS
+from emonet_cli.errors import FormatError
+
+AFFECTNET_COLUMNS = (
+    "subdirectory_filepath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
+SIMPLE_COLUMNS = ("image", "expression", "valence", "arousal")
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+
+# Why a label row is not scored, in the order reports list them. The last is found by
+# `evaluate` when it reads the images; the others by `select_rows`.
+SKIP_EXPRESSION = "expression_not_scored"
+SKIP_MISSING_AFFECT = "missing_valence_arousal"
+SKIP_CLEANING = "cleaning"
+SKIP_UNREADABLE = "unreadable_image"
+SKIP_REASONS = (SKIP_EXPRESSION, SKIP_MISSING_AFFECT, SKIP_CLEANING, SKIP_UNREADABLE)
+SKIP_DESCRIPTIONS = {
+    SKIP_EXPRESSION: "expression not scored",
+    SKIP_MISSING_AFFECT: "valence/arousal missing",
+    SKIP_CLEANING: "cleaned out",
+    SKIP_UNREADABLE: "image unreadable",
+}
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One labelled face. valence / arousal are None where the label file says -2 (missing);
+    box is (x1, y1, x2, y2) in image pixels, or None for an image that is already a face crop."""
+
+    line: int
+    image: str
+    expression: int  # AffectNet id, 0-10
+    valence: float | None
+    arousal: float | None
+    box: Box | None = None
+
+
+RowParser = Callable[[list[str], int, str], LabelRow]  # (fields, line, where) -> row
+
+
+def read_labels(path: str | os.PathLike) -> list[LabelRow]:
+    """Every row of an AffectNet CSV or of a simple `image,expression,valence,arousal[,x1,y1,
+    x2,y2]` file. A header row is optional: without one, 9 columns mean AffectNet's layout and
+    4 or 8 the simple one. Raises FormatError naming the file and line of the first bad row."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(parse_label_rows(f, path))
+    except OSError as exc:
+        raise FormatError(f"cannot read label file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path} is not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise FormatError(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def parse_label_rows(lines: Iterable[str], path: Path) -> Iterator[LabelRow]:
+    """The rows of a label file's text, skipping blank lines and a header row."""
+    reader = csv.reader(lines)
+    parse_row = None
+    width = 0
+    for fields in reader:
+        if not any(field.strip() for field in fields):
+            continue
+        where = f"{path}, line {reader.line_num}"
+        if parse_row is None:
+            parse_row, width, is_header = row_parser(fields, where)
+            if is_header:
+                continue
+        if len(fields) != width:
+            raise FormatError(f"{where}: expected {width} columns, found {len(fields)}")
+        yield parse_row(fields, reader.line_num, where)
+
+
+def row_parser(first: list[str], where: str) -> tuple[RowParser, int, bool]:
+    """(parser, column count, whether `first` is a header) for the layout `first` reveals."""
+    names = [name.strip().lower() for name in first]
+    if "expression" not in names:
+        if len(first) == len(AFFECTNET_COLUMNS):
+            return affectnet_parser(list(AFFECTNET_COLUMNS)), len(first), False
+        if len(first) in (len(SIMPLE_COLUMNS), len(SIMPLE_COLUMNS) + len(BOX_COLUMNS)):
+            names = list(SIMPLE_COLUMNS + BOX_COLUMNS)[: len(first)]
+            return simple_parser(names), len(first), False
+        raise FormatError(
+            f"{where}: without a header row, expected 9 columns (AffectNet: "
+            f"{','.join(AFFECTNET_COLUMNS)}) or 4 or 8 (image,expression,valence,arousal"
+            f"[,x1,y1,x2,y2]), found {len(first)}"
+        )
+    if AFFECTNET_COLUMNS[0] in names:
+        required, parser = AFFECTNET_COLUMNS, affectnet_parser
+    else:
+        required, parser = SIMPLE_COLUMNS, simple_parser
+    missing = [name for name in required if name not in names]
+    if parser is simple_parser:
+        present_box = [name for name in BOX_COLUMNS if name in names]
+        if present_box and len(present_box) != len(BOX_COLUMNS):
+            missing += [name for name in BOX_COLUMNS if name not in names]
+    duplicated = sorted({name for name in names if names.count(name) > 1 and name})
+    if missing or duplicated:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"repeated {', '.join(duplicated)}"] if duplicated else []
+        raise FormatError(f"{where}: header row has {'; '.join(problems)}")
+    return parser(names), len(first), True
+
+
+def affectnet_parser(names: list[str]) -> RowParser:
+    """A parser of AffectNet rows whose columns are named `names`. The box comes from the
+    landmarks, else from the face rectangle."""
+    column = {name: names.index(name) for name in AFFECTNET_COLUMNS}
+
+    def parse(fields: list[str], line: int, where: str) -> LabelRow:
+        landmarks = fields[column["facial_landmarks"]].strip()
+        if landmarks:
+            box = landmark_box(landmarks, where)
+        else:
+            rect = [fields[column[name]] for name in AFFECTNET_COLUMNS[1:5]]
+            box = None
+            if any(value.strip() for value in rect):
+                x, y, width, height = (
+                    parse_finite(value, where, "face rectangle") for value in rect
+                )
+                box = checked_box((x, y, x + width, y + height), where)
+        return LabelRow(
+            line=line,
+            image=image_name(fields[column["subdirectory_filepath"]], where),
+            expression=expression_id(fields[column["expression"]], where),
+            valence=affect_value(fields[column["valence"]], "valence", where),
+            arousal=affect_value(fields[column["arousal"]], "arousal", where),
+            box=box,
+        )
+
+    return parse
+
+
+def simple_parser(names: list[str]) -> RowParser:
+    """A parser of simple-layout rows whose columns are named `names` (the box ones optional)."""
+    column = {name: names.index(name) for name in SIMPLE_COLUMNS + BOX_COLUMNS if name in names}
+
+    def parse(fields: list[str], line: int, where: str) -> LabelRow:
+        corners = [fields[column[name]].strip() for name in BOX_COLUMNS if name in column]
+        box = None
+        if any(corners):
+            if not all(corners):
+                raise FormatError(f"{where}: give all of x1,y1,x2,y2 or none of them")
+            box = checked_box(tuple(parse_finite(value, where, "box") for value in corners), where)
+        return LabelRow(
+            line=line,
+            image=image_name(fields[column["image"]], where),
+            expression=expression_id(fields[column["expression"]], where),
+            valence=affect_value(fields[column["valence"]], "valence", where),
+            arousal=affect_value(fields[column["arousal"]], "arousal", where),
+            box=box,
+        )
+
+    return parse
+
+
+def image_name(text: str, where: str) -> str:
+    """The image path of a row, relative to the images folder."""
+    name = text.strip()
+    if not name:
+        raise FormatError(f"{where}: the image path is empty")
+    return name
+
+
+def expression_id(text: str, where: str) -> int:
+    """An AffectNet expression id, 0-10."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < len(AFFECTNET_EXPRESSIONS):
+        raise FormatError(
+            f"{where}: expression {text.strip()!r} is not an AffectNet id "
+            f"(0-{len(AFFECTNET_EXPRESSIONS) - 1})"
+        )
+    return value
+
+
+def affect_value(text: str, what: str, where: str) -> float | None:
+    """A valence or arousal in [-1, 1], or None for AffectNet's -2 (missing)."""
+    value = parse_finite(text, where, what)
+    if value == MISSING_AFFECT:
+        return None
+    if not -1.0 <= value <= 1.0:
+        raise FormatError(f"{where}: {what} {value:g} is outside [-1, 1] (and not -2, missing)")
+    return value
+
+
+def landmark_box(text: str, where: str) -> Box:
+    """The bounding box of AffectNet's `x1;y1;...;x68;y68` landmarks."""
+    values = [parse_finite(value, where, "landmark") for value in text.split(";")]
+    if len(values) != 2 * N_LANDMARKS:
+        raise FormatError(
+            f"{where}: facial_landmarks has {len(values)} numbers, expected "
+            f"{2 * N_LANDMARKS} (x1;y1;...;x68;y68)"
+        )
+    points = np.asarray(values).reshape(-1, 2)
+    (x1, y1), (x2, y2) = points.min(axis=0), points.max(axis=0)
+    return checked_box((float(x1), float(y1), float(x2), float(y2)), where)
+
+
+def checked_box(box: tuple[float, ...], where: str) -> Box:
+    """`box` (x1, y1, x2, y2), refused when it is empty."""
+    x1, y1, x2, y2 = box
+    if not (x2 > x1 and y2 > y1):
+        raise FormatError(f"{where}: face box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is empty")
+    return (x1, y1, x2, y2)
+
+
+# --- the rows to score ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A row to score, with the model class its label is scored as."""
+
+    row: LabelRow
+    target: int  # model class
+
+
+@dataclass
+class Selection:
+    """The rows to score, and how many rows were read and skipped, by reason."""
+
+    samples: list[Sample]
+    rows: int
+    skipped: Counter = field(default_factory=Counter)
+    skipped_expressions: Counter = field(default_factory=Counter)  # AffectNet id -> rows
+    cleaned_out: Counter = field(default_factory=Counter)  # AffectNet id -> rows
+
+
+def select_rows(
+    rows: Sequence[LabelRow], nclass: int, cleaned: bool = True, limit: int | None = None
+) -> Selection:
+    """Keep the rows the model can be scored on, in file order; `limit` stops after that
+    many kept rows."""
+    selection = Selection(samples=[], rows=0)
+    for row in rows:
+        if limit is not None and len(selection.samples) >= limit:
+            break
+        selection.rows += 1
+        target = class_index(row.expression, nclass)
+        if target is None:
+            selection.skipped[SKIP_EXPRESSION] += 1
+            selection.skipped_expressions[row.expression] += 1
+        elif row.valence is None or row.arousal is None:
+            selection.skipped[SKIP_MISSING_AFFECT] += 1
+        elif cleaned and fails_cleaning(row.expression, row.valence, row.arousal):
+            selection.skipped[SKIP_CLEANING] += 1
+            selection.cleaned_out[row.expression] += 1
+        else:
+            selection.samples.append(Sample(row, target))
+    return selection
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """Skipped-row counts by reason, in words: "2 cleaned out, 1 image unreadable"."""
+    parts = [f"{n} {SKIP_DESCRIPTIONS[reason]}" for reason, n in counts.items() if n]
+    return ", ".join(parts) or "none"
