@@ -185,8 +185,8 @@ class BlazeFace:
     """The BlazeFace back-model detector with DISCOVER's thresholds.
 
     `device` and `precision` follow the EmoNet model's rules (inference.select_device,
-    resolve_precision). Only fp32 reproduces DISCOVER's numbers; bf16 may move boxes and scores
-    by about 1e-2."""
+    resolve_precision). fp32 reproduces DISCOVER's numbers; bf16 moved boxes and scores of the
+    reference frames by up to 2e-3 (and runs far slower on CPUs without native bf16)."""
 
     def __init__(
         self,

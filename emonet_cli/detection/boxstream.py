@@ -95,9 +95,34 @@ def keypoint_stream_path(box_stream: str | Path) -> Path:
     return box_stream.with_name(stem + KEYPOINT_SUFFIX + ".stream")
 
 
+class FaceSelector:
+    """Frame by frame, the one detection DISCOVER's module keeps: the best face, squared,
+    or the repeated last one (see the module docstring). Holds the repeat-last state."""
+
+    def __init__(
+        self,
+        frame_size: tuple[int, int],
+        min_score: float = MIN_SCORE,
+        square: bool = True,
+        repeat_last: bool = True,
+    ):
+        self.frame_size = frame_size  # width, height
+        self.min_score, self.square = min_score, square
+        self.repeat = RepeatLast() if repeat_last else None
+
+    def __call__(self, detections: np.ndarray) -> np.ndarray:
+        """A frame's detections (n, 17), n >= 0 -> the 17 values kept for it."""
+        face = best_face(detections, self.min_score)
+        if face is not None and self.square:
+            face = square_box(face, self.frame_size)
+        if self.repeat is not None:
+            return self.repeat(face)
+        return np.zeros(DETECTION_COLUMNS, np.float32) if face is None else face
+
+
 class BoxStreamWriter:
-    """Turns each frame's detections into the rows DISCOVER's module writes and appends them
-    to the box stream `path` and the keypoint stream beside it. Both appear only on close()
+    """Appends, frame by frame, the rows DISCOVER's module writes for a frame's detections to
+    the box stream `path` and the keypoint stream beside it. Both appear only on close()
     (atomically); abort() leaves neither."""
 
     def __init__(
@@ -109,34 +134,20 @@ class BoxStreamWriter:
         square: bool = True,
         repeat_last: bool = True,
     ):
-        self.frame_size = frame_size
-        self.min_score, self.square = min_score, square
-        self.repeat = RepeatLast() if repeat_last else None
-        size = f"{frame_size[0]}:{frame_size[1]}"
-        self.boxes = StreamWriter(
-            path, len(BOX_COLUMNS), sr, meta={"type": BOX_MEDIA_TYPE, "size": size}
-        )
+        self.select = FaceSelector(frame_size, min_score, square, repeat_last)
+        meta = {"size": f"{frame_size[0]}:{frame_size[1]}"}
+        self.boxes = StreamWriter(path, len(BOX_COLUMNS), sr, meta={"type": BOX_MEDIA_TYPE, **meta})
         self.keypoints = StreamWriter(
             keypoint_stream_path(self.boxes.header),
             len(KEYPOINT_COLUMNS),
             sr,
-            meta={"type": KEYPOINT_MEDIA_TYPE, "size": size},
+            meta={"type": KEYPOINT_MEDIA_TYPE, **meta},
         )
-
-    def kept(self, detections: np.ndarray) -> np.ndarray:
-        """The detection one frame contributes (17 values), after choice, squaring and
-        repeat-last."""
-        face = best_face(detections, self.min_score)
-        if face is not None and self.square:
-            face = square_box(face, self.frame_size)
-        if self.repeat is not None:
-            return self.repeat(face)
-        return np.zeros(DETECTION_COLUMNS, np.float32) if face is None else face
 
     def append(self, detections: np.ndarray) -> np.ndarray:
         """Add one frame, given all its detections (n, 17), n >= 0; returns the detection
         written for it."""
-        kept = self.kept(detections)
+        kept = self.select(detections)
         box_row, keypoint_row = stream_rows(kept)
         self.boxes.append(box_row[None])
         self.keypoints.append(keypoint_row[None])
