@@ -3,15 +3,17 @@
 What DISCOVER's module (hcmlab/discover-modules, modules/blazeface/blaze_face.py, with the
 options of blazeface.trainer) writes, as read from its code:
 
-- Per frame the detections after weighted NMS (thresholds 0.5 and 0.3); the one with the
-  highest score is kept (`num_faces` is 1).
+- Per frame the detections after weighted NMS (thresholds 0.5 and 0.3; DISCOVER's
+  min_suppression_thresh option never reaches the detector, which reads another attribute
+  name, so 0.3 always applies); the one with the highest score is kept (`num_faces` is 1).
 - `force_square_ar` (default on) stretches that box along the frame's shorter side by the
-  frame's aspect ratio, symmetrically about its centre: in a landscape frame `ymin` and `ymax`
-  move apart by `height * (W / H - 1)`, in a portrait frame `xmin` and `xmax` by
-  `width * (H / W - 1)`, in a square frame nothing moves. BlazeFace's boxes are square in
-  normalised coordinates, so the result is square in pixels; it may leave [0, 1]. (DISCOVER
-  then raises if the sides differ by more than a pixel, which BlazeFace's boxes never do.)
-  Keypoints are not moved.
+  frame's aspect ratio, symmetrically about its centre: in a landscape W x H frame the box's
+  normalised height h becomes h * W / H (`ymin` and `ymax` each move by h * (W / H - 1) / 2),
+  in a portrait frame its width w becomes w * H / W, in a square frame nothing moves. It is
+  not "grow the shorter side to the longer": BlazeFace's boxes are square in normalised
+  coordinates (to ~1e-6), which makes the result square in pixels. Coordinates may leave
+  [0, 1]. Keypoints are not moved. (DISCOVER then raises if the sides differ by more than a
+  pixel, which BlazeFace's boxes never do.)
 - `repeat_last` (default on): a frame without a face gets the last kept detection, box and
   keypoints, with confidence 0; before the first face it gets the box `0, 0, 1, 1` with zero
   keypoints and confidence 0. Without it such a frame is all zeros.
