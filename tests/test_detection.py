@@ -20,6 +20,7 @@ from emonet_cli.detection.blazeface import (
     WEIGHTS_SHA256,
     BlazeFace,
     BlazeFaceNet,
+    as_frame_batch,
     load_weights,
 )
 from emonet_cli.detection.boxstream import (
@@ -117,6 +118,8 @@ def test_frames_must_share_one_size(detector, frames):
         detector.detect([frames["astronaut_512"], frames["no_face_640x480"]])
     with pytest.raises(ValueError, match="uint8"):
         detector.detect(np.zeros((1, 8, 8, 3), np.float32))
+    flipped = np.zeros((2, 8, 8, 3), np.uint8)[:, :, ::-1]  # torch refuses negative strides
+    assert as_frame_batch(flipped).flags.c_contiguous
 
 
 def tflite_model() -> Path:

@@ -170,15 +170,15 @@ def resize_to_input(frames: torch.Tensor) -> torch.Tensor:
 def as_frame_batch(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """Frames as one (N, H, W, 3) uint8 array; ValueError unless they are RGB uint8 frames of
     one size."""
-    batch = frames if isinstance(frames, np.ndarray) else None
-    if batch is None:
+    batch = frames
+    if not isinstance(batch, np.ndarray):
         shapes = {np.shape(frame) for frame in frames}
         if len(shapes) > 1:
             raise ValueError(f"frames of one call must share one size, not {sorted(shapes)}")
         batch = np.stack(frames) if len(frames) else np.zeros((0, 1, 1, 3), np.uint8)
     if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:
         raise ValueError(f"expected HxWx3 uint8 RGB frames, not {batch.dtype} {batch.shape[1:]}")
-    return batch
+    return np.ascontiguousarray(batch)  # torch takes no negative strides (flipped views)
 
 
 class BlazeFace:
@@ -229,7 +229,9 @@ class BlazeFace:
         """Box regressors (N, 896, 16) and raw scores (N, 896) as float32."""
         batch = as_frame_batch(frames)
         if len(batch) == 0:
-            return np.zeros((0, NUM_ANCHORS, NUM_COORDS), np.float32), np.zeros((0, NUM_ANCHORS))
+            return np.zeros((0, NUM_ANCHORS, NUM_COORDS), np.float32), np.zeros(
+                (0, NUM_ANCHORS), np.float32
+            )
         with torch.inference_mode():
             inputs = self.network_input(batch)
             parts = [self._run(chunk) for chunk in inputs.split(self.frames_per_pass)]
