@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emonet_cli.detection.postprocess import (
+    ANCHOR_GRIDS,
     INPUT_SIZE,
     IOU_THRESHOLD,
     MIN_SCORE,
@@ -52,10 +53,11 @@ BLOCKS = (
     + [(96, 96, 1)] * 7
 )
 FEATURES = BLOCKS[-1][1]
-ANCHORS_PER_CELL_16, ANCHORS_PER_CELL_8 = 2, 6
+(_, ANCHORS_PER_CELL_16), (_, ANCHORS_PER_CELL_8) = ANCHOR_GRIDS  # the 16x16 and 8x8 maps
 DEFAULT_BATCH_SIZE = 16
-# Frames per forward pass on the CPU: measured on 2 cores (fp32, channels-last), 57 frames/s
-# in passes of 1, 106 in passes of 4, 70 of 8 and 48 of 16, as larger passes outgrow the cache.
+# Frames per forward pass on the CPU. Measured on 2 cores (fp32, channels-last, network only),
+# in frames/s for passes of 1, 2, 4, 8 and 16: 53, 77, 103, 106, 54 with 2 threads and
+# 51, 61, 55, 42, 32 with 1; larger passes outgrow the cache.
 CPU_FRAMES_PER_PASS = 4
 
 
