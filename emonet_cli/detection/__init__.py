@@ -4,7 +4,8 @@
 - `boxstream`: one face per frame, squaring and repeat-last, and the two SSI streams (numpy
   only);
 - `blazeface`: the network in PyTorch and the `BlazeFace` detector;
-- `run`: a video or image through the detector into its box streams.
+- `run`: a video or image through the detector into its box streams;
+- `benchmark`: the detector's frames/s.
 
 Importing this package imports no torch; only `blazeface` does.
 """
