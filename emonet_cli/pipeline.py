@@ -8,11 +8,12 @@ of the video.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from emonet_cli.writers import (
 
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
+LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +66,7 @@ class _PendingBatch:
     face_rows: list[int] = field(default_factory=list)  # rows that carry a crop
     crops: list[np.ndarray] = field(default_factory=list)
     matrices: list[np.ndarray] = field(default_factory=list)
+    detections: list[np.ndarray | None] = field(default_factory=list)  # a detector's, per frame
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -90,21 +93,25 @@ def _decode_and_align(
     passed on to the consumer instead."""
     try:
         pending = _PendingBatch()
-        for frame in reader:
+        frames = iter(reader)
+        # Faces are looked up a chunk of frames at a time, so that a detector runs batched.
+        while chunk := list(itertools.islice(frames, LOOKUP_FRAMES)):
             if stop.is_set():
                 return
-            matrix, conf = face_matrix(lookup.faces([frame])[0], min_face_conf)
-            pending.frame.append(frame.index)
-            pending.time.append(frame.time)
-            pending.face_conf.append(conf)
-            if matrix is not None:
-                pending.face_rows.append(len(pending) - 1)
-                pending.crops.append(crop_face(frame.image, matrix))
-                pending.matrices.append(matrix)
-            # Frames without a face still flush, so memory stays bounded in a faceless stretch.
-            if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
-                out.put(pending)
-                pending = _PendingBatch()
+            for frame, face in zip(chunk, lookup.faces(chunk)):
+                matrix, conf = face_matrix(face, min_face_conf)
+                pending.frame.append(frame.index)
+                pending.time.append(frame.time)
+                pending.face_conf.append(conf)
+                pending.detections.append(face.detection)
+                if matrix is not None:
+                    pending.face_rows.append(len(pending) - 1)
+                    pending.crops.append(crop_face(frame.image, matrix))
+                    pending.matrices.append(matrix)
+                # Frames without a face still flush: memory stays bounded in a faceless stretch.
+                if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
+                    out.put(pending)
+                    pending = _PendingBatch()
         if len(pending):
             out.put(pending)
         out.put(None)
@@ -208,10 +215,18 @@ class Analysis:
             arousal=raw[:, nclass + 1].astype(np.float32),
             landmarks=landmarks,
             embedding=embedding,
+            detection=_stacked_detections(pending.detections),
         )
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _stacked_detections(detections: list[np.ndarray | None]) -> np.ndarray | None:
+    """(n, 17) what a detector kept for each frame; None when the faces came from elsewhere."""
+    if not detections or detections[0] is None:
+        return None
+    return np.stack(detections).astype(np.float32)
 
 
 @dataclass
@@ -242,7 +257,8 @@ def analyze_file(
     started = time.perf_counter()
     path = Path(path)
     settings = settings or AnalysisSettings()
-    options = options or OutputOptions()
+    # Detected faces are written as a box stream, so that the analysis can be repeated.
+    options = replace(options or OutputOptions(), box_stream=box_source.detect is not None)
     # closing() releases the decoder on every way out, errors in the set-up included.
     with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
         info = analysis.info
@@ -296,6 +312,7 @@ def analyze_file(
             "fps": info.fps,
             "is_image": info.is_image,
         },
+        **({"detector": box_source.detect.provenance()} if box_source.detect else {}),
         **summary.totals(),
         "warnings": warnings,
         "outputs": [str(p) for writer in writers for p in writer.paths],

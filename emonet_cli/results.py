@@ -39,6 +39,9 @@ class ResultBatch:
     arousal: np.ndarray  # (n,) float32
     landmarks: np.ndarray  # (n, 68, 2) float32: x, y in frame pixels
     embedding: np.ndarray  # (n, 256) float32
+    # (n, 17) float32: what a detector kept per frame (detection.postprocess columns); None
+    # when the faces came from a box file
+    detection: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -9,20 +9,22 @@ the model is loaded once, on the first input that needs it, and a weights proble
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
-from emonet_cli.boxes import BoxOptions
+from emonet_cli.boxes import BoxOptions, BoxSource
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import describe_os_error
-from emonet_cli.pipeline import AnalysisReport, AnalysisSettings, analyze_file
+from emonet_cli.pipeline import AnalysisSettings, analyze_file
 from emonet_cli.writers import OutputOptions, is_complete
 
 if TYPE_CHECKING:
+    from emonet_cli.detection.source import DetectionSettings
     from emonet_cli.inference import Predictor
 
 
@@ -54,11 +56,16 @@ class ModelOptions:
 
 @dataclass
 class Outcome:
-    """What became of one input."""
+    """What became of one input: its files, or the one-line reason it failed."""
 
     input: Path
     status: str  # "ok", "skipped" or "error"
-    report: AnalysisReport | None = None
+    outputs: list[Path] = field(default_factory=list)  # the main one last
+    frames: int = 0
+    frames_with_face: int = 0
+    seconds: float = 0.0
+    main: str = "summary"  # what the last output is, as --json names it
+    report: object = None  # an AnalysisReport, or detect's BoxStreams
     error: str | None = None  # one line
     details: str | None = None  # the traceback of an unexpected error, for --debug
 
@@ -66,14 +73,15 @@ class Outcome:
         document = {"input": str(self.input), "status": self.status}
         if self.status == "error":
             document["error"] = self.error
-        elif self.report is not None:
-            summary = self.report.summary
+        elif self.status == "ok":
             document.update(
-                summary=str(self.report.outputs[-1]),
-                outputs=[str(p) for p in self.report.outputs],
-                frames=summary["frames"],
-                frames_with_face=summary["frames_with_face"],
-                seconds=summary["seconds"],
+                {
+                    self.main: str(self.outputs[-1]),
+                    "outputs": [str(p) for p in self.outputs],
+                    "frames": self.frames,
+                    "frames_with_face": self.frames_with_face,
+                    "seconds": self.seconds,
+                }
             )
         return document
 
@@ -82,46 +90,19 @@ class Outcome:
             return f"skipped {self.input} (results exist)"
         if self.status == "error":
             return f"failed {self.input}: {self.error}"
-        summary = self.report.summary
         return (
-            f"{self.input} -> {self.report.outputs[-1]} ({summary['frames']} frames, "
-            f"{summary['frames_with_face']} with a face, {summary['seconds']:.1f} s)"
+            f"{self.input} -> {self.outputs[-1]} ({self.frames} frames, "
+            f"{self.frames_with_face} with a face, {self.seconds:.1f} s)"
         )
 
 
 ProgressFactory = Callable[[Path], contextlib.AbstractContextManager]
 
 
-def analyze_one(
-    path: Path,
-    subfolder: Path,
-    predictor: Predictor,
-    provenance: dict,
-    *,
-    boxes: BoxOptions,
-    settings: AnalysisSettings,
-    options: OutputOptions,
-    progress: ProgressFactory | None = None,
-    on_warning: Callable[[str], None] | None = None,
-) -> Outcome:
-    """Analyse one input found in `subfolder` of a folder input, writing as `options` say;
-    every error it can cause becomes a failed Outcome."""
+def guarded(path: Path, work: Callable[[], Outcome]) -> Outcome:
+    """`work()`, with every error one input can cause turned into a failed Outcome."""
     try:
-        source = boxes.source_for(path, subfolder)
-        with progress(path) if progress else contextlib.nullcontext() as bar:
-            report = analyze_file(
-                path,
-                predictor,
-                source,
-                settings,
-                options,
-                provenance=provenance,
-                on_start=None
-                if bar is None
-                else lambda info: setattr(bar, "total", info.frame_count),
-                on_batch=None if bar is None else bar.update,
-                on_warning=on_warning,
-            )
+        return work()
     except EmonetError as exc:
         return Outcome(path, "error", error=str(exc))
     except OSError as exc:
@@ -135,7 +116,64 @@ def analyze_one(
             error=f"{path}: unexpected error: {type(exc).__name__}: {exc}",
             details=traceback.format_exc(),
         )
-    return Outcome(path, "ok", report=report)
+
+
+def bar_callbacks(bar) -> dict:
+    """on_start / on_batch callbacks that drive a progress bar (or nothing)."""
+    if bar is None:
+        return {"on_start": None, "on_batch": None}
+    return {
+        "on_start": lambda info: setattr(bar, "total", info.frame_count),
+        "on_batch": bar.update,
+    }
+
+
+def analyze_one(
+    path: Path,
+    source: BoxSource,
+    predictor: Predictor,
+    provenance: dict,
+    *,
+    settings: AnalysisSettings,
+    options: OutputOptions,
+    progress: ProgressFactory | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Analyse one input with its faces from `source`, writing as `options` say; every error
+    it can cause becomes a failed Outcome."""
+
+    def work() -> Outcome:
+        with progress(path) if progress else contextlib.nullcontext() as bar:
+            report = analyze_file(
+                path,
+                predictor,
+                source,
+                settings,
+                options,
+                provenance=provenance,
+                on_warning=on_warning,
+                **bar_callbacks(bar),
+            )
+        summary = report.summary
+        return Outcome(
+            path,
+            "ok",
+            outputs=[Path(p) for p in report.outputs],
+            frames=summary["frames"],
+            frames_with_face=summary["frames_with_face"],
+            seconds=summary["seconds"],
+            report=report,
+        )
+
+    return guarded(path, work)
+
+
+def mirrored(options: OutputOptions, subfolder: Path) -> OutputOptions:
+    """Outputs of an input found in a sub-folder of a folder input go to the same sub-folder
+    of the output folder, so that equal names in different folders do not clash."""
+    if options.directory is None:
+        return options
+    return replace(options, directory=options.directory / subfolder)
 
 
 def run_many(
@@ -157,25 +195,69 @@ def run_many(
     options = options or OutputOptions()
     predictor = provenance = None
     for path, subfolder in media:
-        mirrored = options
-        if options.directory is not None:  # mirror the input folder tree: no name clashes
-            mirrored = replace(options, directory=options.directory / subfolder)
-        if skip_existing and is_complete(path, mirrored):
+        try:
+            source = boxes.source_for(path, subfolder)
+        except EmonetError as exc:
+            outcome = Outcome(path, "error", error=str(exc))
+        else:
+            written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+            if skip_existing and is_complete(path, written):
+                yield Outcome(path, "skipped")
+                continue
+            if predictor is None:  # loaded on first need
+                predictor, provenance = model.load()
+            outcome = analyze_one(
+                path,
+                source,
+                predictor,
+                provenance,
+                settings=settings,
+                options=written,
+                progress=progress,
+                on_warning=on_warning,
+            )
+        yield outcome
+        if fail_fast and outcome.status == "error":
+            return
+
+
+def detect_many(
+    media: Sequence[tuple[Path, Path]],
+    *,
+    detection: DetectionSettings,
+    directory: Path | None = None,
+    skip_existing: bool = False,
+    fail_fast: bool = False,
+    progress: ProgressFactory | None = None,
+) -> Iterator[Outcome]:
+    """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
+    `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
+    input."""
+    from emonet_cli.detection.run import detect_file
+
+    for path, subfolder in media:
+        folder = directory / subfolder if directory is not None else path.parent
+        written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
+        if skip_existing and all(p.exists() for p in written):
             yield Outcome(path, "skipped")
             continue
-        if predictor is None:  # loaded on first need
-            predictor, provenance = model.load()
-        outcome = analyze_one(
-            path,
-            subfolder,
-            predictor,
-            provenance,
-            boxes=boxes,
-            settings=settings,
-            options=mirrored,
-            progress=progress,
-            on_warning=on_warning,
-        )
+
+        def work(path=path, folder=folder) -> Outcome:
+            started = time.perf_counter()
+            with progress(path) if progress else contextlib.nullcontext() as bar:
+                streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+            return Outcome(
+                path,
+                "ok",
+                outputs=[streams.keypoints, streams.boxes],
+                frames=streams.frames,
+                frames_with_face=streams.frames_with_face,
+                seconds=round(time.perf_counter() - started, 3),
+                main="stream",
+                report=streams,
+            )
+
+        outcome = guarded(path, work)
         yield outcome
         if fail_fast and outcome.status == "error":
             return

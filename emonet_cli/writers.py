@@ -24,6 +24,7 @@ from emonet_cli.annotations import (
     DiscreteScheme,
 )
 from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.detection.boxstream import BoxStreamWriter
 from emonet_cli.fileio import PendingFile, atomic_open
 from emonet_cli.results import ResultBatch, csv_columns
 from emonet_cli.streams import StreamWriter, format_float
@@ -41,6 +42,7 @@ class OutputOptions:
     embeddings: bool = False
     merge: bool = False
     annotation_ftype: str = "ASCII"
+    box_stream: bool = False  # the faces were detected: write the box streams that were used
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,26 @@ class FeatureStreamWriter:
         self._writer.abort()
 
 
+class DetectedBoxesWriter:
+    """`S.stream` and `S.keypoints.stream`: the faces the detector found, as DISCOVER's
+    blazeface module writes them, so that the analysis can be repeated from the stream (and
+    the boxes opened in NOVA)."""
+
+    def __init__(self, path: Path, context: WriterContext):
+        size = (context.info.width, context.info.height)
+        self._writer = BoxStreamWriter(path, size, context.frame_rate)
+        self.paths = [*self._writer.boxes.paths, *self._writer.keypoints.paths]
+
+    def add(self, batch: ResultBatch) -> None:
+        self._writer.append_kept(batch.detection)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
 def _always(options: OutputOptions, is_video: bool) -> bool:
     return True
 
@@ -226,8 +248,9 @@ OUTPUTS: tuple[Output, ...] = (
         lambda options, is_video: options.embeddings,
         partial(FeatureStreamWriter, feature="embedding"),
     ),
+    Output(".stream", lambda options, is_video: options.box_stream, DetectedBoxesWriter),
 )
-CSV_OUTPUT, LANDMARKS_OUTPUT = OUTPUTS[0], OUTPUTS[4]
+CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[4], OUTPUTS[6]
 
 
 def output_path(path: Path, directory: Path | None, suffix: str) -> Path:

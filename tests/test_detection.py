@@ -31,12 +31,14 @@ from emonet_cli.detection.boxstream import (
 )
 from emonet_cli.detection.postprocess import INPUT_SIZE, scores_from_logits
 from emonet_cli.detection.run import detect_file
+from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.errors import WeightsError
 from emonet_cli.streams import read_stream
 from emonet_cli.video import read_image
 
 DATA = Path(__file__).parent / "data" / "blazeface"
 GOLDEN = json.loads((DATA / "golden.json").read_text())["frames"]
+CPU_FP32 = DetectionSettings(device="cpu", precision="fp32")
 NAMES = list(GOLDEN)
 TFLITE_SHA256 = "e376cf6b168d5ece8a3cedb94acc4eb168a136aede125ccc3d903ef38f5beda8"
 TFLITE_ENV = "EMONET_BLAZEFACE_TFLITE"
@@ -205,7 +207,7 @@ def write_face_video(path: Path, fps: float = 10.0) -> None:
 def test_detect_file_writes_discover_box_streams(tmp_path, detector):
     video = tmp_path / "clip.mp4"
     write_face_video(video)
-    written = detect_file(video, detector, output_dir=tmp_path / "out")
+    written = detect_file(video, CPU_FP32, output_dir=tmp_path / "out")
     assert (written.frames, written.frames_with_face) == (20, len(FACE_FRAMES))
     assert written.boxes == tmp_path / "out" / "clip.stream"
 
@@ -236,7 +238,7 @@ def test_detect_file_writes_discover_box_streams(tmp_path, detector):
 
 
 def test_detect_file_on_an_image_writes_one_sample_at_rate_one(tmp_path, detector):
-    written = detect_file(DATA / "astronaut_512.png", detector, output_dir=tmp_path)
+    written = detect_file(DATA / "astronaut_512.png", CPU_FP32, output_dir=tmp_path)
     boxes = read_stream(written.boxes)
     assert boxes.sr == 1.0 and boxes.meta["size"] == "512:512"
     np.testing.assert_allclose(boxes.data[0], GOLDEN["astronaut_512"]["stream_row"], atol=1e-5)

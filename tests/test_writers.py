@@ -22,7 +22,7 @@ from emonet_cli.writers import (
     planned_outputs,
 )
 
-ALL_ON = OutputOptions(landmarks=True, embeddings=True)
+ALL_ON = OutputOptions(landmarks=True, embeddings=True, box_stream=True)
 
 
 def batch(frames: int = 6, nclass: int = 8) -> ResultBatch:
@@ -40,6 +40,7 @@ def batch(frames: int = 6, nclass: int = 8) -> ResultBatch:
         arousal=np.where(face, -0.5, np.nan).astype(np.float32),
         landmarks=np.zeros((frames, N_LANDMARKS, 2), dtype=np.float32),
         embedding=np.zeros((frames, EMBEDDING_SIZE), dtype=np.float32),
+        detection=np.tile(np.r_[0.1, 0.2, 0.5, 0.6, np.zeros(12), 0.9], (frames, 1)),
     )
 
 
@@ -80,6 +81,7 @@ def test_planned_outputs_follow_the_registry(tmp_path):
         "photo.csv",
         "photo.landmarks.stream",
         "photo.embedding.stream",
+        "photo.stream",
         "photo.emonet.json",
     ]
     out = tmp_path / "out"

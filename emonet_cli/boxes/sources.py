@@ -1,8 +1,9 @@
 """Where an input's faces are, and which face belongs to a decoded frame.
 
 A `BoxSource` names the faces of one input: a box file, boxes already in memory (handed over by
-DISCOVER), or the whole frame (images that are already face crops). `open_lookup` turns it into
-a `FaceLookup`, whose one method gives the face of each decoded frame.
+DISCOVER), the whole frame (images that are already face crops), or the built-in detector.
+`open_lookup` turns it into a `FaceLookup`, whose one method gives the face of each decoded
+frame (a batch of frames at a time, so that a detector can batch them).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -19,27 +20,34 @@ from emonet_cli.boxes.files import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
 from emonet_cli.errors import InputError
 from emonet_cli.video import Frame, MediaInfo
 
+if TYPE_CHECKING:
+    from emonet_cli.detection.source import DetectionSettings
+
 TIME_EPSILON = 1e-6
 SAME_RATE_TOLERANCE = 5e-4
 
 
 @dataclass(frozen=True)
 class BoxSource:
-    """Where an input's faces are: a box file (`path`), boxes in memory (`boxes`), or the
-    whole frame (`full_frame`: already cropped faces)."""
+    """Where an input's faces are: a box file (`path`), boxes in memory (`boxes`), the whole
+    frame (`full_frame`: already cropped faces), or the frames themselves (`detect`)."""
 
     path: Path | None = None
     full_frame: bool = False
     boxes: FaceBoxes | None = None
+    detect: DetectionSettings | None = None
 
     def __post_init__(self) -> None:
-        if sum([self.path is not None, self.full_frame, self.boxes is not None]) != 1:
-            raise ValueError("a BoxSource needs exactly one of path, boxes or full_frame=True")
+        given = [self.path is not None, self.full_frame, self.boxes is not None, self.detect]
+        if sum(bool(g) for g in given) != 1:
+            raise ValueError("a BoxSource needs exactly one of path, boxes, full_frame, detect")
 
     def describe(self) -> str:
         """How the summary JSON names the source."""
         if self.full_frame:
             return "full frame"
+        if self.detect is not None:
+            return "detected"
         return str(self.path if self.path is not None else self.boxes.source)
 
 
@@ -47,11 +55,13 @@ class BoxSource:
 class FrameFace:
     """The face of one frame as its source gives it, whatever its confidence: `box` is
     x1, y1, x2, y2 in frame pixels (None where the source has no box for the frame) and
-    `whole_frame` says that the frame itself is the face crop."""
+    `whole_frame` says that the frame itself is the face crop; `detection` is what a detector
+    kept for the frame (the 17 values of detection.postprocess), None for other sources."""
 
     box: np.ndarray | None
     conf: float
     whole_frame: bool = False
+    detection: np.ndarray | None = None
 
     def usable(self, min_conf: float) -> bool:
         """Whether the face is analysed: a finite box at or above the confidence threshold."""
@@ -149,6 +159,10 @@ def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
     """The lookup that gives the faces of `info`'s frames from `source`."""
     if source.full_frame:
         return WholeFrameLookup(info)
+    if source.detect is not None:
+        from emonet_cli.detection.source import DetectionLookup
+
+        return DetectionLookup(info, source.detect)
     boxes = source.boxes
     if boxes is None:
         boxes = read_boxes(source.path, frame_size=(info.width, info.height))
@@ -157,15 +171,20 @@ def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
 
 @dataclass(frozen=True, kw_only=True)
 class BoxOptions:
-    """The box options of a run (`--bbox`, `--bbox-dir`, `--full-frame`): at most one."""
+    """The box options of a run (`--bbox`, `--bbox-dir`, `--full-frame`, `--detect`): at most
+    one. With none, an input uses the box file beside it (NAME.stream or NAME.csv) when there
+    is one, else the detector finds its faces."""
 
     bbox: Path | None = None
     bbox_dir: Path | None = None
     full_frame: bool = False
+    detect: bool = False  # detect even where a box file sits beside the input
+    detection: DetectionSettings | None = None  # how; None: the defaults
 
     def __post_init__(self) -> None:
-        if sum([self.bbox is not None, self.bbox_dir is not None, self.full_frame]) > 1:
-            raise ValueError("give only one of --bbox, --bbox-dir and --full-frame")
+        given = [self.bbox is not None, self.bbox_dir is not None, self.full_frame, self.detect]
+        if sum(given) > 1:
+            raise ValueError("give only one of --bbox, --bbox-dir, --full-frame and --detect")
 
     def source_for(self, media: Path, subfolder: Path = Path(".")) -> BoxSource:
         """The box source of one input found in `subfolder` of a folder input."""
@@ -175,7 +194,21 @@ class BoxOptions:
             return BoxSource(path=self.bbox)
         if self.bbox_dir is not None:
             return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder))
-        raise InputError(f"{media}: no face boxes: give --bbox, --bbox-dir or --full-frame")
+        beside = None if self.detect else box_file_beside(media)
+        if beside is not None:
+            return BoxSource(path=beside)
+        from emonet_cli.detection.source import DetectionSettings
+
+        return BoxSource(detect=self.detection or DetectionSettings())
+
+
+def box_file_beside(media: Path) -> Path | None:
+    """NAME.stream or NAME.csv next to the input NAME.ext, if there is one."""
+    for suffix in BOX_FILE_SUFFIXES:
+        candidate = media.with_name(media.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def find_box_file(media: Path, bbox_dir: Path, subfolder: Path = Path(".")) -> Path:

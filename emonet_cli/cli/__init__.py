@@ -10,6 +10,7 @@ import click
 from emonet_cli import __version__
 from emonet_cli.cli.analyze import analyze
 from emonet_cli.cli.common import PRECISION_CHOICES, EmonetGroup, setup_logging
+from emonet_cli.cli.detect import detect_command
 from emonet_cli.cli.evaluate import evaluate_command
 from emonet_cli.cli.render import plot_command, render_command
 from emonet_cli.cli.weights import weights_group
@@ -24,7 +25,14 @@ def cli() -> None:
     setup_logging()
 
 
-for command in (analyze, weights_group, evaluate_command, render_command, plot_command):
+for command in (
+    analyze,
+    detect_command,
+    weights_group,
+    evaluate_command,
+    render_command,
+    plot_command,
+):
     cli.add_command(command)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,12 +10,15 @@ from emonet_cli.cli.common import (
     analysis_options,
     box_choice,
     box_options,
+    detection_choice,
     log,
     model_choice,
     model_options,
     prepare_to_run,
     progress_bar,
     quiet_option,
+    report_outcomes,
+    run_options,
 )
 
 
@@ -44,25 +46,17 @@ from emonet_cli.cli.common import (
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write results.  [default: beside each input]",
 )
-@click.option(
-    "--skip-existing",
-    is_flag=True,
-    help="Skip inputs whose results are complete (resumes a folder run).",
-)
-@click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON object per input on stdout instead of a line.",
-)
-@click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
+@run_options
 @quiet_option()
-def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offline, batch_size,
-            device, precision, min_face_conf, smooth, merge, landmarks, embeddings,
-            annotation_format, output_dir, skip_existing, fail_fast, as_json, debug,
-            quiet) -> None:  # fmt: skip
+def analyze(inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
+            recursive, nclass, weights, offline, batch_size, device, precision, min_face_conf,
+            smooth, merge, landmarks, embeddings, annotation_format, output_dir, skip_existing,
+            fail_fast, as_json, debug, quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
+
+    Faces come from --bbox / --bbox-dir / --full-frame; without them from S.stream or S.csv
+    beside the input S.ext, else the built-in BlazeFace detector finds them (and S.stream,
+    S.keypoints.stream record what it found, as DISCOVER's blazeface module writes them).
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
     optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
@@ -73,7 +67,8 @@ def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offl
     from emonet_cli.writers import OutputOptions
 
     prepare_to_run(quiet)
-    boxes = box_choice(bbox, bbox_dir, full_frame)
+    detection = detection_choice(min_score, square, repeat_last, device)
+    boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
     media = find_media(list(inputs), recursive)
     if bbox is not None and len(media) > 1 and bbox.suffix.lower() in (".stream", ".csv"):
         raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
@@ -99,16 +94,4 @@ def analyze(inputs, bbox, bbox_dir, full_frame, recursive, nclass, weights, offl
         progress=lambda path: progress_bar(not quiet, path.name),
         on_warning=log.warning,
     )
-    failures = 0
-    for outcome in outcomes:
-        if outcome.status == "error":
-            failures += 1
-            log.error("%s", outcome.error)
-            if debug and outcome.details:
-                click.echo(outcome.details, err=True, nl=False)
-            if as_json:
-                click.echo(json.dumps(outcome.as_json()))
-        else:
-            click.echo(json.dumps(outcome.as_json()) if as_json else outcome.line())
-    if failures:
-        raise SystemExit(1)
+    report_outcomes(outcomes, as_json, debug)

@@ -3,6 +3,7 @@ commands take. Nothing here imports torch, so `emonet --help` stays quick."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, NCLASS_CHOICES, PRECISIONS
+from emonet_cli.detection.postprocess import MIN_SCORE
 from emonet_cli.errors import EmonetError
 
 log = logging.getLogger("emonet")
@@ -74,7 +76,8 @@ def stack(*options):
 
 
 def box_options(f):
-    """--bbox / --bbox-dir / --full-frame: where the faces are."""
+    """--bbox / --bbox-dir / --full-frame / --detect: where the faces are; without any, a box
+    file beside the input, else the built-in detector."""
     return stack(
         click.option(
             "--bbox",
@@ -90,15 +93,67 @@ def box_options(f):
         click.option(
             "--full-frame", is_flag=True, help="Each frame is already a face crop (e.g. AffectNet)."
         ),
+        click.option(
+            "--detect",
+            is_flag=True,
+            help="Find the faces with the built-in detector even where NAME.stream or NAME.csv "
+            "sits beside the input.  [default without box options: that file, else detect]",
+        ),
+        detection_options,
     )(f)
 
 
-def box_choice(bbox: Path | None, bbox_dir: Path | None, full_frame: bool):
+def detection_options(f):
+    """--min-score / --no-square / --no-repeat-last: DISCOVER's blazeface options."""
+    return stack(
+        click.option(
+            "--min-score",
+            type=click.FloatRange(0.0, 1.0),
+            default=MIN_SCORE,
+            show_default=True,
+            help="Detector score a face needs (DISCOVER's min_score_thresh).",
+        ),
+        click.option(
+            "--no-square",
+            "square",
+            flag_value=False,
+            default=True,
+            help="Keep the detector's box instead of stretching it square in pixels.",
+        ),
+        click.option(
+            "--no-repeat-last",
+            "repeat_last",
+            flag_value=False,
+            default=True,
+            help="Frames without a face get zeros, not the last box at confidence 0.",
+        ),
+    )(f)
+
+
+def detection_choice(min_score: float, square: bool, repeat_last: bool, device: str):
+    """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
+    numbers, and a small share of the time)."""
+    from emonet_cli.detection.source import DetectionSettings
+
+    return DetectionSettings(
+        min_score=min_score, square=square, repeat_last=repeat_last, device=device
+    )
+
+
+def box_choice(
+    bbox: Path | None,
+    bbox_dir: Path | None,
+    full_frame: bool,
+    detect: bool = False,
+    detection=None,
+):
     """The BoxOptions of a command line; more than one of them is a usage error."""
     from emonet_cli.boxes import BoxOptions
 
     try:
-        return BoxOptions(bbox=bbox, bbox_dir=bbox_dir, full_frame=full_frame)
+        return BoxOptions(
+            bbox=bbox, bbox_dir=bbox_dir, full_frame=full_frame, detect=detect, detection=detection
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -171,3 +226,38 @@ def analysis_options(min_face_conf_help: str = "Boxes below this confidence coun
 
 def quiet_option(help_text: str = "No progress bars, no warnings."):
     return click.option("-q", "--quiet", is_flag=True, help=help_text)
+
+
+run_options = stack(
+    click.option(
+        "--skip-existing",
+        is_flag=True,
+        help="Skip inputs whose results are complete (resumes a folder run).",
+    ),
+    click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
+    click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON object per input on stdout instead of a line.",
+    ),
+    click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors."),
+)
+
+
+def report_outcomes(outcomes, as_json: bool, debug: bool) -> None:
+    """One line (or JSON object) per finished input on stdout, errors on stderr; exit status 1
+    when any input failed."""
+    failures = 0
+    for outcome in outcomes:
+        if outcome.status == "error":
+            failures += 1
+            log.error("%s", outcome.error)
+            if debug and outcome.details:
+                click.echo(outcome.details, err=True, nl=False)
+            if as_json:
+                click.echo(json.dumps(outcome.as_json()))
+        else:
+            click.echo(json.dumps(outcome.as_json()) if as_json else outcome.line())
+    if failures:
+        raise SystemExit(1)

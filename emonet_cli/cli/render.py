@@ -10,6 +10,7 @@ from emonet_cli.cli.common import (
     analysis_options,
     box_choice,
     box_options,
+    detection_choice,
     log,
     model_choice,
     model_options,
@@ -50,9 +51,10 @@ from emonet_cli.cli.common import (
 )
 @analysis_options("Boxes below this confidence count as no face (when the model runs).")
 @quiet_option("No progress bar, no warnings.")
-def render_command(video, bbox, bbox_dir, full_frame, output, results_dir, reanalyze, every,
-                   max_width, nclass, weights, offline, batch_size, device, precision,
-                   min_face_conf, smooth, quiet) -> None:  # fmt: skip
+def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
+                   output, results_dir, reanalyze, every, max_width, nclass, weights, offline,
+                   batch_size, device, precision, min_face_conf, smooth,
+                   quiet) -> None:  # fmt: skip
     """Write the video with its results drawn on it: face box, expression and landmarks on the
     frame; beside it a bar per class and the valence/arousal circumplex with the last second's
     trail. Frames without a face say so.
@@ -64,7 +66,8 @@ def render_command(video, bbox, bbox_dir, full_frame, output, results_dir, reana
     from emonet_cli.render import render_file
 
     prepare_to_run(quiet)
-    source = box_choice(bbox, bbox_dir, full_frame).source_for(video)
+    detection = detection_choice(min_score, square, repeat_last, device)
+    source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")
     model = model_choice(weights, nclass, offline, device, precision, quiet)
     settings = AnalysisSettings(batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth)

@@ -150,10 +150,14 @@ class BoxStreamWriter:
         """Add one frame, given all its detections (n, 17), n >= 0; returns the detection
         written for it."""
         kept = self.select(detections)
-        box_row, keypoint_row = stream_rows(kept)
-        self.boxes.append(box_row[None])
-        self.keypoints.append(keypoint_row[None])
+        self.append_kept(kept[None])
         return kept
+
+    def append_kept(self, kept: np.ndarray) -> None:
+        """Add frames whose detection was already kept (by a FaceSelector): (n, 17)."""
+        rows = [stream_rows(detection) for detection in kept]
+        self.boxes.append(np.array([box_row for box_row, _ in rows]).reshape(-1, 5))
+        self.keypoints.append(np.array([keypoints for _, keypoints in rows]).reshape(-1, 13))
 
     def close(self) -> tuple[Path, Path]:
         """Publish both streams; returns their header paths."""

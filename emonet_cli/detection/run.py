@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-from emonet_cli.detection.boxstream import BoxStreamWriter
-from emonet_cli.detection.postprocess import MIN_SCORE, SCORE
-from emonet_cli.video import Frame, MediaReader
-
-IMAGE_SAMPLE_RATE = 1.0  # what DISCOVER writes for a still image
-
-
-class Detector(Protocol):
-    """What detect_file needs of a detector (blazeface.BlazeFace is one)."""
-
-    batch_size: int
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+from emonet_cli.detection.boxstream import BoxStreamWriter, keypoint_stream_path
+from emonet_cli.detection.postprocess import SCORE
+from emonet_cli.detection.source import DetectionSettings, stream_rate
+from emonet_cli.errors import InputError
+from emonet_cli.fileio import remove_partial_files
+from emonet_cli.video import Frame, MediaInfo, MediaReader
 
 
 @dataclass
@@ -45,33 +35,46 @@ def batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
 
 def detect_file(
     path: str | Path,
-    detector: Detector,
+    settings: DetectionSettings,
     output_dir: str | Path | None = None,
-    min_score: float = MIN_SCORE,
-    square: bool = True,
-    repeat_last: bool = True,
+    on_start: Callable[[MediaInfo], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> BoxStreams:
     """Detect faces in every frame of a video (or in an image) and write `NAME.stream` and
     `NAME.keypoints.stream` into `output_dir` (default: beside the input), one sample per
     frame at the video's frame rate (1 for an image), as DISCOVER's blazeface module does.
     Both files appear only once complete."""
-    reader = MediaReader(path)
-    info = reader.info
-    folder = Path(output_dir) if output_dir is not None else info.path.parent
-    sr = IMAGE_SAMPLE_RATE if info.is_image else info.fps
-    frame_size = (info.width, info.height)
-    writer = BoxStreamWriter(
-        folder / f"{info.path.stem}.stream", frame_size, sr, min_score, square, repeat_last
-    )
-    frames = found = 0
-    try:
-        with reader:
+    detector = settings.detector()
+    with MediaReader(path) as reader:
+        info = reader.info
+        folder = Path(output_dir) if output_dir is not None else info.path.parent
+        target = folder / f"{info.path.stem}.stream"
+        for name in (target, keypoint_stream_path(target)):
+            for file in (name, name.with_name(name.name + "~")):
+                remove_partial_files(file)  # left by a run that was killed outright
+        if on_start is not None:
+            on_start(info)
+        frame_size = (info.width, info.height)
+        writer = BoxStreamWriter(
+            target,
+            frame_size,
+            stream_rate(info),
+            settings.min_score,
+            settings.square,
+            settings.repeat_last,
+        )
+        frames = found = 0
+        try:
             for batch in batches(reader, detector.batch_size):
                 for detections in detector.detect([frame.image for frame in batch]):
                     found += bool(writer.append(detections)[SCORE] > 0)
                     frames += 1
-        boxes, keypoints = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return BoxStreams(boxes, keypoints, frames, found, sr, frame_size)
+                if on_batch is not None:
+                    on_batch(len(batch))
+            if frames == 0:
+                raise InputError(f"{path}: no frame could be decoded")
+            boxes, keypoints = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    return BoxStreams(boxes, keypoints, frames, found, stream_rate(info), frame_size)

@@ -1,0 +1,56 @@
+"""`emonet detect`: DISCOVER's BlazeFace box streams for videos and images, without DISCOVER."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emonet_cli.cli.common import (
+    detection_choice,
+    detection_options,
+    prepare_to_run,
+    progress_bar,
+    quiet_option,
+    report_outcomes,
+    run_options,
+)
+
+
+@click.command("detect")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@detection_options
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the streams.  [default: beside each input]",
+)
+@run_options
+@quiet_option()
+def detect_command(inputs, min_score, square, repeat_last, recursive, device, output_dir,
+                   skip_existing, fail_fast, as_json, debug, quiet) -> None:  # fmt: skip
+    """Find the face in each frame of videos and images with BlazeFace and write, for an input
+    S.ext, S.stream (ymin, xmin, ymax, xmax, conf per frame) and S.keypoints.stream (six y, x
+    pairs and conf) exactly as DISCOVER's blazeface module does: the best face per frame,
+    squared in pixels, the last face repeated at confidence 0 where none is found. NOVA opens
+    them; `emonet analyze --bbox S.stream` reads them. Exit status: 0 all inputs done, 1 any
+    failed, 2 usage error."""
+    from emonet_cli.runner import detect_many
+    from emonet_cli.video import find_media
+
+    prepare_to_run(quiet)
+    media = find_media(list(inputs), recursive)
+    if not media:
+        raise click.UsageError("no video or image found in the given folders")
+    outcomes = detect_many(
+        media,
+        detection=detection_choice(min_score, square, repeat_last, device),
+        directory=output_dir,
+        skip_existing=skip_existing,
+        fail_fast=fail_fast,
+        progress=lambda path: progress_bar(not quiet, path.name),
+    )
+    report_outcomes(outcomes, as_json, debug)
