@@ -114,11 +114,13 @@ def du_process(modules: Path, data: list[dict], options: list[str], weights: Pat
         *options,
     ]  # fmt: skip
     env = {**os.environ, "EMONET_WEIGHTS": str(weights), "EMONET_CACHE": "/nonexistent-cache"}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
-    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, (
-        proc.stdout + proc.stderr
-    )
-    return proc
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def succeeded(proc: subprocess.CompletedProcess) -> None:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in output, output
+    assert "Processing completed!" in proc.stdout and "exited with error" not in output, output
 
 
 def request(video_id: str, video: Path, boxes_src: str, boxes: Path, out: Path, streams: bool):
@@ -151,11 +153,10 @@ def request(video_id: str, video: Path, boxes_src: str, boxes: Path, out: Path, 
 
 @pytest.fixture(scope="module")
 def discovered(clip, standin_weights, tmp_path_factory):
-    """du-process's outputs: {smooth: output folder}. Smoothing off: id `video`, typed JSON
-    options, batches of 2 crops (2, 2, 1), the optional streams. Smoothing on: the alias
-    `input_data`, options as an --opt_str string, batches of 3 (3, 2)."""
-    if shutil.which("ffprobe") is None:
-        pytest.skip("du-process reads videos with ffprobe: install ffmpeg")
+    """du-process's work folder and its outputs, {smooth: folder}. Smoothing off: id `video`,
+    typed JSON options, batches of 2 crops (2, 2, 1), the optional streams. Smoothing on: the
+    alias `input_data`, options as an --opt_str string, batches of 3 crops (3, 2), an inactive
+    output."""
     video, boxes = clip
     work = tmp_path_factory.mktemp("discover")
     modules = work / "modules"
@@ -172,8 +173,11 @@ def discovered(clip, standin_weights, tmp_path_factory):
         folders[smooth] = work / f"out_smooth_{smooth}"
         folders[smooth].mkdir()
         data = request(video_id, video, boxes_src, boxes, folders[smooth], streams)
-        du_process(modules, data, options, standin_weights[8], work)
-    return folders
+        if smooth:  # an output the request switches off is neither computed nor written
+            inactive = {"id": "embedding", "uri": str(folders[smooth] / "embedding.stream")}
+            data.append({"src": "file:stream", "type": "output", "active": False, **inactive})
+        succeeded(du_process(modules, data, options, standin_weights[8], work))
+    return work, folders
 
 
 def discover_ascii(values: np.ndarray) -> np.ndarray:
@@ -194,7 +198,7 @@ def discover_ascii_ms(seconds: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("smooth", [False, True], ids=["smoothing-off", "smoothing-on"])
 def test_expression_equals_analyze(discovered, analyzed, smooth):
     ours = read_annotation(analyzed[smooth] / "astronaut.expression.annotation")
-    loaded = FileHandler().load(discovered[smooth] / "expression.annotation")
+    loaded = FileHandler().load(discovered[1][smooth] / "expression.annotation")
     np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
     np.testing.assert_array_equal(loaded.data["conf"], discover_ascii(ours.data["conf"]))
     np.testing.assert_array_equal(loaded.data["from"], discover_ascii_ms(ours.data["from"]))
@@ -211,7 +215,7 @@ def test_expression_equals_analyze(discovered, analyzed, smooth):
 @pytest.mark.parametrize("dimension", ["valence", "arousal"])
 def test_valence_and_arousal_equal_analyze(discovered, analyzed, smooth, dimension):
     ours = read_annotation(analyzed[smooth] / f"astronaut.{dimension}.annotation")
-    loaded = FileHandler().load(discovered[smooth] / f"{dimension}.annotation")
+    loaded = FileHandler().load(discovered[1][smooth] / f"{dimension}.annotation")
     scheme = loaded.annotation_scheme
     assert (scheme.sample_rate, scheme.min_val, scheme.max_val) == (FPS, -1.0, 1.0)
     np.testing.assert_array_equal(loaded.data["score"], discover_ascii(ours.data["score"]))
@@ -235,9 +239,24 @@ def test_smoothing_is_visible_at_discovers_precision(analyzed):
 @pytest.mark.parametrize("name", ["landmarks", "embedding"])
 def test_streams_equal_analyze_exactly(discovered, analyzed, name):
     ours = read_stream(analyzed[False] / f"astronaut.{name}.stream")
-    loaded = FileHandler().load(discovered[False] / f"{name}.stream")
+    loaded = FileHandler().load(discovered[1][False] / f"{name}.stream")
     assert loaded.meta_data.sample_rate == FPS
     np.testing.assert_array_equal(loaded.data, ours.data)
+    assert not (discovered[1][True] / "embedding.stream").exists()  # requested inactive
+
+
+@needs_ffprobe
+def test_a_bad_option_ends_du_process_with_one_clear_line(discovered, clip, standin_weights):
+    work, _ = discovered
+    video, boxes = clip
+    data = request("video", video, "file:stream", boxes, work, streams=False)
+    options = ["--opt_str", "num_expressions=7"]
+    proc = du_process(work / "modules", data, options, standin_weights[8], work)
+    assert proc.returncode == 1
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert (
+        last_line == "emonet_cli.discover.spec.RequestError: num_expressions must be 5 or 8, not 7"
+    )
 
 
 def synthetic_batches(fps: float, nclass: int = 8) -> list[ResultBatch]:

@@ -101,9 +101,10 @@ class EmoNetModule(Processor):
 
     def to_output(self, data: SessionRun) -> dict[str, Any]:
         try:
+            templates = data.session.output_data_templates
             return {
-                output_id: self._output(data, output_id, template)
-                for output_id, template in data.session.output_data_templates.items()
+                output_id: self._output(data, output_id, templates[output_id])
+                for output_id in active_outputs(data.session)
             }
         except EmonetError as error:
             raise error.with_traceback(None) from None
@@ -116,7 +117,7 @@ class EmoNetModule(Processor):
         if info.is_image:
             raise InputError(f"{video}: the emonet module analyses videos, not still images")
         box_source = box_source_for(session.input_data, info)
-        wanted = session.output_data_templates
+        wanted = active_outputs(session)
         frames = FrameResults(info.fps, LANDMARKS_ID in wanted, EMBEDDING_ID in wanted)
         settings = self.module_options.settings()
         with contextlib.closing(Analysis(video, self.predictor, box_source, settings)) as analysis:
@@ -156,6 +157,15 @@ def check_ids(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
             )
     if not outputs:
         raise RequestError(f"the request names no output: give some of {', '.join(OUTPUT_IDS)}")
+
+
+def active_outputs(session: SessionManager) -> list[str]:
+    """The outputs to compute: DISCOVER does not save those the request marks inactive."""
+    return [
+        output_id
+        for output_id in session.output_data_templates
+        if request_for(session, output_id).get("active", True)
+    ]
 
 
 def video_file(inputs: Mapping[str, Any]) -> Path:
