@@ -1,0 +1,92 @@
+"""Writing the module into a DISCOVER modules folder (DISCOVER_CML_DIR): a trainer, a
+two-line script that imports the processor from the installed package, and the
+requirements.txt DISCOVER installs into the module's own environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from emonet_cli import __version__
+from emonet_cli.discover.spec import PROCESSOR_CLASS, SCRIPT_NAME, TRAINER_NAME, trainer_xml
+from emonet_cli.errors import EmonetError
+from emonet_cli.fileio import atomic_open
+
+MODULE_FOLDER = "emonet_cli"
+PACKAGE_NAME = re.compile(r"emonet[-_.]cli(?![\w.-])", re.IGNORECASE)
+DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+SCRIPT_TEMPLATE = '''"""DISCOVER module script of emonet-cli (`emonet discover-module install`).
+
+The processor lives in the emonet-cli package that DISCOVER installs from requirements.txt;
+reinstall the module after upgrading emonet-cli so that trainer and package agree.
+"""
+
+import emonet_cli
+from discover_utils.utils.log_utils import log
+from emonet_cli.discover.processor import {processor}  # noqa: F401 (the trainer's create)
+
+INSTALLED_FOR = "{version}"
+if emonet_cli.__version__ != INSTALLED_FOR:
+    log(
+        f"emonet: warning: this module was installed for emonet-cli {{INSTALLED_FOR}} but "
+        f"{{emonet_cli.__version__}} is installed; run `emonet discover-module install` again"
+    )
+'''
+
+
+class InstallError(EmonetError):
+    """The module cannot be installed where or as asked."""
+
+
+def install_module(modules_dir: str | Path, requirement: str | None = None) -> Path:
+    """Write the module into `modules_dir/emonet_cli/` (replacing the files of an earlier
+    install) and return that folder. `requirement` is what DISCOVER pip-installs: by default
+    `emonet-cli==<this version>`; a local folder, wheel or sdist becomes an absolute
+    `emonet-cli @ file://...` reference; any other text is used as written (it must name
+    emonet-cli)."""
+    modules_dir = Path(modules_dir).expanduser()
+    if not modules_dir.is_dir():
+        raise InstallError(
+            f"{modules_dir}: no such folder (give DISCOVER's modules folder, its DISCOVER_CML_DIR)"
+        )
+    line = requirement_line(requirement)
+    folder = modules_dir / MODULE_FOLDER
+    if folder.exists() and not folder.is_dir():
+        raise InstallError(f"{folder} exists and is not a folder")
+    files = {
+        TRAINER_NAME: trainer_xml(),
+        SCRIPT_NAME: SCRIPT_TEMPLATE.format(processor=PROCESSOR_CLASS, version=__version__),
+        "requirements.txt": f"{line}\n",
+    }
+    try:
+        folder.mkdir(exist_ok=True)
+        for name, text in files.items():
+            with atomic_open(folder / name, "w", encoding="utf-8") as f:
+                f.write(text)
+    except OSError as error:
+        raise InstallError(f"cannot write to {folder}: {error.strerror or error}") from None
+    return folder
+
+
+def requirement_line(requirement: str | None = None) -> str:
+    """The requirements.txt line that installs emonet-cli in DISCOVER's module environment.
+    Paths are made absolute: DISCOVER installs from a copy of the file in a temporary folder."""
+    if requirement is None:
+        return f"emonet-cli=={__version__}"
+    text = requirement.strip()
+    if not text or "\n" in text:
+        raise InstallError(f"the requirement must be one line, not {requirement!r}")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not any((path / name).is_file() for name in ("setup.cfg", "pyproject.toml")):
+            raise InstallError(f"{path}: not a Python project folder (no setup.cfg or pyproject)")
+        return f"emonet-cli @ {path.resolve().as_uri()}"
+    if path.is_file() and path.name.lower().endswith(DISTRIBUTION_SUFFIXES):
+        return f"emonet-cli @ {path.resolve().as_uri()}"
+    if not PACKAGE_NAME.match(text):
+        raise InstallError(
+            f"the requirement {text!r} does not install emonet-cli: give e.g. "
+            f"'emonet-cli=={__version__}', or the path of a checkout, wheel or sdist"
+        )
+    return text

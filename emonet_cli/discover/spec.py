@@ -1,0 +1,230 @@
+"""What the DISCOVER module declares: its input and output ids, its trainer file, and its
+options with their defaults. The trainer is generated from these tables, so the defaults NOVA
+shows and the ones the processor applies cannot drift apart."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from emonet_cli import __version__
+from emonet_cli.errors import EmonetError
+from emonet_cli.inference import PRECISIONS
+from emonet_cli.model import NCLASS_CHOICES
+from emonet_cli.pipeline import DEFAULT_MIN_FACE_CONF, AnalysisSettings
+
+PROCESSOR_CLASS = "EmoNetModule"
+SCRIPT_NAME = "emonet_cli_module.py"
+TRAINER_NAME = "emonet_cli.trainer"
+
+VIDEO_ID = "video"
+VIDEO_ALIASES = ("input_data",)  # the id DISCOVER's own emonet README uses
+FACE_BOXES_ID = "face_bb"
+EXPRESSION_ID = "expression"
+DIMENSION_IDS = ("valence", "arousal")
+LANDMARKS_ID = "landmarks"
+EMBEDDING_ID = "embedding"
+INPUT_IDS = (VIDEO_ID, *VIDEO_ALIASES, FACE_BOXES_ID)
+OUTPUT_IDS = (EXPRESSION_ID, *DIMENSION_IDS, LANDMARKS_ID, EMBEDDING_ID)
+BLAZEFACE_BOXES = "feature;face;boundingbox;blazeface"  # BlazeFace's media type
+STREAM_MEDIA_TYPES = {
+    LANDMARKS_ID: "feature;face;landmarks;emonet",
+    EMBEDDING_ID: "feature;face;embedding;emonet",
+}
+
+
+class RequestError(EmonetError):
+    """A request or option that the module cannot honour."""
+
+
+@dataclass(frozen=True)
+class ModuleIO:
+    """One `<io>` line of the trainer: `default_value` is the stream name or annotation scheme
+    NOVA proposes; outputs that are not `active` are written only when the user asks."""
+
+    kind: str  # "input" or "output"
+    id: str
+    data: str
+    default_value: str
+    active: bool = True
+
+
+MODULE_IOS = (
+    ModuleIO("input", VIDEO_ID, "stream:Video", "video"),
+    ModuleIO("input", FACE_BOXES_ID, f"stream:SSIStream:{BLAZEFACE_BOXES}", "face_bounding_box"),
+    ModuleIO("output", EXPRESSION_ID, "annotation:Discrete", "emotion"),
+    *(ModuleIO("output", d, "annotation:Continuous", d) for d in DIMENSION_IDS),
+    *(
+        ModuleIO("output", i, f"stream:SSIStream:{STREAM_MEDIA_TYPES[i]}", f"emonet_{i}", False)
+        for i in (LANDMARKS_ID, EMBEDDING_ID)
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A module option as NOVA declares it: `kind` is NOVA's option type (LIST offers
+    `choices`, the first being the default; STRING and BOOL hold one value)."""
+
+    name: str
+    kind: str
+    default: Any
+    choices: tuple = ()
+
+    def declaration(self) -> str:
+        """The option in the trainer's `optstr`, e.g. `{num_expressions:LIST:8,5}`."""
+        offered = (self.default, *self.choices) if self.kind == "LIST" else (self.default,)
+        values = ",".join(dict.fromkeys(str(value) for value in offered))
+        return f"{{{self.name}:{self.kind}:{values}}}"
+
+
+OPTIONS = (
+    Option("num_expressions", "LIST", 8, tuple(sorted(NCLASS_CHOICES, reverse=True))),
+    Option("batch_size", "STRING", AnalysisSettings().batch_size),
+    Option("face_detection_min_conf", "STRING", DEFAULT_MIN_FACE_CONF),
+    Option("temporal_smoothing", "BOOL", False),
+    Option("precision", "LIST", PRECISIONS[0], PRECISIONS),
+    Option("device", "STRING", "auto"),
+)
+DEFAULTS = {option.name: option.default for option in OPTIONS}
+OPTION_NAMES = tuple(DEFAULTS)
+
+
+@dataclass(frozen=True)
+class ModuleOptions:
+    """The options of one run, checked and typed."""
+
+    num_expressions: int = DEFAULTS["num_expressions"]
+    batch_size: int = DEFAULTS["batch_size"]
+    face_detection_min_conf: float = DEFAULTS["face_detection_min_conf"]
+    temporal_smoothing: bool = DEFAULTS["temporal_smoothing"]
+    precision: str = DEFAULTS["precision"]
+    device: str = DEFAULTS["device"]
+
+    def settings(self) -> AnalysisSettings:
+        return AnalysisSettings(
+            batch_size=self.batch_size,
+            min_face_conf=self.face_detection_min_conf,
+            smooth=self.temporal_smoothing,
+        )
+
+
+def parse_options(given: dict[str, Any] | None) -> ModuleOptions:
+    """Options as NOVA sends them (typed JSON) or as `du-process --opt_str` parses them
+    (numbers and True/False converted, anything else left a string): both are accepted."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(OPTION_NAMES))
+    if unknown:
+        known = ", ".join(OPTION_NAMES)
+        raise RequestError(f"unknown option {', '.join(unknown)}: the emonet module takes {known}")
+    values: dict[str, Any] = {}
+    if "num_expressions" in given:
+        values["num_expressions"] = _integer("num_expressions", given["num_expressions"])
+        if values["num_expressions"] not in NCLASS_CHOICES:
+            raise RequestError(
+                f"num_expressions must be {' or '.join(map(str, NCLASS_CHOICES))}, "
+                f"not {given['num_expressions']!r}"
+            )
+    if "batch_size" in given:
+        values["batch_size"] = _integer("batch_size", given["batch_size"])
+        if values["batch_size"] < 1:
+            raise RequestError(f"batch_size must be at least 1, not {given['batch_size']!r}")
+    if "face_detection_min_conf" in given:
+        conf = _number("face_detection_min_conf", given["face_detection_min_conf"])
+        if not 0.0 <= conf <= 1.0:
+            raise RequestError(f"face_detection_min_conf must be within 0..1, not {conf:g}")
+        values["face_detection_min_conf"] = conf
+    if "temporal_smoothing" in given:
+        values["temporal_smoothing"] = _boolean("temporal_smoothing", given["temporal_smoothing"])
+    for name in ("precision", "device"):
+        if name in given:
+            values[name] = str(given[name]).strip().lower()
+    if values.get("precision", "auto") not in PRECISIONS:
+        raise RequestError(
+            f"precision must be one of {', '.join(PRECISIONS)}, not {given['precision']!r}"
+        )
+    return ModuleOptions(**values)
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise RequestError(f"{name} must be a whole number, not {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise RequestError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise RequestError(f"{name} must be a number, not {value!r}")
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise RequestError(f"{name} must be a finite number, not {value!r}")
+    return number
+
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise RequestError(f"{name} must be True or False, not {value!r}")
+
+
+def trainer_xml() -> str:
+    """The module's `.trainer` file: its inputs and outputs, the processor class and script,
+    and the options with their defaults. It names no weights: the processor finds them by the
+    CLI's rules."""
+    root = ET.Element("trainer", {"ssi-v": "5"})
+    ET.SubElement(root, "info", {"trained": "true"})
+    meta = ET.SubElement(
+        root,
+        "meta",
+        {
+            "backend": "nova-server",
+            "category": "Emotion",
+            "description": (
+                f"EmoNet (emonet-cli {__version__}): facial expression (5 or 8 classes), "
+                "valence and arousal per video frame, from BlazeFace boxes"
+            ),
+            "is_iterable": "False",
+        },
+    )
+    for io in MODULE_IOS:
+        attributes = {
+            "type": io.kind,
+            "id": io.id,
+            "data": io.data,
+            "default_value": io.default_value,
+        }
+        if not io.active:
+            attributes["default_active"] = "False"
+        ET.SubElement(meta, "io", attributes)
+    ET.SubElement(
+        root,
+        "model",
+        {
+            "create": PROCESSOR_CLASS,
+            "script": SCRIPT_NAME,
+            "optstr": ";".join(option.declaration() for option in OPTIONS),
+        },
+    )
+    ET.indent(root, space="    ")
+    return '<?xml version="1.0" ?>\n' + ET.tostring(root, encoding="unicode") + "\n"
