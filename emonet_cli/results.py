@@ -46,6 +46,12 @@ class ResultBatch:
     def __len__(self) -> int:
         return len(self.frame)
 
+    @property
+    def expression_conf(self) -> np.ndarray:
+        """The probability of each frame's class; 0 without a face (NOVA's garbage)."""
+        best = self.probabilities.max(axis=1, initial=0.0)
+        return np.where(self.face, best, 0.0).astype(np.float32)
+
 
 def csv_columns(nclass: int) -> list[str]:
     return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in CLASS_NAMES[nclass])]

@@ -126,8 +126,7 @@ class ExpressionAnnotationWriter:
         self._writer.append(np.array([start]), np.array([end]), np.array([label]), np.array([conf]))
 
     def add(self, batch: ResultBatch) -> None:
-        confidences = np.where(batch.face, batch.probabilities.max(axis=1, initial=0.0), 0.0)
-        for time, label, conf in zip(batch.time, batch.expression, confidences):
+        for time, label, conf in zip(batch.time, batch.expression, batch.expression_conf):
             label = int(label)
             if self._open is not None:
                 if self.merge and self._open[1] == label:
@@ -140,11 +139,24 @@ class ExpressionAnnotationWriter:
 
     def close(self) -> None:
         if self._open is not None:
-            self._emit(round(self._last_time + self.frame_duration, 6))
+            self._emit(last_frame_end(self._last_time, self.frame_duration))
         self._writer.close()
 
     def abort(self) -> None:
         self._writer.abort()
+
+
+def last_frame_end(time: float, frame_duration: float) -> float:
+    """Where the last frame's segment ends: one nominal frame after it starts."""
+    return round(float(time) + frame_duration, 6)
+
+
+def frame_segments(time: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of one segment per frame, as ExpressionAnnotationWriter writes them
+    without `merge`: from the frame's time to the next frame's."""
+    if len(time) == 0:
+        return time.copy(), time.copy()
+    return time.copy(), np.append(time[1:], last_frame_end(time[-1], 1.0 / fps))
 
 
 class DimensionAnnotationWriter:

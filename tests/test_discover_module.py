@@ -20,15 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from discover_utils.data.handler.file_handler import FileHandler
 from discover_utils.data.stream import SSIStream
 from discover_utils.utils.request_utils import parse_src_tag
 from discover_utils.utils.ssi_xml_utils import Trainer
 
+from emonet_cli import __version__
 from emonet_cli.annotations import read_annotation
+from emonet_cli.boxes import BoxSource
+from emonet_cli.checkpoint import load_model
+from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
+from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.discover import install_module
-from emonet_cli.discover.faces import box_source_for
 from emonet_cli.discover.install import InstallError, requirement_line
 from emonet_cli.discover.processor import (
     SessionRun,
@@ -43,14 +48,17 @@ from emonet_cli.discover.spec import (
     RequestError,
     parse_options,
 )
-from emonet_cli.errors import InputError
 from emonet_cli.inference import Predictor
-from emonet_cli.model import CLASS_NAMES
-from emonet_cli.pipeline import AnalysisSettings, BoxSource, OutputOptions, analyze_file
+from emonet_cli.pipeline import AnalysisSettings, analyze_file
+from emonet_cli.results import ResultBatch
 from emonet_cli.streams import read_stream
 from emonet_cli.video import MediaInfo
-from emonet_cli.weights import load_model
-from emonet_cli.writers import DimensionAnnotationWriter, ExpressionAnnotationWriter, ResultBatch
+from emonet_cli.writers import (
+    DimensionAnnotationWriter,
+    ExpressionAnnotationWriter,
+    OutputOptions,
+    WriterContext,
+)
 
 FPS = 10.0
 BOX_RATE = 20.0  # not the video's rate: boxes must be matched by time, not by index
@@ -123,11 +131,13 @@ def succeeded(proc: subprocess.CompletedProcess) -> None:
     assert "Processing completed!" in proc.stdout and "exited with error" not in output, output
 
 
-def request(video_id: str, video: Path, boxes_src: str, boxes: Path, out: Path, streams: bool):
+def request(
+    video_id: str, video: Path, boxes_src: str, boxes: Path | None, out: Path, streams: bool
+):
     outputs = [("expression", "discrete"), ("valence", "continuous"), ("arousal", "continuous")]
     data = [
         {"src": "file:stream:video", "type": "input", "id": video_id, "uri": str(video)},
-        {"src": boxes_src, "type": "input", "id": "face_bb", "uri": str(boxes)},
+        *([{"src": boxes_src, "type": "input", "id": "face_bb", "uri": str(boxes)}] * bool(boxes)),
         *(
             {
                 "src": f"file:annotation:{kind}",
@@ -289,19 +299,16 @@ def test_annotation_rows_equal_analyze_writers_exactly(tmp_path):
     fps = 30000 / 1001
     batches = synthetic_batches(fps)
     frames = FrameResults(fps)
-    expression_writer = ExpressionAnnotationWriter(
-        tmp_path / "e.annotation", 8, fps, False, "BINARY", {}
-    )
-    valence_writer = DimensionAnnotationWriter(
-        tmp_path / "v.annotation", "valence", fps, "BINARY", {}
-    )
+    info = MediaInfo(tmp_path / "clip.mp4", 64, 48, fps, 7, False)
+    context = WriterContext(info, 8, OutputOptions(annotation_ftype="BINARY"), {})
+    expression_writer = ExpressionAnnotationWriter(tmp_path / "e.annotation", context)
+    valence_writer = DimensionAnnotationWriter(tmp_path / "v.annotation", context, "valence")
     for batch in batches:
         frames.add(batch)
         expression_writer.add(batch)
         valence_writer.add(batch)
     expression_writer.close()
     valence_writer.close()
-    info = MediaInfo(tmp_path / "clip.mp4", 64, 48, fps, 7, False)
     run = SessionRun(None, info, frames.finish(), 8)
     rows = expression_annotation(run, {}, None, {}).data
     written = read_annotation(tmp_path / "e.annotation").data
@@ -408,10 +415,33 @@ def test_installer_requirements(tmp_path):
     assert (folder / "requirements.txt").read_text() == f"emonet-cli @ {checkout.as_uri()}\n"
 
 
+@needs_ffprobe
+def test_without_face_bb_the_built_in_detector_finds_the_faces(clip, standin_weights, tmp_path):
+    """No `face_bb`: the module detects the faces itself, exactly as `emonet analyze` does
+    without a box file."""
+    video, _ = clip
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    install_module(modules)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = ["--options", json.dumps({"precision": "fp32", "device": "cpu"})]
+    data = request("video", video, "", None, out, streams=False)
+    succeeded(du_process(modules, data, options, standin_weights[8], tmp_path))
+
+    predictor = Predictor(load_model(standin_weights[8]).model, "cpu", "fp32")
+    detected = BoxSource(detect=DetectionSettings(device="cpu"))
+    analyze_file(video, predictor, detected, options=OutputOptions(directory=tmp_path / "ours"))
+    ours = read_annotation(tmp_path / "ours" / "astronaut.expression.annotation")
+    loaded = FileHandler().load(out / "expression.annotation")
+    np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
+    np.testing.assert_array_equal(loaded.data["conf"], discover_ascii(ours.data["conf"]))
+    valence = read_annotation(tmp_path / "ours" / "astronaut.valence.annotation")
+    loaded = FileHandler().load(out / "valence.annotation")
+    np.testing.assert_array_equal(loaded.data["score"], discover_ascii(valence.data["score"]))
+
+
 def test_requests_the_module_cannot_honour_say_why():
-    info = MediaInfo(Path("clip.mp4"), 64, 48, FPS, 7, False)
-    with pytest.raises(InputError, match="no face_bb input: give the BlazeFace box stream"):
-        box_source_for({}, info)
     with pytest.raises(RequestError, match="unknown input id face_bbox"):
         check_ids({"video": None, "face_bbox": None}, {"expression": None})
     with pytest.raises(RequestError, match="unknown output id heatmap"):
@@ -434,3 +464,15 @@ def test_class_names_in_the_scheme():
     classes = expression_annotation(run, {"scheme": "emotion5"}, None, {}).annotation_scheme
     assert classes.name == "emotion5"
     assert [c["name"] for c in classes.classes.values()] == list(CLASS_NAMES[5])
+
+
+def test_the_cli_installs_the_module(tmp_path):
+    proc = run_cli("discover-module", "install", tmp_path)
+    assert proc.stdout.strip() == (
+        f"installed the DISCOVER module in {tmp_path / 'emonet_cli'} (requires: "
+        f"emonet-cli=={__version__})"
+    )
+    assert (tmp_path / "emonet_cli" / "emonet_cli.trainer").is_file()
+    missing = run_cli("discover-module", "install", tmp_path / "missing", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("emonet: error: ") and len(missing.stderr.splitlines()) == 1

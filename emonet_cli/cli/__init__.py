@@ -11,6 +11,7 @@ from emonet_cli import __version__
 from emonet_cli.cli.analyze import analyze
 from emonet_cli.cli.common import PRECISION_CHOICES, EmonetGroup, setup_logging
 from emonet_cli.cli.detect import detect_command
+from emonet_cli.cli.discover import discover_group
 from emonet_cli.cli.evaluate import evaluate_command
 from emonet_cli.cli.render import plot_command, render_command
 from emonet_cli.cli.weights import weights_group
@@ -25,14 +26,16 @@ def cli() -> None:
     setup_logging()
 
 
-for command in (
+COMMANDS = (
     analyze,
     detect_command,
-    weights_group,
-    evaluate_command,
     render_command,
     plot_command,
-):
+    evaluate_command,
+    weights_group,
+    discover_group,
+)
+for command in COMMANDS:
     cli.add_command(command)
 
 

@@ -1,5 +1,6 @@
 """Where the module's faces come from. `box_source_for` is the one place that decides: the
-session's BlazeFace stream (`face_bb`) when the request gives one, else `detect_faces`."""
+session's BlazeFace stream (`face_bb`) when the request gives one, else the built-in
+detector."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ from typing import Any
 import numpy as np
 
 from emonet_cli.boxes import BoxSource, boxes_from_normalised
+from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.discover.spec import FACE_BOXES_ID
 from emonet_cli.errors import InputError
 from emonet_cli.video import MediaInfo
 
 
-def box_source_for(inputs: Mapping[str, Any], info: MediaInfo) -> BoxSource:
+def box_source_for(inputs: Mapping[str, Any], info: MediaInfo, device: str = "auto") -> BoxSource:
     """The faces of the video described by `info`: the `face_bb` input (a DISCOVER SSIStream
-    of normalised BlazeFace rows), matched to frames by time; without it, the detector's."""
+    of normalised BlazeFace rows), matched to frames by time; without it, the built-in
+    detector's, found with DISCOVER's blazeface defaults (what its module would have written
+    into `face_bb`)."""
     stream = inputs.get(FACE_BOXES_ID)
     if stream is None:
-        return detect_faces(info)
+        return BoxSource(detect=DetectionSettings(device=device))
     values = getattr(stream, "data", None)
     sample_rate = getattr(stream.meta_data, "sample_rate", None)
     source = Path(getattr(stream.meta_data, "file_path", None) or FACE_BOXES_ID)
@@ -30,14 +34,3 @@ def box_source_for(inputs: Mapping[str, Any], info: MediaInfo) -> BoxSource:
         np.asarray(values), float(sample_rate), (info.width, info.height), source
     )
     return BoxSource(boxes=boxes)
-
-
-def detect_faces(info: MediaInfo) -> BoxSource:
-    """The faces found by the built-in detector in the video of `info`.
-
-    This is where the detector plugs in (it should return a BoxSource, e.g. boxes=FaceBoxes at
-    the video's frame rate); until it exists, a request without boxes is refused."""
-    raise InputError(
-        f"{info.path}: no {FACE_BOXES_ID} input: give the BlazeFace box stream "
-        "(the built-in detector is not available yet)"
-    )

@@ -28,12 +28,13 @@ from discover_utils.interfaces.server_module import Processor
 from discover_utils.utils.log_utils import log
 from discover_utils.utils.request_utils import Origin, parse_src_tag
 
+from emonet_cli.checkpoint import load_model
+from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES
 from emonet_cli.discover.faces import box_source_for
 from emonet_cli.discover.results import (
     FrameResults,
     VideoResults,
     dimension_samples,
-    frame_segments,
     milliseconds,
 )
 from emonet_cli.discover.spec import (
@@ -51,11 +52,9 @@ from emonet_cli.discover.spec import (
 )
 from emonet_cli.errors import EmonetError, InputError
 from emonet_cli.inference import Predictor
-from emonet_cli.model import CLASS_NAMES
 from emonet_cli.pipeline import Analysis
 from emonet_cli.video import MediaInfo, MediaReader
-from emonet_cli.weights import load_model
-from emonet_cli.writers import CLASS_COLORS
+from emonet_cli.writers import frame_segments
 
 ANNOTATOR = "emonet"
 EXPRESSION_SCHEME = "emotion"
@@ -116,7 +115,7 @@ class EmoNetModule(Processor):
             info = probe.info
         if info.is_image:
             raise InputError(f"{video}: the emonet module analyses videos, not still images")
-        box_source = box_source_for(session.input_data, info)
+        box_source = box_source_for(session.input_data, info, self.module_options.device)
         wanted = active_outputs(session)
         frames = FrameResults(info.fps, LANDMARKS_ID in wanted, EMBEDDING_ID in wanted)
         settings = self.module_options.settings()

@@ -49,7 +49,7 @@ class FrameResults:
             "face": batch.face,
             "face_conf": batch.face_conf,
             "expression": batch.expression,
-            "expression_conf": expression_confidence(batch),
+            "expression_conf": batch.expression_conf,
             "valence": batch.valence,
             "arousal": batch.arousal,
         }
@@ -71,26 +71,6 @@ class FrameResults:
             embedding=joined.pop("embedding", None),
             **joined,
         )
-
-
-# -- Mirrors writers.ExpressionAnnotationWriter (its confidence and segment bounds); to move
-# -- into writers.py, where that writer should use them too.
-def expression_confidence(batch: ResultBatch) -> np.ndarray:
-    """The probability of each frame's class; 0 for frames without a face (NOVA's garbage)."""
-    best = batch.probabilities.max(axis=1, initial=0.0)
-    return np.where(batch.face, best, 0.0).astype(np.float32)
-
-
-def frame_segments(time: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end of one segment per frame: from its time to the next frame's time; the last
-    lasts one nominal frame (1 / fps)."""
-    if len(time) == 0:
-        return time.copy(), time.copy()
-    end = np.append(time[1:], round(float(time[-1]) + 1.0 / fps, 6))
-    return time.copy(), end
-
-
-# -- end of the part to move into writers.py
 
 
 def milliseconds(seconds: np.ndarray) -> np.ndarray:

@@ -1,0 +1,29 @@
+"""`emonet discover-module install`: put the DISCOVER module into a DISCOVER modules folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("discover-module")
+def discover_group() -> None:
+    """emonet-cli as a DISCOVER module (hcmlab's NOVA processing server)."""
+
+
+@discover_group.command("install")
+@click.argument("modules_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--requirement",
+    help="What DISCOVER pip-installs into the module's environment: a checkout folder, wheel "
+    "or sdist (by absolute path), or a requirement line.  [default: emonet-cli==VERSION]",
+)
+def discover_install(modules_dir: Path, requirement: str | None) -> None:
+    """Write the module into MODULES_DIR/emonet_cli (DISCOVER's DISCOVER_CML_DIR): its
+    trainer, script and requirements.txt. Exit status: 0 done, 1 failed."""
+    from emonet_cli.discover.install import install_module
+
+    folder = install_module(modules_dir, requirement)
+    line = (folder / "requirements.txt").read_text(encoding="utf-8").strip()
+    click.echo(f"installed the DISCOVER module in {folder} (requires: {line})")
