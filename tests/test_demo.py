@@ -47,5 +47,5 @@ def test_demo_without_weights_still_makes_the_sample_and_says_what_to_do(tmp_pat
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert (tmp_path / "demo" / "astronaut.mp4").is_file()
-    assert (tmp_path / "demo" / "astronaut.stream").is_file()
+    assert (tmp_path / "demo" / "generated-boxes" / "astronaut.stream").is_file()
     assert "emonet_8.pth" in proc.stderr and "once the weights are in place" in proc.stderr
