@@ -35,6 +35,7 @@ from emonet_cli.video import MediaInfo, MediaReader
 from emonet_cli.writers import (
     OutputOptions,
     WriterContext,
+    input_identity,
     open_writers,
     planned_outputs,
     summary_path,
@@ -297,6 +298,7 @@ def analyze_file(
 
     document = {
         "input": str(path),
+        "input_file": input_identity(path),
         **(provenance or {}),
         "nclass": nclass,
         "classes": list(summary.class_names),

@@ -168,6 +168,22 @@ def analyze_one(
     return guarded(path, work)
 
 
+def output_clashes(
+    media: Sequence[tuple[Path, Path]], directory: Path | None
+) -> list[tuple[Path, Path]]:
+    """Pairs of inputs that would write the same output names (`clip.avi` and `clip.mp4` in
+    one folder): a run refuses them before any work, rather than one overwriting the other."""
+    first: dict[tuple[Path, str], Path] = {}
+    clashes = []
+    for path, subfolder in media:
+        folder = directory / subfolder if directory is not None else path.parent
+        key = (folder.resolve(), path.stem)
+        if key in first and first[key].resolve() != path.resolve():
+            clashes.append((first[key], path))
+        first.setdefault(key, path)
+    return clashes
+
+
 def mirrored(options: OutputOptions, subfolder: Path) -> OutputOptions:
     """Outputs of an input found in a sub-folder of a folder input go to the same sub-folder
     of the output folder, so that equal names in different folders do not clash."""

@@ -287,8 +287,23 @@ def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
     return [*names, summary_path(path, options.directory)]
 
 
+def input_identity(path: Path) -> dict:
+    """What the summary JSON records to tell later runs which file it belongs to."""
+    stat = path.stat()
+    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def is_complete(path: Path, options: OutputOptions) -> bool:
-    return all(p.exists() for p in planned_outputs(path, options))
+    """Whether every output of `path` is there and its summary was written for this very file
+    (same name, size and modification time), not for another one of the same stem."""
+    planned = planned_outputs(path, options)
+    if not all(p.exists() for p in planned):
+        return False
+    try:
+        summary = json.loads(planned[-1].read_text(encoding="utf-8"))
+        return summary.get("input_file") == input_identity(Path(path))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def open_writers(context: WriterContext) -> list[ResultWriter]:

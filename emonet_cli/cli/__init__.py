@@ -9,7 +9,7 @@ import click
 
 from emonet_cli import __version__
 from emonet_cli.cli.analyze import analyze
-from emonet_cli.cli.common import PRECISION_CHOICES, EmonetGroup, setup_logging
+from emonet_cli.cli.common import DEBUG_KEY, PRECISION_CHOICES, EmonetGroup, setup_logging
 from emonet_cli.cli.detect import detect_command
 from emonet_cli.cli.discover import discover_group
 from emonet_cli.cli.evaluate import evaluate_command
@@ -21,8 +21,11 @@ __all__ = ["PRECISION_CHOICES", "cli", "main"]
 
 @click.group(cls=EmonetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="emonet")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Facial affect (expression, valence, arousal, landmarks) in videos with EmoNet."""
+    ctx.meta[DEBUG_KEY] = debug
     setup_logging()
 
 

@@ -11,6 +11,7 @@ from emonet_cli.cli.common import (
     box_choice,
     box_options,
     detection_choice,
+    find_inputs,
     log,
     model_choice,
     model_options,
@@ -63,17 +64,14 @@ def analyze(inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repea
     provenance, written last). Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
     from emonet_cli.pipeline import AnalysisSettings
     from emonet_cli.runner import run_many
-    from emonet_cli.video import find_media
     from emonet_cli.writers import OutputOptions
 
     prepare_to_run(quiet)
     detection = detection_choice(min_score, square, repeat_last, device)
     boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
-    media = find_media(list(inputs), recursive)
+    media = find_inputs(inputs, recursive, output_dir)
     if bbox is not None and len(media) > 1 and bbox.suffix.lower() in (".stream", ".csv"):
         raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
-    if not media:
-        raise click.UsageError("no video or image found in the given folders")
 
     outcomes = run_many(
         media,

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -20,16 +21,34 @@ log = logging.getLogger("emonet")
 PRECISION_CHOICES = PRECISIONS
 
 
+DEBUG_KEY = "emonet.debug"
+
+
 class EmonetGroup(click.Group):
-    """Turns errors a user can cause into one line on stderr and exit status 1."""
+    """One rule for every command: an error ends as one line `emonet: error: ...` on stderr and
+    exit status 1; the traceback of an unexpected one only with `emonet --debug`."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except EmonetError as exc:
             # The same form as the per-input errors that analyze logs and goes on after.
-            click.echo(f"emonet: error: {exc}", err=True)
-            ctx.exit(1)
+            message = str(exc)
+        except OSError as exc:
+            from emonet_cli.fileio import describe_os_error
+
+            message = describe_os_error(exc)
+        except MemoryError:
+            message = "out of memory"
+        except Exception as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                traceback.print_exc()
+            hint = "" if ctx.meta.get(DEBUG_KEY) else " (emonet --debug shows the traceback)"
+            message = f"unexpected error: {type(exc).__name__}: {exc}{hint}"
+        click.echo(f"emonet: error: {message}", err=True)
+        ctx.exit(1)
 
 
 class LogFormatter(logging.Formatter):
@@ -245,6 +264,26 @@ run_options = stack(
 )
 
 
+def find_inputs(inputs, recursive: bool, output_dir: Path | None) -> list[tuple[Path, Path]]:
+    """The media files of the command line's inputs; none, or two that would write the same
+    output names, is a usage error (before any work starts)."""
+    from emonet_cli.runner import output_clashes
+    from emonet_cli.video import find_media
+
+    media = find_media(list(inputs), recursive)
+    if not media:
+        raise click.UsageError("no video or image found in the given folders")
+    clashes = output_clashes(media, output_dir)
+    if clashes:
+        first, second = clashes[0]
+        more = f" (and {len(clashes) - 1} more pairs)" if len(clashes) > 1 else ""
+        raise click.UsageError(
+            f"{first} and {second} would write the same output files ({second.stem}.*){more}: "
+            "analyse them in separate runs or with different -o folders"
+        )
+    return media
+
+
 def report_outcomes(outcomes, as_json: bool, debug: bool) -> None:
     """One line (or JSON object) per finished input on stdout, errors on stderr; exit status 1
     when any input failed."""
@@ -253,7 +292,7 @@ def report_outcomes(outcomes, as_json: bool, debug: bool) -> None:
         if outcome.status == "error":
             failures += 1
             log.error("%s", outcome.error)
-            if debug and outcome.details:
+            if (debug or click.get_current_context().meta.get(DEBUG_KEY)) and outcome.details:
                 click.echo(outcome.details, err=True, nl=False)
             if as_json:
                 click.echo(json.dumps(outcome.as_json()))

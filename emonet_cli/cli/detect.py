@@ -9,6 +9,7 @@ import click
 from emonet_cli.cli.common import (
     detection_choice,
     detection_options,
+    find_inputs,
     prepare_to_run,
     progress_bar,
     quiet_option,
@@ -39,12 +40,9 @@ def detect_command(inputs, min_score, square, repeat_last, recursive, device, ou
     them; `emonet analyze --bbox S.stream` reads them. Exit status: 0 all inputs done, 1 any
     failed, 2 usage error."""
     from emonet_cli.runner import detect_many
-    from emonet_cli.video import find_media
 
     prepare_to_run(quiet)
-    media = find_media(list(inputs), recursive)
-    if not media:
-        raise click.UsageError("no video or image found in the given folders")
+    media = find_inputs(inputs, recursive, output_dir)
     outcomes = detect_many(
         media,
         detection=detection_choice(min_score, square, repeat_last, device),
