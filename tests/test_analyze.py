@@ -468,9 +468,11 @@ def test_usage_and_input_errors_are_one_line(standin_weights, sample, tmp_path):
         check=False,
     )
     assert proc.returncode == 1 and "missing.mp4: no such file" in proc.stderr
+    # Without box options the stream beside the video would be used: an empty --bbox-dir has none.
     proc = run_cli(
-        "analyze", sample.video, *model_args(standin_weights[8]), "-o", tmp_path, check=False
-    )
+        "analyze", sample.video, "--bbox-dir", tmp_path, *model_args(standin_weights[8]),
+        "-o", tmp_path, check=False,
+    )  # fmt: skip
     assert proc.returncode == 1 and "no face boxes" in proc.stderr
     proc = run_cli(
         "analyze",

@@ -222,10 +222,13 @@ def test_a_failed_render_leaves_no_file(sample, tmp_path):
 
 def test_shell_behaviour(sample, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["render", str(sample.video), "-o", str(tmp_path / "o.mp4")])
+    empty = tmp_path / "no-boxes"
+    args = ["render", str(sample.video), "--bbox-dir", str(empty), "-o", str(tmp_path / "o.mp4")]
+    result = runner.invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"emonet: error: {sample.video}: no face boxes: give --bbox, --bbox-dir or --full-frame"
+        f"emonet: error: {sample.video}: no face boxes in {empty} (looked for astronaut.stream "
+        "and astronaut.csv)"
     ]
     result = runner.invoke(
         cli, ["render", str(sample.video), "--full-frame", "--bbox", str(sample.boxes)]
