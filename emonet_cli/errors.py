@@ -15,3 +15,7 @@ class WeightsError(EmonetError):
 
 class InputError(EmonetError):
     """A video or image that cannot be decoded, or an input without a box source."""
+
+
+class ModelOutputError(EmonetError):
+    """Model outputs that are not finite numbers (broken weights, fp16 overflow)."""

@@ -1,14 +1,31 @@
-"""Atomic file output: a file appears under its final name only once it is complete."""
+"""Atomic file output: a file appears under its final name only once it is complete.
+
+A file is written under a hidden temporary name next to it, `.NAME.<host>.<pid>.<random>.part`,
+and renamed when complete. The name records its writer, because several processes (on one
+machine or on cluster nodes sharing a file system) may write into one folder at once: a
+process removes only part files it can prove are stale, those of a process on its own host
+that is gone. Its own are removed by the writer that made them when it fails; another host's
+are left alone, since no process can tell whether they are alive. Part files without an owner
+(`.NAME.<random>.part`, left by versions before the owner was recorded) are swept as before.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import glob
 import os
+import re
+import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+PART_SUFFIX = ".part"
+# After `.NAME.`: host, pid, mkstemp's random letters, `.part`, then the writer's suffix.
+OWNED_PART = re.compile(r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[a-z0-9_]+\.part(\..*)?")
+UNOWNED_PART = re.compile(r"[a-z0-9_]{8}\.part(\..*)?")
 
 
 def current_umask() -> int:
@@ -17,20 +34,57 @@ def current_umask() -> int:
     return mask
 
 
+def host_tag() -> str:
+    """This machine's name as part file names carry it: dots (node1.cluster) become '-', so
+    that the name splits into its fields unambiguously."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "localhost"
+
+
 def temporary_sibling(path: Path, suffix: str = "") -> Path:
-    """A fresh hidden name next to `path`, on the same file system so rename is atomic."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    """A fresh hidden name next to `path`, on the same file system so rename is atomic, that
+    names this process as its owner."""
+    owner = f"{host_tag()}.{os.getpid()}"
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.name}.{owner}.", suffix=f"{PART_SUFFIX}{suffix}", dir=path.parent
+        )
+    except OSError as error:  # a read-only or full folder: name the file, not its part file
+        raise type(error)(error.errno, error.strerror, str(path)) from None
     # mkstemp creates owner-only files; results get the permissions of an ordinary new file.
     os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     return Path(name)
 
 
+def process_is_gone(pid: int) -> bool:
+    """True only when no process `pid` exists on this machine (False when unsure)."""
+    if pid <= 0 or os.name != "posix":  # os.kill(pid, 0) would signal a group, or kill on Windows
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return False
+    return False
+
+
+def is_stale_part_file(leftover: Path, path: Path) -> bool:
+    """Whether `leftover`, a part file of `path`, was left by a writer that is gone."""
+    fields = leftover.name[len(path.name) + 2 :]  # after `.NAME.`
+    owned = OWNED_PART.fullmatch(fields)
+    if owned is None:
+        return UNOWNED_PART.fullmatch(fields) is not None
+    pid = int(owned["pid"])
+    return owned["host"] == host_tag() and pid != os.getpid() and process_is_gone(pid)
+
+
 def remove_partial_files(path: Path) -> None:
-    """Remove temporary siblings of `path` left by a run that was killed outright (SIGKILL,
-    power loss), before writing `path` again."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.part*"):
-        leftover.unlink(missing_ok=True)
+    """Remove the stale temporary siblings of `path`, left by a run that was killed outright
+    (SIGKILL, power loss), before writing `path` again; live writers' files are kept."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{PART_SUFFIX}*"):
+        if is_stale_part_file(leftover, path):
+            leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -44,15 +98,29 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        # A part file that cannot be removed now is stale once this process ends: a later
+        # sweep removes it. The error that got us here is the one to report.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
     """open() for writing, with the atomic rename of `atomic_path`."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
-        yield f
+    with atomic_path(path) as tmp:
+        file = open(tmp, mode, **kwargs)
+        try:
+            yield file
+            file.close()  # the last flush: a full disk may fail it
+        except BaseException as error:
+            # What is thrown away need not reach the disk: a full one must not stop the clean-up
+            # (close releases the descriptor even when its flush fails).
+            with contextlib.suppress(OSError):
+                file.close()
+            if isinstance(error, OSError) and error.filename is None:
+                error.filename = str(path)  # a failed write names no file: name the result
+            raise
 
 
 class WriteDiscarded(Exception):
@@ -74,6 +142,22 @@ class PendingFile:
     def discard(self) -> None:
         # atomic_open removes its temporary file when its block ends with an exception.
         self._exit.__exit__(WriteDiscarded, WriteDiscarded(), None)
+
+
+NOT_A_REGULAR_FILE = "not a regular file"
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why `path` cannot be read as an input file, or None when it can: 'no such file', or
+    'not a regular file' for a folder, a FIFO or a device such as /dev/null (reading a FIFO
+    would wait forever for a writer)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return f"cannot read ({error.strerror or error})"
+    return None if stat.S_ISREG(mode) else NOT_A_REGULAR_FILE
 
 
 def describe_os_error(error: OSError) -> str:

@@ -27,9 +27,9 @@ from emonet_cli.align import (
 )
 from emonet_cli.boxes import BoxSource, FaceLookup, FrameFace, open_lookup
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
-from emonet_cli.errors import InputError
+from emonet_cli.errors import InputError, ModelOutputError
 from emonet_cli.fileio import remove_partial_files
-from emonet_cli.inference import Predictor, softmax
+from emonet_cli.inference import Predictions, Predictor, softmax
 from emonet_cli.results import ResultBatch, Summary, TemporalSmoother
 from emonet_cli.video import MediaInfo, MediaReader
 from emonet_cli.writers import (
@@ -191,6 +191,7 @@ class Analysis:
         if pending.crops:
             rows = np.asarray(pending.face_rows)
             predictions = self.predictor(np.stack(pending.crops))
+            self._check_finite(predictions, np.asarray(pending.frame)[rows])
             face[rows] = True
             raw[rows, :nclass] = predictions.expression
             raw[rows, nclass] = predictions.valence
@@ -218,6 +219,19 @@ class Analysis:
             embedding=embedding,
             detection=_stacked_detections(pending.detections),
         )
+
+    def _check_finite(self, predictions: Predictions, frames: np.ndarray) -> None:
+        """Fail this input on NaN or infinite outputs (broken weights, fp16 overflow), which
+        would otherwise be written as results or trip up the writers."""
+        heads = (predictions.expression, predictions.valence, predictions.arousal)
+        outputs = np.column_stack(heads)
+        bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+        if bad.size:
+            kind = "NaN" if np.isnan(outputs[bad[0]]).any() else "infinite"
+            raise ModelOutputError(
+                f"{self.info.path}: the model's outputs are not finite ({kind}) at frame "
+                f"{frames[bad[0]]}: the weights may be broken; with fp16, try --precision fp32"
+            )
 
     def close(self) -> None:
         self.reader.close()

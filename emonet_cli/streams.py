@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
-from emonet_cli.fileio import PendingFile, atomic_open
+from emonet_cli.fileio import NOT_A_REGULAR_FILE, PendingFile, atomic_open, unreadable_reason
 
 # SSI type name -> the numpy types it may be stored as; the `byte` attribute picks one.
 # The first is what we write. SSI's LONG is a C long: 4 bytes where SSI runs (Windows),
@@ -74,6 +74,7 @@ def format_float(value: float) -> str:
 
 def parse_header(path: Path, root_tag: str) -> ET.Element:
     """The root element of an XML header, or FormatError naming the file."""
+    _refuse_special_file(path)
     try:
         root = ET.parse(path).getroot()
     except OSError as error:
@@ -83,6 +84,12 @@ def parse_header(path: Path, root_tag: str) -> ET.Element:
     if root.tag != root_tag:
         raise FormatError(f"{path}: expected a <{root_tag}> header, found <{root.tag}>")
     return root
+
+
+def _refuse_special_file(path: Path) -> None:
+    # Reading a FIFO would wait for a writer forever; a device or a folder is no SSI file.
+    if unreadable_reason(path) == NOT_A_REGULAR_FILE:
+        raise FormatError(f"{path}: {NOT_A_REGULAR_FILE}")
 
 
 def header_path(path: Path, suffix: str) -> Path:
@@ -130,6 +137,7 @@ def sample_rate_attribute(path: Path, element: ET.Element) -> float:
 
 def read_data_bytes(path: Path) -> bytes:
     """The whole data file, or FormatError naming it when it is missing or unreadable."""
+    _refuse_special_file(path)
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -1,4 +1,5 @@
-"""Process-wide settings that make analysis fast, applied by one explicit call.
+"""Process-wide settings that make analysis fast (and keep the decoders' own messages off
+stderr), applied by one explicit call.
 
 They change the whole process (every thread, every library), so the command line, the
 benchmark or a worker process calls `tune_process()` once; constructing a Predictor or an
@@ -12,6 +13,8 @@ import functools
 import platform
 
 import cv2
+
+from emonet_cli.video import mute_native_messages
 
 # glibc's malloc hands blocks this large straight back to the kernel on free, so every
 # activation of every pass was page-faulted in and zeroed again (~18k faults per frame, 9% of
@@ -44,3 +47,5 @@ def tune_process() -> None:
     # oversubscribes them (measured 1.7x slower end to end on 2 cores).
     cv2.setNumThreads(1)
     keep_freed_memory()
+    # One line per failing input: the decoders' own messages stay off stderr.
+    mute_native_messages()

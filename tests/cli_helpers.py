@@ -8,16 +8,27 @@ import sys
 from pathlib import Path
 
 
-def run_cli(*args, check: bool = True, cache: Path | str = "/nonexistent-cache", **kwargs):
-    """`python -m emonet_cli ARGS...` with an empty weights cache (nothing is downloaded by
-    accident); asserts that no traceback was printed and, with `check`, exit status 0."""
+def cli_command(*args) -> list[str]:
+    """The command line of `python -m emonet_cli ARGS...`."""
+    return [sys.executable, "-m", "emonet_cli", *map(str, args)]
+
+
+def cli_env(cache: Path | str = "/nonexistent-cache") -> dict[str, str]:
+    """The environment of a CLI run: an empty weights cache, so nothing is downloaded by
+    accident."""
     env = {**os.environ, "EMONET_CACHE": str(cache)}
     env.pop("EMONET_WEIGHTS", None)
+    return env
+
+
+def run_cli(*args, check: bool = True, cache: Path | str = "/nonexistent-cache", **kwargs):
+    """`python -m emonet_cli ARGS...` with an empty weights cache; asserts that no traceback
+    was printed and, with `check`, exit status 0."""
     proc = subprocess.run(
-        [sys.executable, "-m", "emonet_cli", *map(str, args)],
+        cli_command(*args),
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(cache),
         timeout=300,
         **kwargs,
     )

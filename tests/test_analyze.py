@@ -7,7 +7,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -333,50 +332,6 @@ def test_folder_with_a_corrupt_video_fails_only_that_input(standin_weights, tmp_
         "clip0.emonet.json",
         "clip1.emonet.json",
     ]
-
-
-def output_files(folder: Path) -> dict[str, bytes]:
-    """Every file in `folder`, the run-specific fields of the summaries blanked."""
-    files = {}
-    for path in sorted(folder.iterdir()):
-        data = path.read_bytes()
-        if path.name.endswith(".emonet.json"):
-            summary = json.loads(data)
-            summary["seconds"] = None
-            summary["outputs"] = [Path(p).name for p in summary["outputs"]]
-            data = json.dumps(summary, sort_keys=True).encode()
-        files[path.name] = data
-    return files
-
-
-@pytest.mark.parametrize("kill_signal", [signal.SIGTERM, signal.SIGKILL])
-def test_killed_run_resumes_to_the_same_files(standin_weights, tmp_path, kill_signal):
-    make_folder(tmp_path, 3)
-    args = [
-        "analyze",
-        tmp_path / "videos",
-        "--bbox-dir",
-        tmp_path / "boxes",
-        *model_args(standin_weights[8]),
-    ]
-    run_cli(*args, "-o", tmp_path / "whole")
-
-    env = {**os.environ, "EMONET_CACHE": "/nonexistent-cache"}
-    command = [sys.executable, "-m", "emonet_cli", *map(str, args), "-o", str(tmp_path / "resumed")]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    first = proc.stdout.readline()  # the first input is done; the second is under way
-    assert b"clip0.mp4" in first
-    proc.send_signal(kill_signal)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0
-    interrupted = output_files(tmp_path / "resumed")
-    assert "clip2.emonet.json" not in interrupted
-    if kill_signal == signal.SIGTERM:  # a polite kill removes its temporary files
-        assert not [name for name in interrupted if name.startswith(".")]
-
-    proc = run_cli(*args, "-o", tmp_path / "resumed", "--skip-existing")
-    assert proc.stdout.splitlines()[0].startswith("skipped")
-    assert output_files(tmp_path / "resumed") == output_files(tmp_path / "whole")
 
 
 def peak_rss_mb(args: list, tmp_path: Path) -> float:

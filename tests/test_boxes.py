@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from emonet_cli.boxes import read_boxes
+from emonet_cli.boxes.files import MAX_FRAME_NUMBER
 from emonet_cli.errors import FormatError
 from emonet_cli.streams import write_stream
 
@@ -109,18 +111,25 @@ def test_empty_box_stream_names_the_file(tmp_path):
         read_boxes(tmp_path / "b.stream", frame_size=(640, 480))
 
 
-def test_csv_is_made_dense_over_frames(tmp_path):
+def test_csv_stays_sparse_over_frames(tmp_path):
     path = tmp_path / "boxes.csv"
     path.write_text("frame,x1,y1,x2,y2,conf\n3,10,20,110,140,0.5\n0,1.5,2,50,60,0.9\n\n")
 
     boxes = read_boxes(path, frame_size=(640, 480))
 
-    assert len(boxes) == 4
-    np.testing.assert_array_equal(boxes.boxes[0], [1.5, 2, 50, 60])
-    np.testing.assert_array_equal(boxes.boxes[3], [10, 20, 110, 140])
-    assert np.isnan(boxes.boxes[1:3]).all()
-    np.testing.assert_array_equal(boxes.conf, np.float32([0.9, 0, 0, 0.5]))
+    assert len(boxes) == 2
+    np.testing.assert_array_equal(boxes.frames, [0, 3])
+    np.testing.assert_array_equal(boxes.boxes, [[1.5, 2, 50, 60], [10, 20, 110, 140]])
+    np.testing.assert_array_equal(boxes.conf, np.float32([0.9, 0.5]))
+    assert [boxes.row(frame) for frame in (-1, 0, 1, 2, 3, 4)] == [None, 0, None, None, 1, None]
     assert (boxes.sr, boxes.images, boxes.source) == (None, None, path)
+
+
+def test_a_huge_frame_number_costs_one_row(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text(f"frame,x1,y1,x2,y2\n{MAX_FRAME_NUMBER},1,2,30,40\n")
+    boxes = read_boxes(path)
+    assert boxes.boxes.shape == (1, 4) and boxes.row(MAX_FRAME_NUMBER) == 0
 
 
 def test_csv_without_confidence_column_means_confidence_one(tmp_path):
@@ -145,7 +154,7 @@ def test_csv_without_confidence_column_means_confidence_one(tmp_path):
         ("frame,x1,y1,x2,y2\n0,1,nan,30,40\n", "NaN or infinite"),
         ("frame,x1,y1,x2,y2\n0,1,2,inf,40\n", "NaN or infinite"),
         ("frame,x1,y1,x2,y2\n0,1,2,three,40\n", "'three' is not a number"),
-        ("frame,x1,y1,x2,y2\n0,100,100,50,50\n", "not x, y, width, height"),
+        ("frame,x1,y1,x2,y2\n1712345678901,1,2,30,40\n", "(above 1,000,000,000: epoch milli"),
     ],
 )
 def test_bad_csv_gives_one_error_naming_the_file(tmp_path, text, message):
@@ -175,7 +184,6 @@ def test_image_list_keeps_paths_as_written(tmp_path):
         ("a.jpg 1 2 3\n", "line 1: expected 'IMAGE_PATH x1 y1 x2 y2'"),
         ("a.jpg 1 2 30 40\nb.jpg 1 2 NaN 40\n", "line 2: NaN or infinite"),
         ("a.jpg 1 2 x 40\n", "'x' is not a number"),
-        ("a.jpg 10 20 5 5\n", "empty or inverted"),
     ],
 )
 def test_bad_image_list_gives_one_error_naming_the_file(tmp_path, text, message):
@@ -189,4 +197,31 @@ def test_bad_image_list_gives_one_error_naming_the_file(tmp_path, text, message)
 def test_missing_box_file_names_it(tmp_path):
     for name in ("none.csv", "none.txt", "none.stream"):
         with pytest.raises(FormatError, match=re.escape(name)):
+            read_boxes(tmp_path / name, frame_size=(640, 480))
+
+
+def test_empty_and_inverted_boxes_are_read_and_found(tmp_path):
+    """One rule for every source: such a box is read (and means no face for its frame)."""
+    csv_path = tmp_path / "faces.csv"
+    csv_path.write_text(
+        "frame,x1,y1,x2,y2,conf\n0,1,2,30,40,1\n1,5,5,5,40,1\n2,9,9,1,1,1\n3,9,9,1,1,0\n"
+    )
+    list_path = tmp_path / "list.txt"
+    list_path.write_text("a.jpg 10 20 5 5\nb.jpg 1 2 30 40\n")
+    stream = write_stream(tmp_path / "b", np.float32([[0.5, 0.5, 0.5, 0.9, 0.9]]), 30.0)
+
+    csv_boxes, list_boxes = read_boxes(csv_path), read_boxes(list_path)
+    stream_boxes = read_boxes(stream, frame_size=(640, 480))
+
+    np.testing.assert_array_equal(csv_boxes.boxes[2], [9, 9, 1, 1])
+    # A box without a detection (confidence 0) counts for nothing.
+    np.testing.assert_array_equal(csv_boxes.empty_or_inverted(), [False, True, True, False])
+    np.testing.assert_array_equal(list_boxes.empty_or_inverted(), [True, False])
+    np.testing.assert_array_equal(stream_boxes.empty_or_inverted(), [True])
+
+
+def test_fifo_box_files_are_refused_without_waiting(tmp_path):
+    for name in ("fifo.csv", "fifo.txt", "fifo.stream"):
+        os.mkfifo(tmp_path / name)  # reading one would wait for a writer forever
+        with pytest.raises(FormatError, match=f"{name}: .*not a regular file"):
             read_boxes(tmp_path / name, frame_size=(640, 480))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emonet_cli.align import affine_from_box
-from emonet_cli.boxes import BoxSource, open_lookup
+from emonet_cli.boxes import BoxSource, FaceBoxes, open_lookup
 from emonet_cli.cli import PRECISION_CHOICES
 from emonet_cli.constants import SMOOTHING_WEIGHTS
 from emonet_cli.errors import EmonetError
@@ -77,6 +77,30 @@ def test_csv_boxes_follow_the_frame_index(tmp_path):
     np.testing.assert_allclose(lookup.matrix(2, 123.0)[0], affine_from_box((20, 20, 60, 60)))
     assert lookup.matrix(1, 0.04) == (None, 0.0)  # absent from the CSV
     assert lookup.matrix(3, 0.08) == (None, 0.0)  # past its end
+
+
+def test_empty_or_inverted_boxes_in_memory_are_no_face_and_counted(tmp_path):
+    """Boxes handed over in memory follow the rule of box files: no face, one warning."""
+    corners = np.array([[10, 10, 50, 60], [10, 10, 10, 60], [50, 10, 10, 60], [9, 9, 9, 9]])
+    conf = np.float32([0.9, 0.9, 0.9, 0.0])  # the last one is no detection: not counted
+    boxes = FaceBoxes(corners.astype(float), conf, None, None, tmp_path / "faces.csv")
+    lookup = Lookup(BoxSource(boxes=boxes), video_info(tmp_path, frames=4), 0.65)
+    assert lookup.matrix(0, 0.0)[0] is not None
+    assert lookup.matrix(1, 0.04) == lookup.matrix(2, 0.08) == (None, 0.0)
+    (warning,) = lookup.lookup.warnings()
+    assert "2 of 4 boxes in faces.csv are empty or inverted" in warning
+
+
+def test_a_box_list_warns_only_about_the_image_at_hand(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("a.png 10 20 5 5\nb.png 1 2 30 40\n")
+    warnings = {
+        name: open_lookup(
+            BoxSource(path), MediaInfo(tmp_path / name, 64, 48, 0.0, 1, True)
+        ).warnings()
+        for name in ("a.png", "b.png")
+    }
+    assert warnings["b.png"] == [] and "its box in list.txt is empty" in warnings["a.png"][0]
 
 
 def smooth_reference(values: np.ndarray, face: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ rotation metadata honoured, unreadable files refused with one clear line."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -106,6 +107,16 @@ def test_missing_and_unreadable_images(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(InputError, match="bad.jpg: not a readable image"):
         read_image(tmp_path / "bad.jpg")
+
+
+def test_fifos_devices_and_folders_are_not_regular_files(tmp_path):
+    fifo = tmp_path / "stream.png"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    for path in (fifo, Path("/dev/null"), tmp_path):
+        with pytest.raises(InputError, match=f"{path}: not a regular file"):
+            MediaReader(path)
+    with pytest.raises(InputError, match="stream.png: not a regular file"):
+        read_image(fifo)
 
 
 def test_an_image_is_one_frame_at_time_zero(tmp_path):

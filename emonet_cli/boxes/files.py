@@ -6,9 +6,17 @@ Files:
 - a CSV (`.csv`) with header `frame,x1,y1,x2,y2[,conf]` in pixels;
 - anything else: a whitespace list `IMAGE_PATH x1 y1 x2 y2` in pixels, one image per line.
 
-Confidence 0 means the sample has no fresh detection. From BlazeFace the box is then the last
-good one, repeated (or the whole frame before the first face); for frames missing from a CSV
-the box is NaN. Boxes are finite wherever the confidence is above 0.
+Confidence 0 means the sample has no fresh detection: from BlazeFace the box is then the last
+good one, repeated (or the whole frame before the first face). Frames missing from a CSV have
+no row at all: CSV boxes stay sparse, so memory follows the rows, not the largest frame number,
+and a frame number above MAX_FRAME_NUMBER is refused as a mistake (epoch milliseconds or
+seconds in the frame column). Boxes are finite.
+
+One rule for every source (these files and boxes handed over in memory): a box that is empty
+or inverted (x2 <= x1 or y2 <= y1) is read, and means no face for its frame
+(`sources.FrameFace.usable`); `FaceBoxes.empty_or_inverted` finds such boxes so that the
+input's warnings can count them, since they usually mean x, y, width, height where corners
+were expected.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
+from emonet_cli.fileio import unreadable_reason
 from emonet_cli.streams import STREAM_SUFFIX, read_stream
 
 CSV_SUFFIX = ".csv"
@@ -28,6 +37,8 @@ CSV_SUFFIX = ".csv"
 BOX_FILE_SUFFIXES = (STREAM_SUFFIX, CSV_SUFFIX)
 CSV_COLUMNS = ("frame", "x1", "y1", "x2", "y2")
 CSV_CONF_COLUMN = "conf"
+# Eleven days of video at 1,000 fps: larger "frame numbers" are timestamps in the wrong column.
+MAX_FRAME_NUMBER = 10**9
 
 
 @dataclass
@@ -39,17 +50,37 @@ class FaceBoxes:
     sr: float | None  # samples per second for SSI streams; None for CSV frames and image lists
     images: list[str] | None  # image path of each sample, as written, for image lists
     source: Path
+    # (n,) increasing frame numbers of the rows, for CSV boxes; None: row i is sample i
+    frames: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def row(self, sample: int) -> int | None:
+        """The row of a sample (a frame, a stream sample or a listed image), None without one."""
+        if self.frames is None:
+            return sample if 0 <= sample < len(self.boxes) else None
+        row = int(np.searchsorted(self.frames, sample))
+        return row if row < len(self.frames) and self.frames[row] == sample else None
+
+    def empty_or_inverted(self) -> np.ndarray:
+        """(n,) bool: rows with a detection (confidence above 0) whose box has no area."""
+        return (self.conf > 0) & ~box_has_area(self.boxes)
+
+
+def box_has_area(boxes: np.ndarray) -> np.ndarray:
+    """Whether boxes (..., 4) x1, y1, x2, y2 enclose an area: x2 > x1 and y2 > y1. The rest
+    are empty or inverted, and mean no face."""
+    boxes = np.asarray(boxes)
+    return (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
 
 
 def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> FaceBoxes:
     """Read face boxes from an SSI stream, a CSV or an image list, chosen by file extension.
 
     `frame_size` (width, height) scales the normalised coordinates of SSI streams; the pixel
-    sources ignore it. CSV rows may come in any order and skip frames: the result is dense over
-    frames 0..max, and absent frames get a NaN box with confidence 0.
+    sources ignore it. CSV rows may come in any order and skip frames: the result holds the
+    rows present, sorted by frame (`FaceBoxes.frames`).
     """
     path = Path(path)
     name = path.name.lower()
@@ -89,6 +120,9 @@ def boxes_from_normalised(
 
 
 def _read_text(path: Path) -> str:
+    problem = unreadable_reason(path)
+    if problem is not None:
+        raise FormatError(f"{path}: box file: {problem}")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -116,15 +150,6 @@ def _parse_number(path: Path, line: int, text: str) -> float:
     return parse_finite(text, f"{path}: line {line}")
 
 
-def _check_corners(path: Path, line: int, x1: float, y1: float, x2: float, y2: float) -> None:
-    # An x,y,width,height box read as corners usually ends before it starts.
-    if x2 <= x1 or y2 <= y1:
-        raise FormatError(
-            f"{path}: line {line}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is empty or inverted: "
-            "expected corners x1 y1 x2 y2 with x2 > x1 and y2 > y1, not x, y, width, height"
-        )
-
-
 def _reject_non_finite(path: Path, values: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad.size:
@@ -149,26 +174,31 @@ def _read_csv_boxes(path: Path, text: str) -> FaceBoxes:
         if len(row) != len(header):
             raise FormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}")
         cells = dict(zip(header, row))
-        frame_value = _parse_number(path, line, cells["frame"].strip())
-        if frame_value < 0 or not frame_value.is_integer():
-            raise FormatError(f"{path}: line {line}: frame '{cells['frame']}' is not a frame index")
-        frame = int(frame_value)
+        frame = _parse_frame_number(path, line, cells["frame"].strip())
         if frame in by_frame:
             raise FormatError(f"{path}: line {line}: frame {frame} appears twice")
         box = [_parse_number(path, line, cells[c].strip()) for c in CSV_COLUMNS[1:]]
-        _check_corners(path, line, *box)
         conf = _parse_number(path, line, cells[CSV_CONF_COLUMN].strip()) if has_conf else 1.0
         by_frame[frame] = (box, conf)
     if not by_frame:
         raise FormatError(f"{path}: no boxes")
 
-    count = max(by_frame) + 1
-    boxes = np.full((count, 4), np.nan)
-    conf = np.zeros(count, dtype=np.float32)
-    for frame, (box, confidence) in by_frame.items():
-        boxes[frame] = box
-        conf[frame] = confidence
-    return FaceBoxes(boxes, conf, None, None, path)
+    frames = sorted(by_frame)
+    boxes = np.array([by_frame[frame][0] for frame in frames], dtype=np.float64)
+    conf = np.array([by_frame[frame][1] for frame in frames], dtype=np.float32)
+    return FaceBoxes(boxes, conf, None, None, path, frames=np.array(frames, dtype=np.int64))
+
+
+def _parse_frame_number(path: Path, line: int, text: str) -> int:
+    value = _parse_number(path, line, text)
+    if value < 0 or not value.is_integer():
+        raise FormatError(f"{path}: line {line}: frame '{text}' is not a frame index")
+    if value > MAX_FRAME_NUMBER:
+        raise FormatError(
+            f"{path}: line {line}: frame '{text}' is not a frame index (above "
+            f"{MAX_FRAME_NUMBER:,}: epoch milliseconds?); the frame column counts frames from 0"
+        )
+    return int(value)
 
 
 def _read_image_list(path: Path, text: str) -> FaceBoxes:
@@ -182,7 +212,6 @@ def _read_image_list(path: Path, text: str) -> FaceBoxes:
         if len(fields) != 5:
             raise FormatError(f"{path}: line {line}: expected 'IMAGE_PATH x1 y1 x2 y2'")
         box = [_parse_number(path, line, value) for value in fields[1:]]
-        _check_corners(path, line, *box)
         images.append(fields[0].strip())
         boxes.append(box)
     if not boxes:

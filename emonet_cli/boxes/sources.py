@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from emonet_cli.boxes.files import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
+from emonet_cli.boxes.files import BOX_FILE_SUFFIXES, FaceBoxes, box_has_area, read_boxes
 from emonet_cli.errors import InputError
 from emonet_cli.video import Frame, MediaInfo
 
@@ -64,8 +64,11 @@ class FrameFace:
     detection: np.ndarray | None = None
 
     def usable(self, min_conf: float) -> bool:
-        """Whether the face is analysed: a finite box at or above the confidence threshold."""
-        return self.box is not None and self.conf >= min_conf and bool(np.isfinite(self.box).all())
+        """Whether the face is analysed: a finite box with an area (an empty or inverted box
+        is no face, whatever its source), at or above the confidence threshold."""
+        if self.box is None or self.conf < min_conf:
+            return False
+        return bool(np.isfinite(self.box).all() and box_has_area(self.box))
 
 
 NO_FACE = FrameFace(None, 0.0)
@@ -117,15 +120,35 @@ class BoxFileLookup:
     def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
         found = []
         for frame in frames:
-            sample = self._sample(frame.index, frame.time)
-            if 0 <= sample < len(self.boxes):
-                found.append(FrameFace(self.boxes.boxes[sample], float(self.boxes.conf[sample])))
-            else:
+            row = self.boxes.row(self._sample(frame.index, frame.time))
+            if row is None:
                 found.append(NO_FACE)
+            else:
+                found.append(FrameFace(self.boxes.boxes[row], float(self.boxes.conf[row])))
         return found
 
     def warnings(self) -> list[str]:
-        """A warning when the box stream and the video differ by more than one frame."""
+        """Warnings about the boxes of this input: empty or inverted boxes, and a box stream
+        and a video that differ by more than one frame."""
+        return [*self._empty_box_warnings(), *self._duration_warnings()]
+
+    def _empty_box_warnings(self) -> list[str]:
+        empty = self.boxes.empty_or_inverted()
+        hint = "x, y, width, height given instead of two corners?"
+        name = self.boxes.source.name
+        if self.image_row is not None:  # a list may cover many images: only this one's box
+            if not empty[self.image_row]:
+                return []
+            return [f"{self.info.path}: its box in {name} is empty or inverted: no face ({hint})"]
+        count = int(empty.sum())
+        if not count:
+            return []
+        return [
+            f"{self.info.path}: {count} of {len(empty)} boxes in {name} are empty or inverted "
+            f"(x2 <= x1 or y2 <= y1): no face in those frames ({hint})"
+        ]
+
+    def _duration_warnings(self) -> list[str]:
         if self.boxes.sr is None or self.info.is_image:
             return []
         stream_duration = len(self.boxes) / self.boxes.sr
