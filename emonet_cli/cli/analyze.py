@@ -15,9 +15,11 @@ from emonet_cli.cli.common import (
     log,
     model_choice,
     model_options,
+    output_dir_option,
     prepare_to_run,
     progress_bar,
     quiet_option,
+    recursive_option,
     report_outcomes,
     run_options,
 )
@@ -27,7 +29,7 @@ from emonet_cli.cli.common import (
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @box_options
 @model_options()
-@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@recursive_option
 @analysis_options()
 @click.option(
     "--merge", is_flag=True, help="Join runs of the same expression into one annotation segment."
@@ -41,12 +43,7 @@ from emonet_cli.cli.common import (
     show_default=True,
     help="Data format of the NOVA annotation files.",
 )
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write results.  [default: beside each input]",
-)
+@output_dir_option("results")
 @run_options
 @quiet_option()
 def analyze(inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,

@@ -247,6 +247,20 @@ def quiet_option(help_text: str = "No progress bars, no warnings."):
     return click.option("-q", "--quiet", is_flag=True, help=help_text)
 
 
+recursive_option = click.option(
+    "-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs."
+)
+
+
+def output_dir_option(what: str):
+    return click.option(
+        "-o",
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Where to write {what}.  [default: beside each input]",
+    )
+
+
 run_options = stack(
     click.option(
         "--skip-existing",

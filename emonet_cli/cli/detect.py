@@ -10,9 +10,11 @@ from emonet_cli.cli.common import (
     detection_choice,
     detection_options,
     find_inputs,
+    output_dir_option,
     prepare_to_run,
     progress_bar,
     quiet_option,
+    recursive_option,
     report_outcomes,
     run_options,
 )
@@ -21,14 +23,9 @@ from emonet_cli.cli.common import (
 @click.command("detect")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @detection_options
-@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@recursive_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write the streams.  [default: beside each input]",
-)
+@output_dir_option("the streams")
 @run_options
 @quiet_option()
 def detect_command(inputs, min_score, square, repeat_last, recursive, device, output_dir,
