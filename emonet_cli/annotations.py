@@ -27,11 +27,11 @@ from emonet_cli.streams import (
     info_element,
     number_attribute,
     parse_header,
+    pending_header,
     read_data_bytes,
     required_attribute,
     sample_rate_attribute,
     with_suffix_added,
-    write_header,
 )
 
 ANNOTATION_SUFFIX = ".annotation"
@@ -117,6 +117,7 @@ class _AnnotationWriter:
         self._meta = {"role": role, "annotator": annotator, "description": description}
         self._count = 0
         self._data = PendingFile(data_path(self.header), binary=ftype == "BINARY")
+        self._header: PendingFile | None = None
 
     def _write_rows(self, rows: np.ndarray) -> None:
         if self.ftype == "BINARY":
@@ -125,19 +126,31 @@ class _AnnotationWriter:
             self._data.file.write(ascii_rows([rows[name] for name in rows.dtype.names], ";"))
         self._count += len(rows)
 
-    def close(self) -> Path:
-        """Publish the annotation; returns its header path."""
-        self._data.commit()
+    def finish(self) -> None:
+        """Write everything out, data and header, without publishing (see PendingFile)."""
+        self._data.finish()
         root = ET.Element("annotation", {"ssi-v": "3"})
         ET.SubElement(root, "info", {"ftype": self.ftype, "size": str(self._count)})
         ET.SubElement(root, "meta", self._meta)
         root.append(self._scheme)
-        write_header(self.header, root)
+        self._header = pending_header(self.header, root)
+
+    def publish(self) -> Path:
+        """Give the finished annotation its names, data first; returns its header path."""
+        self._data.publish()
+        self._header.publish()
         return self.header
+
+    def close(self) -> Path:
+        """Publish the annotation; returns its header path."""
+        self.finish()
+        return self.publish()
 
     def abort(self) -> None:
         """Remove what was written."""
         self._data.discard()
+        if self._header is not None:
+            self._header.discard()
 
 
 class DiscreteAnnotationWriter(_AnnotationWriter):

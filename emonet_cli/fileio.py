@@ -123,25 +123,55 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             raise
 
 
-class WriteDiscarded(Exception):
-    """Ends a PendingFile's block so that its temporary file is removed."""
-
-
 class PendingFile:
-    """A file written across several calls that appears under its name only on commit()
-    (through atomic_open), and never if discard() is called instead."""
+    """A file written across several calls under a temporary name. It appears under its own
+    name in two steps, so that several files can appear together: finish() writes everything
+    out (where a full disk fails), publish() renames; commit() does both. discard() instead
+    leaves nothing."""
 
-    def __init__(self, path: Path, binary: bool):
-        self._exit = contextlib.ExitStack()
+    def __init__(self, path: str | os.PathLike, binary: bool):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = temporary_sibling(self.path)
         text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-        self.file = self._exit.enter_context(atomic_open(path, "wb" if binary else "w", **text))
+        self.file: IO = open(self._tmp, "wb" if binary else "w", **text)
+
+    def finish(self) -> None:
+        try:
+            self.file.close()  # the last flush: a full disk may fail it
+        except OSError as error:
+            if error.filename is None:
+                error.filename = str(self.path)  # a failed write names no file: name the result
+            raise
+
+    def publish(self) -> None:
+        os.replace(self._tmp, self.path)
 
     def commit(self) -> None:
-        self._exit.close()
+        self.finish()
+        self.publish()
 
     def discard(self) -> None:
-        # atomic_open removes its temporary file when its block ends with an exception.
-        self._exit.__exit__(WriteDiscarded, WriteDiscarded(), None)
+        # What is thrown away need not reach the disk: a full one must not stop the clean-up
+        # (close releases the descriptor even when its flush fails). A part file that cannot
+        # be removed now is stale once this process ends: a later sweep removes it.
+        with contextlib.suppress(OSError):
+            self.file.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
+
+
+def pending_text(path: str | os.PathLike, text: str) -> PendingFile:
+    """A finished, unpublished text file holding `text` (e.g. a header that is to appear
+    together with its data)."""
+    pending = PendingFile(path, binary=False)
+    try:
+        pending.file.write(text)
+        pending.finish()
+    except BaseException:
+        pending.discard()
+        raise
+    return pending
 
 
 NOT_A_REGULAR_FILE = "not a regular file"

@@ -35,6 +35,7 @@ from emonet_cli.video import MediaInfo, MediaReader
 from emonet_cli.writers import (
     OutputOptions,
     WriterContext,
+    close_all,
     input_identity,
     open_writers,
     planned_outputs,
@@ -303,8 +304,7 @@ def analyze_file(
                     on_batch(len(batch))
             if summary.frames == 0:
                 raise InputError(f"{path}: no frame could be decoded")
-            for writer in writers:
-                writer.close()
+            close_all(writers)
         except BaseException:
             for writer in writers:
                 writer.abort()

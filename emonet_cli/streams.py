@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
-from emonet_cli.fileio import NOT_A_REGULAR_FILE, PendingFile, atomic_open, unreadable_reason
+from emonet_cli.fileio import NOT_A_REGULAR_FILE, PendingFile, pending_text, unreadable_reason
 
 # SSI type name -> the numpy types it may be stored as; the `byte` attribute picks one.
 # The first is what we write. SSI's LONG is a C long: 4 bytes where SSI runs (Windows),
@@ -146,13 +146,15 @@ def read_data_bytes(path: Path) -> bytes:
         raise FormatError(f"{path}: cannot read ({error.strerror})") from None
 
 
-def write_header(path: Path, root: ET.Element) -> None:
-    """Write an indented XML header through atomic_open."""
+def header_text(root: ET.Element) -> str:
+    """An indented XML header, as SSI and NOVA write them."""
     ET.indent(root, space="    ")
-    with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        f.write(ET.tostring(root, encoding="unicode"))
-        f.write("\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def pending_header(path: Path, root: ET.Element) -> PendingFile:
+    """The header, written out but not yet under its name (see PendingFile)."""
+    return pending_text(path, header_text(root))
 
 
 def _stream_dtype(path: Path, type_name: str, byte: int) -> np.dtype:
@@ -322,6 +324,7 @@ class StreamWriter:
         self._dtype = SSI_TYPES[type][0]
         self._count = 0
         self._data = PendingFile(data_path(self.header), binary=ftype == "BINARY")
+        self._header: PendingFile | None = None
 
     def append(self, samples: np.ndarray) -> None:
         """Add samples, shaped (n, dim)."""
@@ -334,14 +337,14 @@ class StreamWriter:
             self._data.file.write(ascii_rows(list(samples.T), ASCII_DELIM))
         self._count += len(samples)
 
-    def close(self) -> Path:
-        """Publish the stream; returns its header path."""
+    def finish(self) -> None:
+        """Write everything out, data and header, without publishing (see PendingFile)."""
         if self._count == 0:
             self.abort()
             raise ValueError(
                 f"{self.header}: no samples to write; SSI readers refuse empty streams"
             )
-        self._data.commit()
+        self._data.finish()
         root = ET.Element("stream", {"ssi-v": "2"})
         info = {
             "ftype": self.ftype,
@@ -357,12 +360,24 @@ class StreamWriter:
             ET.SubElement(root, "meta", self.meta)
         end = format_float(self._count / self.sr)
         ET.SubElement(root, "chunk", {"from": "0", "to": end, "byte": "0", "num": str(self._count)})
-        write_header(self.header, root)
+        self._header = pending_header(self.header, root)
+
+    def publish(self) -> Path:
+        """Give the finished stream its names, data first; returns its header path."""
+        self._data.publish()
+        self._header.publish()
         return self.header
+
+    def close(self) -> Path:
+        """Publish the stream; returns its header path."""
+        self.finish()
+        return self.publish()
 
     def abort(self) -> None:
         """Remove what was written."""
         self._data.discard()
+        if self._header is not None:
+            self._header.discard()
 
 
 def write_stream(

@@ -60,23 +60,57 @@ class WriterContext:
 
 
 class ResultWriter(Protocol):
+    """Writes one output (`paths`: all its files) batch by batch. finish() writes everything
+    out, publish() renames it into place: see `close_all`."""
+
     paths: list[Path]
 
     def add(self, batch: ResultBatch) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def publish(self) -> None: ...
 
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
 
 
-class CsvWriter:
+class WrappedWriter:
+    """The finishing steps of a ResultWriter that writes through a stream or annotation
+    writer (`self._writer`)."""
+
+    def finish(self) -> None:
+        self._writer.finish()
+
+    def publish(self) -> None:
+        self._writer.publish()
+
+    def close(self) -> None:
+        self.finish()
+        self.publish()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def close_all(writers: list[ResultWriter]) -> None:
+    """Finish every writer, then publish them all: a disk that fills up while the last file is
+    written out leaves none of an input's new files beside its earlier results."""
+    for writer in writers:
+        writer.finish()
+    for writer in writers:
+        writer.publish()
+
+
+class CsvWriter(WrappedWriter):
     """`S.csv`: one row per frame, the columns of `csv_columns`."""
 
     def __init__(self, path: Path, context: WriterContext):
         self.paths = [path]
         self.names = CLASS_NAMES[context.nclass]
-        self._file = PendingFile(path, binary=False)
-        self._csv = csv.writer(self._file.file, lineterminator="\n")
+        self._writer = PendingFile(path, binary=False)
+        self._csv = csv.writer(self._writer.file, lineterminator="\n")
         self._csv.writerow(csv_columns(context.nclass))
 
     def add(self, batch: ResultBatch) -> None:
@@ -98,14 +132,11 @@ class CsvWriter:
                 ]
             )
 
-    def close(self) -> None:
-        self._file.commit()
-
     def abort(self) -> None:
-        self._file.discard()
+        self._writer.discard()
 
 
-class ExpressionAnnotationWriter:
+class ExpressionAnnotationWriter(WrappedWriter):
     """`S.expression.annotation`: a discrete NOVA annotation, one segment per frame from its
     time to the next frame's, or per run of equal labels with `merge`. No-face frames are
     garbage segments (id -1, confidence 0)."""
@@ -137,13 +168,11 @@ class ExpressionAnnotationWriter:
             self._open = [float(time), label, float(conf), 1]
         self._last_time = float(batch.time[-1]) if len(batch) else None
 
-    def close(self) -> None:
+    def finish(self) -> None:
         if self._open is not None:
             self._emit(last_frame_end(self._last_time, self.frame_duration))
-        self._writer.close()
-
-    def abort(self) -> None:
-        self._writer.abort()
+            self._open = None
+        self._writer.finish()
 
 
 def last_frame_end(time: float, frame_duration: float) -> float:
@@ -159,7 +188,7 @@ def frame_segments(time: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray
     return time.copy(), np.append(time[1:], last_frame_end(time[-1], 1.0 / fps))
 
 
-class DimensionAnnotationWriter:
+class DimensionAnnotationWriter(WrappedWriter):
     """`S.valence.annotation` or `S.arousal.annotation`: continuous, one sample per frame at the
     video's frame rate in [-1, 1]; no-face samples are NaN with confidence 0."""
 
@@ -174,14 +203,8 @@ class DimensionAnnotationWriter:
         score = getattr(batch, self.dimension)
         self._writer.append(score, batch.face_conf)
 
-    def close(self) -> None:
-        self._writer.close()
 
-    def abort(self) -> None:
-        self._writer.abort()
-
-
-class FeatureStreamWriter:
+class FeatureStreamWriter(WrappedWriter):
     """`S.landmarks.stream` (x, y of the 68 landmarks in frame pixels) or `S.embedding.stream`
     (the 256 pooled features): an SSI stream of float32, NaN rows without a face."""
 
@@ -195,14 +218,8 @@ class FeatureStreamWriter:
         values = getattr(batch, self.feature)
         self._writer.append(values.reshape(len(batch), -1))
 
-    def close(self) -> None:
-        self._writer.close()
 
-    def abort(self) -> None:
-        self._writer.abort()
-
-
-class DetectedBoxesWriter:
+class DetectedBoxesWriter(WrappedWriter):
     """`S.stream` and `S.keypoints.stream`: the faces the detector found, as DISCOVER's
     blazeface module writes them, so that the analysis can be repeated from the stream (and
     the boxes opened in NOVA)."""
@@ -214,12 +231,6 @@ class DetectedBoxesWriter:
 
     def add(self, batch: ResultBatch) -> None:
         self._writer.append_kept(batch.detection)
-
-    def close(self) -> None:
-        self._writer.close()
-
-    def abort(self) -> None:
-        self._writer.abort()
 
 
 def _always(options: OutputOptions, is_video: bool) -> bool:

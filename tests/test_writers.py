@@ -17,6 +17,7 @@ from emonet_cli.writers import (
     OUTPUTS,
     OutputOptions,
     WriterContext,
+    close_all,
     open_writers,
     output_path,
     planned_outputs,
@@ -107,3 +108,32 @@ def test_modules_that_never_run_the_model_import_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_no_file_appears_when_any_writer_cannot_finish(tmp_path):
+    """A disk that fills up while the last output is written out: the outputs already
+    finished must not appear beside an earlier run's files."""
+
+    class FullDisk:
+        paths: list[Path] = []
+
+        def add(self, batch):
+            pass
+
+        def finish(self):
+            raise OSError(28, "No space left on device", str(tmp_path / "clip.last"))
+
+        def publish(self):
+            raise AssertionError("never published after a failed finish")
+
+        def abort(self):
+            pass
+
+    writers = [*open_writers(context(tmp_path)), FullDisk()]
+    for writer in writers:
+        writer.add(batch())
+    with pytest.raises(OSError, match="No space left"):
+        close_all(writers)
+    for writer in writers:
+        writer.abort()
+    assert list(tmp_path.iterdir()) == []

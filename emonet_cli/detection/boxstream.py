@@ -159,14 +159,19 @@ class BoxStreamWriter:
         self.boxes.append(np.array([box_row for box_row, _ in rows]).reshape(-1, 5))
         self.keypoints.append(np.array([keypoints for _, keypoints in rows]).reshape(-1, 13))
 
+    def finish(self) -> None:
+        """Write both streams out without publishing them (see fileio.PendingFile)."""
+        self.boxes.finish()
+        self.keypoints.finish()
+
+    def publish(self) -> tuple[Path, Path]:
+        """Give both finished streams their names; returns their header paths."""
+        return self.boxes.publish(), self.keypoints.publish()
+
     def close(self) -> tuple[Path, Path]:
         """Publish both streams; returns their header paths."""
-        try:
-            boxes = self.boxes.close()
-        except BaseException:
-            self.keypoints.abort()
-            raise
-        return boxes, self.keypoints.close()
+        self.finish()
+        return self.publish()
 
     def abort(self) -> None:
         self.boxes.abort()
