@@ -386,7 +386,7 @@ def benchmark(args, work: Path) -> None:
     print(format_table([baseline, default, fp32, detected, long_run], baseline, gflop, peaks))
     print()
     detector_fps = detector_throughput(
-        "fp32", frames=16 if args.quick else 64, device=args.device, repeat=args.repeat
+        "fp32", frames=8 if args.quick else 64, device=args.device, repeat=args.repeat
     )["frames_per_s_best"]
     # Seconds per frame with detection minus without, as a share of those with it.
     share = 1.0 - detected.fps / default.fps
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="rounds of (a), (b), (c), interleaved; best counts"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 16 and 32 frames, short matmuls"
+        "--quick", action="store_true", help="smoke run: 8 and 16 frames, short matmuls"
     )
     parser.add_argument("--device", default="auto", help="device for every configuration")
     parser.add_argument("--weights", type=Path, help="weights file  [default: stand-in weights]")
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_baseline(*args.baseline_child, args.device)))
         return 0
     if args.quick:
-        args.frames, args.long_frames, args.repeat = 16, 32, 1
+        args.frames, args.long_frames, args.repeat = 8, 16, 1
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         benchmark(args, args.workdir)

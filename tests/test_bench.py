@@ -18,6 +18,12 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    for row in ("(a) published loop", "(b) emonet analyze (defaults)", "--precision fp32"):
+    for row in (
+        "(a) published loop",
+        "(b) emonet analyze (defaults)",
+        "--precision fp32",
+        "--detect",
+    ):
         assert row in proc.stdout
+    assert "detector alone (BlazeFace" in proc.stdout
     assert "(b)/(a) =" in proc.stdout and "peak RSS of (b)" in proc.stdout
