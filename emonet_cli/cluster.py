@@ -190,4 +190,5 @@ def task_outcome(future, path: Path, distributed) -> Outcome:
     try:
         return future.result()
     except distributed.KilledWorker as exc:
-        return Outcome(path, "error", error=f"{path}: the workers analysing it died ({exc})")
+        message = f"{path}: each worker process that analysed it died (killed, out of memory?)"
+        return Outcome(path, "error", error=message, details=f"{exc}\n")
