@@ -62,7 +62,9 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                # Dask's own log lines (a failed task's traceback, workers' farewells) stay
+                # off stderr: each input ends in one line of ours.
+                silence_logs=logging.CRITICAL,
             ) as cluster,
             distributed.Client(cluster) as client,
         ):

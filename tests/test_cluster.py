@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import emonet_cli
 from emonet_cli.boxes import BoxOptions
 from emonet_cli.cli import cli
 from emonet_cli.demo import make_sample
+from emonet_cli.errors import EmonetError
 from emonet_cli.pipeline import AnalysisSettings
 from emonet_cli.runner import ModelOptions, run_many
 from emonet_cli.writers import OutputOptions, is_complete
@@ -56,7 +58,7 @@ def client(weights_env):
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -149,6 +151,12 @@ def test_a_corrupt_input_fails_alone(client, clips, reference, tmp_path):
     (failed,) = [o for o in outcomes if o.status == "error"]
     assert str(corrupt) in failed.error and "\n" not in failed.error
     assert not list((tmp_path / "out").glob("x.*"))
+
+
+def test_a_weights_problem_on_the_workers_ends_the_run_as_locally(client, clips, tmp_path):
+    args = {**run_args(tmp_path / "out"), "model": replace(MODEL, weights=tmp_path / "no.pth")}
+    with pytest.raises(EmonetError, match="no.pth"):
+        list(run_many(clips[:1], **args, executor=client))
 
 
 def install_killer(marker: str, victim: str) -> None:
