@@ -203,12 +203,31 @@ def run_many(
     fail_fast: bool = False,
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
+    executor=None,
 ) -> Iterator[Outcome]:
     """Analyse each (path, sub-folder) of `media` (as `video.find_media` lists them) and yield
     its Outcome. `progress(path)` may return a context manager with `total` and `update(n)`
-    (a tqdm bar) to follow the frames of each input."""
+    (a tqdm bar) to follow the frames of each input.
+
+    With `executor`, a dask.distributed Client, each input is a task on its cluster and the
+    Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
     settings = settings or AnalysisSettings()
     options = options or OutputOptions()
+    if executor is not None:
+        from emonet_cli.cluster import run_on_cluster
+
+        yield from run_on_cluster(
+            executor,
+            media,
+            boxes=boxes,
+            model=model,
+            settings=settings,
+            options=options,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            on_warning=on_warning,
+        )
+        return
     predictor = provenance = None
     for path, subfolder in media:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from emonet_cli.cli.common import (
     analysis_options,
     box_choice,
     box_options,
+    counted,
     detection_choice,
     find_inputs,
     log,
@@ -45,11 +47,24 @@ from emonet_cli.cli.common import (
 )
 @output_dir_option("results")
 @run_options
+@click.option(
+    "--scheduler",
+    envvar="EMONET_SCHEDULER",
+    metavar="ADDRESS",
+    help="Run each input as a task on the Dask cluster of this scheduler (tcp://head:8786); "
+    "env EMONET_SCHEDULER.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Run the inputs on a local Dask cluster of N worker processes started for the run.",
+)
 @quiet_option()
-def analyze(inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
+@click.pass_context
+def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
             recursive, nclass, weights, offline, batch_size, device, precision, min_face_conf,
             smooth, merge, landmarks, embeddings, annotation_format, output_dir, skip_existing,
-            fail_fast, as_json, debug, quiet) -> None:  # fmt: skip
+            fail_fast, as_json, debug, scheduler, workers, quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
 
     Faces come from --bbox / --bbox-dir / --full-frame; without them from S.stream or S.csv
@@ -70,23 +85,39 @@ def analyze(inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repea
     if bbox is not None and len(media) > 1 and bbox.suffix.lower() in (".stream", ".csv"):
         raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
 
-    outcomes = run_many(
-        media,
-        boxes=boxes,
-        model=model_choice(weights, nclass, offline, device, precision, quiet),
-        settings=AnalysisSettings(
-            batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth
-        ),
-        options=OutputOptions(
-            directory=output_dir,
-            landmarks=landmarks,
-            embeddings=embeddings,
-            merge=merge,
-            annotation_ftype=annotation_format.upper(),
-        ),
-        skip_existing=skip_existing,
-        fail_fast=fail_fast,
-        progress=lambda path: progress_bar(not quiet, path.name),
-        on_warning=log.warning,
-    )
-    report_outcomes(outcomes, as_json, debug)
+    if scheduler is not None and workers is not None:
+        if ctx.get_parameter_source("scheduler") is click.core.ParameterSource.ENVIRONMENT:
+            scheduler = None  # an explicit --workers wins over $EMONET_SCHEDULER
+        else:
+            raise click.UsageError("give either --scheduler or --workers, not both")
+    if scheduler is None and workers is None:
+        executor = contextlib.nullcontext()
+    else:
+        from emonet_cli.cluster import connect
+
+        executor = connect(scheduler, workers)
+    with executor as client:
+        outcomes = run_many(
+            media,
+            boxes=boxes,
+            model=model_choice(weights, nclass, offline, device, precision, quiet),
+            settings=AnalysisSettings(
+                batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth
+            ),
+            options=OutputOptions(
+                directory=output_dir,
+                landmarks=landmarks,
+                embeddings=embeddings,
+                merge=merge,
+                annotation_ftype=annotation_format.upper(),
+            ),
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            progress=lambda path: progress_bar(not quiet, path.name),
+            on_warning=log.warning,
+            executor=client,
+        )
+        if client is not None:  # one bar over the inputs, not one per input's frames
+            outcomes = counted(outcomes, len(media), not quiet)
+        with contextlib.closing(outcomes):
+            report_outcomes(outcomes, as_json, debug)

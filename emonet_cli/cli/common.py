@@ -3,6 +3,7 @@ commands take. Nothing here imports torch, so `emonet --help` stays quick."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -81,6 +82,22 @@ def progress_bar(enabled: bool, name: str):
     from tqdm import tqdm
 
     return tqdm(desc=name, unit="frame", disable=not (enabled and sys.stderr.isatty()), leave=False)
+
+
+def counted(outcomes, total: int, enabled: bool):
+    """`outcomes`, counted on one tqdm bar over the inputs (stderr, only on a terminal); closing
+    it closes `outcomes`."""
+    from tqdm import tqdm
+
+    with (
+        contextlib.closing(outcomes),
+        tqdm(
+            total=total, unit="input", disable=not (enabled and sys.stderr.isatty()), leave=False
+        ) as bar,
+    ):
+        for outcome in outcomes:
+            bar.update()
+            yield outcome
 
 
 def stack(*options):
