@@ -205,6 +205,24 @@ def make_inputs(folder: Path, frames: int) -> tuple[Path, Path]:
     return video, stream
 
 
+def measure_cluster(args, work: Path, inputs: int, frames: int) -> tuple[float, float]:
+    """Wall seconds of `emonet analyze` over `inputs` small clips locally and through
+    `--workers 2` (fp32, the same clips and outputs): the cost of the distributed route."""
+    from emonet_cli.demo import make_sample
+
+    folder = work / f"cluster{inputs}x{frames}"
+    if not folder.exists():
+        for i in range(inputs):
+            make_sample(folder, f"clip{i:02d}", 96, 72, VIDEO_FPS, frames / VIDEO_FPS, gap=None)
+    common = [sys.executable, "-m", "emonet_cli", "analyze", str(folder), "--full-frame"]
+    common += ["--weights", str(args.weights), "--device", args.device, "--precision", "fp32"]
+    walls = []
+    for label, extra in (("local", ()), ("workers", ("--workers", "2"))):
+        command = [*common, "-o", str(work / f"out-{label}"), "--quiet", *extra]
+        walls.append(run_child(command, work / f"cluster-{label}.log")[0])
+    return walls[0], walls[1]
+
+
 def standin_weights(folder: Path) -> Path:
     """The tests' deterministic stand-in checkpoint (56 MB), written into `folder`."""
     path = folder / "emonet_8.pth"
@@ -409,6 +427,13 @@ def benchmark(args, work: Path) -> None:
         f"peak RSS of (b): {default.peak_rss_mb:.0f} MB at {default.frames} frames, "
         f"{long_run.peak_rss_mb:.0f} MB at {long_run.frames} frames, {growth:+.0f} MB "
         f"(target within {TARGET_RSS_MB:g} MB: {verdict(abs(growth) <= TARGET_RSS_MB)})"
+    )
+    inputs, frames = (2, 4) if args.quick else (20, 10)
+    local_s, workers_s = measure_cluster(args, work, inputs, frames)
+    print(
+        f"{inputs} clips of 96x72, {frames} frames, fp32: local {local_s:.1f} s, "
+        f"--workers 2 {workers_s:.1f} s, {(workers_s - local_s) / inputs:+.2f} s per input "
+        f"({100 * (workers_s / local_s - 1):+.0f}%; the cluster's start included)"
     )
     if args.quick:
         print("--quick is a smoke run: with so few frames, startup dominates the ratios")

@@ -56,6 +56,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     distributed = require_distributed()
     if workers is not None:
         with (
+            preserved_environment(),
             distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
@@ -76,6 +77,19 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         raise EmonetError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
         yield client
+
+
+@contextlib.contextmanager
+def preserved_environment() -> Iterator[None]:
+    """Restores os.environ afterwards: starting a LocalCluster sets OMP_NUM_THREADS=1 (and
+    malloc settings) in this process for its workers and leaves them, which would change the
+    thread count, and so the last digits, of every process started later from here."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def worker_model(model: ModelOptions):

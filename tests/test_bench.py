@@ -25,5 +25,5 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
         "--detect",
     ):
         assert row in proc.stdout
-    assert "detector alone (BlazeFace" in proc.stdout
+    assert "detector alone (BlazeFace" in proc.stdout and "--workers 2" in proc.stdout
     assert "(b)/(a) =" in proc.stdout and "peak RSS of (b)" in proc.stdout

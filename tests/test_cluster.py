@@ -23,6 +23,7 @@ from click.testing import CliRunner
 import emonet_cli
 from emonet_cli.boxes import BoxOptions
 from emonet_cli.cli import cli
+from emonet_cli.cluster import preserved_environment
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError
 from emonet_cli.pipeline import AnalysisSettings
@@ -52,6 +53,7 @@ def client(weights_env):
     # The hooks below run on the workers: sent by value, as this module is not importable there.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with (
+        preserved_environment(),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,

@@ -161,7 +161,11 @@ class BoxStreamWriter:
 
     def finish(self) -> None:
         """Write both streams out without publishing them (see fileio.PendingFile)."""
-        self.boxes.finish()
+        try:
+            self.boxes.finish()
+        except BaseException:
+            self.keypoints.abort()
+            raise
         self.keypoints.finish()
 
     def publish(self) -> tuple[Path, Path]:
