@@ -6,7 +6,6 @@ for byte (provenance up to its run time) when the local run uses one thread, as 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from click.testing import CliRunner
 import emonet_cli
 from emonet_cli.boxes import BoxOptions
 from emonet_cli.cli import cli
-from emonet_cli.cluster import preserved_environment
+from emonet_cli.cluster import connect
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError
 from emonet_cli.pipeline import AnalysisSettings
@@ -47,23 +46,13 @@ def weights_env(standin_weights):
 
 @pytest.fixture(scope="module")
 def client(weights_env):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     import cloudpickle
 
     # The hooks below run on the workers: sent by value, as this module is not importable there.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with (
-        preserved_environment(),
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    # The cluster `emonet analyze --workers 2` starts.
+    with connect(workers=2) as client:
         # The workers run this checkout's code (PYTHONPATH is inherited).
         assert set(client.run(package_file).values()) == {emonet_cli.__file__}
         yield client
