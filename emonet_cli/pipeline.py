@@ -22,7 +22,7 @@ from emonet_cli.align import (
     affine_from_box,
     affine_full_frame,
     apply_affine,
-    crop_face,
+    crop_frame,
     invert_affine,
 )
 from emonet_cli.boxes import BoxSource, FaceLookup, FrameFace, open_lookup
@@ -31,7 +31,7 @@ from emonet_cli.errors import InputError, ModelOutputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictions, Predictor, softmax
 from emonet_cli.results import ResultBatch, Summary, TemporalSmoother
-from emonet_cli.video import MediaInfo, MediaReader
+from emonet_cli.video import FrameSelection, MediaInfo, MediaReader
 from emonet_cli.writers import (
     OutputOptions,
     WriterContext,
@@ -51,11 +51,12 @@ LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
 @dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How faces are analysed: model batch size, the box confidence that counts as a face,
-    and the published temporal smoothing."""
+    the published temporal smoothing, and which frames of a video (None: all of them)."""
 
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
+    selection: FrameSelection | None = None
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _decode_and_align(
                 pending.detections.append(face.detection)
                 if matrix is not None:
                     pending.face_rows.append(len(pending) - 1)
-                    pending.crops.append(crop_face(frame.image, matrix))
+                    pending.crops.append(crop_frame(frame, matrix))
                     pending.matrices.append(matrix)
                 # Frames without a face still flush: memory stays bounded in a faceless stretch.
                 if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
@@ -165,7 +166,7 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
-        self.reader = MediaReader(path)
+        self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
             self.lookup = open_lookup(box_source, self.info)
@@ -294,7 +295,7 @@ def analyze_file(
             "description": f"EmoNet ({nclass} classes) on {path.name}",
         }
         summary = Summary(predictor.nclass)
-        writers = open_writers(WriterContext(info, nclass, options, meta))
+        writers = open_writers(WriterContext(info, nclass, options, meta, settings.selection))
         try:
             for batch in analysis:
                 for writer in writers:
@@ -321,6 +322,7 @@ def analyze_file(
         "batch_size": settings.batch_size,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
+        **({"selection": settings.selection.as_dict()} if settings.selection else {}),
         "boxes": box_source.describe(),
         "media": {
             "width": info.width,

@@ -21,6 +21,7 @@ from emonet_cli.boxes import BoxOptions, BoxSource
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import describe_os_error
 from emonet_cli.pipeline import AnalysisSettings, analyze_file
+from emonet_cli.selection import FrameSelection
 from emonet_cli.writers import OutputOptions, is_complete
 
 if TYPE_CHECKING:
@@ -118,14 +119,16 @@ def guarded(path: Path, work: Callable[[], Outcome]) -> Outcome:
         )
 
 
-def bar_callbacks(bar) -> dict:
-    """on_start / on_batch callbacks that drive a progress bar (or nothing)."""
+def bar_callbacks(bar, selection: FrameSelection | None = None) -> dict:
+    """on_start / on_batch callbacks that drive a progress bar (or nothing) over the frames
+    of an input, or those `selection` picks."""
     if bar is None:
         return {"on_start": None, "on_batch": None}
-    return {
-        "on_start": lambda info: setattr(bar, "total", info.frame_count),
-        "on_batch": bar.update,
-    }
+
+    def total(info) -> int:
+        return info.frame_count if selection is None else selection.expected_frames(info)
+
+    return {"on_start": lambda info: setattr(bar, "total", total(info)), "on_batch": bar.update}
 
 
 def analyze_one(
@@ -152,7 +155,7 @@ def analyze_one(
                 options,
                 provenance=provenance,
                 on_warning=on_warning,
-                **bar_callbacks(bar),
+                **bar_callbacks(bar, settings.selection),
             )
         summary = report.summary
         return Outcome(
@@ -236,7 +239,7 @@ def run_many(
             outcome = Outcome(path, "error", error=str(exc))
         else:
             written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
-            if skip_existing and is_complete(path, written):
+            if skip_existing and is_complete(path, written, settings.selection):
                 yield Outcome(path, "skipped")
                 continue
             if predictor is None:  # loaded on first need
