@@ -43,8 +43,12 @@ class ModelOptions:
     def load(self) -> tuple[Predictor, dict]:
         """The model ready to run, and what each summary JSON records about it."""
         from emonet_cli.checkpoint import load_model
-        from emonet_cli.inference import Predictor
+        from emonet_cli.inference import Predictor, resolve_precision, select_device
 
+        # A device that is not there (--device cuda without CUDA) or a precision it cannot
+        # run fails here, in one line, before any weights are read: never a silent CPU run.
+        device = select_device(self.device)
+        resolve_precision(self.precision, device)
         loaded = load_model(self.weights, self.nclass, self.offline, progress=self.progress)
         provenance = {
             "tool": "emonet-cli",
@@ -52,7 +56,7 @@ class ModelOptions:
             "weights": str(loaded.path),
             "weights_sha256": loaded.sha256,
         }
-        return Predictor(loaded.model, self.device, self.precision), provenance
+        return Predictor(loaded.model, device, self.precision), provenance
 
 
 @dataclass
