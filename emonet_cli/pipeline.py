@@ -31,6 +31,7 @@ from emonet_cli.errors import InputError, ModelOutputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictions, Predictor, softmax
 from emonet_cli.results import ResultBatch, Summary, TemporalSmoother
+from emonet_cli.tuning import background_thread
 from emonet_cli.video import FrameSelection, MediaInfo, MediaReader
 from emonet_cli.writers import (
     OutputOptions,
@@ -95,6 +96,7 @@ def _decode_and_align(
     """Producer thread: fills `out` with _PendingBatch objects, then None; an exception is
     passed on to the consumer instead."""
     try:
+        background_thread()  # behind the model's threads (see tuning)
         pending = _PendingBatch()
         frames = iter(reader)
         # Faces are looked up a chunk of frames at a time, so that a detector runs batched.
