@@ -26,7 +26,7 @@ _PUBLIC = {
     "Predictor": "emonet_cli.inference",
     "Analysis": "emonet_cli.pipeline",
     "AnalysisSettings": "emonet_cli.pipeline",
-    "analyze_file": "emonet_cli.pipeline",
+    "analyze_file": "emonet_cli.analyze",
     "BoxOptions": "emonet_cli.boxes",
     "BoxSource": "emonet_cli.boxes",
     "OutputOptions": "emonet_cli.writers",
