@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.boxes import BoxSource
-from emonet_cli.boxes.people import FACES_SUFFIX, FacesCsvWriter
+from emonet_cli.boxes.people import FACES_SUFFIX, FacesCsvWriter, face_id
 from emonet_cli.errors import InputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor
@@ -113,9 +113,13 @@ class PeopleWriters:
         return {
             "people": [
                 {"person": person, **summary.totals(), "outputs": _paths(self.sets[person])}
-                for person, summary in self.summaries.items()
+                for person, summary in sorted(self.summaries.items(), key=_by_face_id)
             ]
         }
+
+
+def _by_face_id(item: tuple) -> int:
+    return face_id(item[0])
 
 
 def _paths(writers: list) -> list[str]:

@@ -15,7 +15,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
+from emonet_cli.boxes import BoxSource, FaceLookup
+from emonet_cli.boxes.people import OnePerson, open_people
 from emonet_cli.constants import CLASS_NAMES, N_LANDMARKS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
@@ -204,10 +205,16 @@ def render_file(
         info = probe.info
     if info.is_image:
         raise InputError(f"{video}: emonet render takes a video, not an image")
-    lookup = open_lookup(box_source, info)
-    for message in lookup.warnings():
+    people = open_people(box_source, info)
+    for message in people.warnings():
         if on_warning is not None:
             on_warning(message)
+    if not isinstance(people, OnePerson):
+        return _render_people(
+            video, output, info, box_source, load_predictor, settings, results_dir, reanalyze,
+            every, max_width, on_start, on_frame,
+        )  # fmt: skip
+    lookup = people.lookup
     stored = None if reanalyze else find_stored_results(video, info, results_dir, on_warning)
     if on_start is not None:
         on_start(info)
@@ -234,3 +241,45 @@ def render_file(
         model_results.close()  # stops the decoding thread before its reader is closed
         analysis.close()
     return RenderReport(output, written, fps, size, "the model")
+
+
+def _render_people(
+    video, output, info, box_source, load_predictor, settings, results_dir, reanalyze, every,
+    max_width, on_start, on_frame,
+) -> RenderReport:  # fmt: skip
+    """render_file for a source of several people."""
+    from emonet_cli.render_people import people_from_model, render_people_frames, stored_people
+
+    stored = None if reanalyze else stored_people(video, info, results_dir)
+    if on_start is not None:
+        on_start(info)
+    if stored is not None:
+        names = _stored_class_names(video, results_dir)
+        written, fps, size = render_people_frames(
+            video, output, stored, names, every, max_width, on_frame, FOURCC
+        )
+        return RenderReport(output, written, fps, size, "the stored per-person results")
+    predictor = load_predictor()
+    analysis = Analysis(video, predictor, box_source, settings)
+    model_results = people_from_model(analysis)
+    try:
+        written, fps, size = render_people_frames(
+            video, output, model_results, CLASS_NAMES[predictor.nclass], every, max_width,
+            on_frame, FOURCC,
+        )  # fmt: skip
+    finally:
+        model_results.close()
+        analysis.close()
+    return RenderReport(output, written, fps, size, "the model")
+
+
+def _stored_class_names(video: Path, results_dir: Path | None) -> tuple[str, ...]:
+    import json
+
+    from emonet_cli.writers import summary_path
+
+    summary = json.loads(summary_path(video, results_dir).read_text(encoding="utf-8"))
+    first = summary["people"][0]["person"] if summary["people"] else None
+    if first is None:
+        return CLASS_NAMES[int(summary.get("nclass", 8))]
+    return read_results(output_path(video, results_dir, CSV_OUTPUT.suffix, first)).class_names

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
 from emonet_cli.analyze import analyze_file
-from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.boxes import BoxOptions, BoxSource
+from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import describe_os_error
 from emonet_cli.pipeline import AnalysisSettings

@@ -62,9 +62,10 @@ from emonet_cli.cli.common import (
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            max_faces, track_patience, recursive, nclass, weights, offline, batch_size, device, precision, min_face_conf,
-            smooth, merge, landmarks, embeddings, annotation_format, output_dir, skip_existing,
-            fail_fast, as_json, debug, scheduler, workers, quiet) -> None:  # fmt: skip
+            max_faces, track_patience, recursive, nclass, weights, offline, batch_size, device,
+            precision, min_face_conf, smooth, merge, landmarks, embeddings, annotation_format,
+            output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
+            quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
 
     Faces come from --bbox / --bbox-dir / --full-frame; without them from S.stream or S.csv
@@ -82,9 +83,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     from emonet_cli.writers import OutputOptions
 
     prepare_to_run(quiet)
-    detection = detection_choice(
-        min_score, square, repeat_last, device, max_faces, track_patience
-    )
+    detection = detection_choice(min_score, square, repeat_last, device, max_faces, track_patience)
     boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
     media = find_inputs(inputs, recursive, output_dir)
     box_files = [path.suffix.lower() in (".stream", ".csv") for path in bbox]

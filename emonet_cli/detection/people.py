@@ -22,6 +22,7 @@ from emonet_cli.boxes.people import (
     FACES_SUFFIX,
     PERSON_PREFIX,
     FacesCsvWriter,
+    face_id,
     person_label,
 )
 from emonet_cli.boxes.sources import FrameFace
@@ -58,8 +59,10 @@ class TrackedPeople:
             fresh = self._track(frame.index, detections)
             self.fresh.append(fresh)
             faces: dict[str | None, FrameFace] = {}
-            for label in fresh:
-                self.last.setdefault(label, RepeatLast() if self.settings.repeat_last else None)
+            if any(label not in self.last for label in fresh):
+                for label in fresh:
+                    self.last.setdefault(label, RepeatLast() if self.settings.repeat_last else None)
+                self.last = dict(sorted(self.last.items(), key=lambda item: face_id(item[0])))
             for label, repeat in self.last.items():
                 faces[label] = face_from_kept(self._kept(fresh.get(label), repeat), self.info)
             found.append(faces)
@@ -184,7 +187,7 @@ def _add_fresh(faces_csv: FacesCsvWriter, frame: Frame, fresh: dict, faces: dict
         np.full(len(labels), frame.time),
         np.array(labels),
         np.array([faces[label].box for label in labels]),
-        np.array([faces[label].conf for label in labels]),
+        np.array([faces[label].conf for label in labels], dtype=np.float32),
     )
 
 
