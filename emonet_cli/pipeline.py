@@ -198,7 +198,7 @@ class Analysis:
             for batch in batches:
                 if batch.person not in self._known:
                     self._known.add(batch.person)
-                    grouped.extend(self._backfill(batch.person))
+                    grouped.extend(self.catch_up(batch.person))
                 grouped.append(batch)
             if self.several:
                 self._history.append(
@@ -214,8 +214,9 @@ class Analysis:
                 with_face |= batch.face
             yield ResultGroup(len(pending), int(with_face.sum()), grouped)
 
-    def _backfill(self, person: str | None) -> Iterator[ResultBatch]:
-        """No-face batches for a person's frames before their first appearance."""
+    def catch_up(self, person: str | None) -> Iterator[ResultBatch]:
+        """No-face batches for the frames so far (of several people: a person's frames before
+        their first appearance)."""
         if not self._history:
             return
         frames = np.concatenate([frame for frame, _ in self._history])
