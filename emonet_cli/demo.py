@@ -131,13 +131,17 @@ class PeopleSample:
     boxes: np.ndarray  # (people, frames, 4) true face boxes x1 y1 x2 y2; NaN where unseen
 
 
-def _person_path(person: int, u: float, width: int, height: int) -> tuple[float, float, float]:
+def _person_path(
+    person: int, u: float, width: int, height: int, travel: float = 0.7
+) -> tuple[float, float, float]:
     """Zoom and face centre of generated person `person` at the fraction `u` of the clip: the
-    first two cross paths, the third leaves the frame on the right and comes back."""
+    first two cross paths (each `travel` of the frame's width), the third leaves the frame on
+    the right and comes back."""
+    start = (1 - travel) / 2
     if person == 0:
-        return 0.8, 0.15 * width + 0.7 * width * u, 0.55 * height
+        return 0.8, (start + travel * u) * width, 0.55 * height
     if person == 1:
-        return 0.6, 0.85 * width - 0.7 * width * u, 0.4 * height
+        return 0.6, (1 - start - travel * u) * width, 0.4 * height
     away = 0.35 <= u < 0.5  # off the frame for 15% of the clip
     x = 1.5 * width if away else 0.86 * width - (0.04 * width if u >= 0.5 else 0.0)
     return 0.45, x, 0.18 * height
@@ -152,6 +156,7 @@ def make_people_sample(
     fps: float = 10.0,
     seconds: float = 4.0,
     occlusion: tuple[float, float] | None = (0.72, 0.8),
+    travel: float = 0.7,
 ) -> PeopleSample:
     """Write `NAME.mp4`: 1 to 3 copies of the astronaut's head (the second mirrored and
     smaller) moving through the frame: the first two on crossing paths, the third leaving and
@@ -175,7 +180,7 @@ def make_people_sample(
             u = i / frames
             frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
             for person in range(people):
-                zoom, cx, cy = _person_path(person, u, width, height)
+                zoom, cx, cy = _person_path(person, u, width, height, travel)
                 patch = head[:, ::-1] if person == 1 else head
                 size = (round(patch.shape[1] * zoom), round(patch.shape[0] * zoom))
                 patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
@@ -188,7 +193,7 @@ def make_people_sample(
                 if box[0] >= 0 and box[2] <= width and not hidden:
                     truth[person, i] = box
             if occlusion and occlusion[0] <= u < occlusion[1]:
-                zoom, cx, cy = _person_path(0, u, width, height)
+                zoom, cx, cy = _person_path(0, u, width, height, travel)
                 half = 0.5 * zoom * (HEAD_PATCH[2] - HEAD_PATCH[0])
                 top, bottom = int(cy - half * 1.2), int(cy + half * 1.2)
                 frame[max(top, 0) : bottom, max(int(cx - half), 0) : int(cx + half)] = 128

@@ -179,7 +179,7 @@ def test_detect_writes_a_discover_stream_per_person(three_people):
 def two_people(tmp_path_factory, standin_weights):
     """A short two-person clip analysed with --max-faces 2 (and landmarks)."""
     folder = tmp_path_factory.mktemp("two")
-    sample = make_people_sample(folder, people=2, seconds=0.5, fps=8, occlusion=None)
+    sample = make_people_sample(folder, people=2, seconds=0.5, fps=8, occlusion=None, travel=0.2)
     out = folder / "out"
     common = ["--weights", str(standin_weights[8]), "--precision", "fp32", "--device", "cpu"]
     run_cli("analyze", str(sample.video), "--max-faces", "2", "--landmarks", "-o", str(out),
@@ -279,3 +279,50 @@ def test_render_and_plot_show_every_person(two_people, tmp_path):
     run_cli("plot", str(out / "people.face1.csv"), str(out / "people.face2.csv"),
             "-o", str(picture), "-q")  # fmt: skip
     assert picture.stat().st_size > 0
+
+
+def test_the_discover_module_gives_each_person_their_own_outputs(
+    two_people, tmp_path, standin_weights
+):
+    """du-process with max_faces 2: `expression_face2` is person 2's, the plain `valence` the
+    main person's (most analysed frames), each equal to analyze's at DISCOVER's precision."""
+    pytest.importorskip("discover_utils")
+    from discover_utils.data.handler.file_handler import FileHandler
+    from test_discover_module import discover_ascii, du_process, needs_ffprobe, succeeded
+
+    from emonet_cli.annotations import read_annotation
+    from emonet_cli.discover import install_module
+
+    if needs_ffprobe.args[0]:
+        pytest.skip(needs_ffprobe.kwargs["reason"])
+    sample, out, _ = two_people
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    install_module(modules)
+    outputs = [("expression_face2", "discrete"), ("expression_face1", "discrete"),
+               ("valence", "continuous")]  # fmt: skip
+    data = [
+        {"src": "file:stream:video", "type": "input", "id": "video", "uri": str(sample.video)},
+        *(
+            {
+                "src": f"file:annotation:{kind}",
+                "type": "output",
+                "id": name,
+                "uri": str(tmp_path / f"{name}.annotation"),
+            }  # fmt: skip
+            for name, kind in outputs
+        ),
+    ]
+    options = {"precision": "fp32", "device": "cpu", "max_faces": 2}
+    weights = standin_weights[8]
+    succeeded(du_process(modules, data, ["--options", json.dumps(options)], weights, tmp_path))
+    summary = json.loads((out / "people.emonet.json").read_text())
+    main = max(summary["people"], key=lambda entry: entry["frames_with_face"])["person"]
+    for name, person in (("expression_face2", "face2"), ("expression_face1", "face1")):
+        ours = read_annotation(out / f"people.{person}.expression.annotation")
+        loaded = FileHandler().load(tmp_path / f"{name}.annotation")
+        np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
+        np.testing.assert_array_equal(loaded.data["conf"], discover_ascii(ours.data["conf"]))
+    ours = read_annotation(out / f"people.{main}.valence.annotation")
+    loaded = FileHandler().load(tmp_path / "valence.annotation")
+    np.testing.assert_array_equal(loaded.data["score"], discover_ascii(ours.data["score"]))
