@@ -29,6 +29,7 @@ _PUBLIC = {
     "analyze_file": "emonet_cli.analyze",
     "BoxOptions": "emonet_cli.boxes",
     "BoxSource": "emonet_cli.boxes",
+    "DetectionSettings": "emonet_cli.detection.source",
     "OutputOptions": "emonet_cli.writers",
     "ModelOptions": "emonet_cli.runner",
     "Outcome": "emonet_cli.runner",
