@@ -151,25 +151,47 @@ def render_frames(
 ) -> tuple[int, float, tuple[int, int]]:
     """Write the annotated video of `video`, one result per decoded frame, every `every`th frame
     kept (at fps / every, so the timing stays right). Returns frames written, fps and size."""
+    trail = Trail()
+
+    def paint(painter: FramePainter, frame: Frame, result: FrameResult, shown: bool):
+        trail.add(frame.time, result)
+        if shown:
+            box = face_box(lookup, frame)
+            return painter.paint(frame.image, result, box, trail, frame.time, frame.index)
+        return None
+
+    return write_rendered(
+        video, output, results, lambda w, h: FramePainter(w, h, class_names), paint, every,
+        max_width, on_frame,
+    )  # fmt: skip
+
+
+def write_rendered(
+    video: Path,
+    output: Path,
+    results: Iterable,
+    make_painter: Callable[[int, int], FramePainter],
+    paint: Callable,
+    every: int = 1,
+    max_width: int | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> tuple[int, float, tuple[int, int]]:
+    """The video loop of a render: each decoded frame with its result through `paint(painter,
+    frame, result, shown)`, which returns the composed frame when `shown` (every `every`th)."""
     remove_partial_files(output)  # left by a render that was killed outright
     with MediaReader(video) as reader, atomic_path(output, suffix=output.suffix) as tmp:
         info = reader.info
-        painter = FramePainter(info.width, info.height, class_names)
+        painter = make_painter(info.width, info.height)
         size = output_size(painter.size, max_width)
         fps = info.fps / every
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
         if not writer.isOpened():
             raise EmonetError(f"{output}: OpenCV cannot write this video type; use .mp4")
-        trail = Trail()
         written = 0
         try:
             for frame, result in _paired(reader, results, video):
-                trail.add(frame.time, result)
-                if frame.index % every == 0:
-                    box = face_box(lookup, frame)
-                    composed = painter.paint(
-                        frame.image, result, box, trail, frame.time, frame.index
-                    )
+                composed = paint(painter, frame, result, frame.index % every == 0)
+                if composed is not None:
                     if size != painter.size:
                         composed = cv2.resize(composed, size, interpolation=cv2.INTER_AREA)
                     writer.write(cv2.cvtColor(composed, cv2.COLOR_RGB2BGR))
@@ -256,7 +278,7 @@ def _render_people(
     if stored is not None:
         names = _stored_class_names(video, results_dir)
         written, fps, size = render_people_frames(
-            video, output, stored, names, every, max_width, on_frame, FOURCC
+            video, output, stored, names, every, max_width, on_frame
         )
         return RenderReport(output, written, fps, size, "the stored per-person results")
     predictor = load_predictor()
@@ -265,7 +287,7 @@ def _render_people(
     try:
         written, fps, size = render_people_frames(
             video, output, model_results, CLASS_NAMES[predictor.nclass], every, max_width,
-            on_frame, FOURCC,
+            on_frame,
         )  # fmt: skip
     finally:
         model_results.close()

@@ -19,20 +19,16 @@ import numpy as np
 
 from emonet_cli.boxes.files import FaceBoxes, read_people_boxes
 from emonet_cli.boxes.people import FACES_SUFFIX, face_id
-from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.painter import (
     BACKGROUND,
-    FONT,
     LANDMARK,
     TEXT,
     FramePainter,
     FrameResult,
     Trail,
-    _text_scale,
-    output_size,
 )
 from emonet_cli.results import Results, read_results
-from emonet_cli.video import MediaInfo, MediaReader
+from emonet_cli.video import MediaInfo
 from emonet_cli.writers import CSV_OUTPUT, output_path, summary_path
 
 Color = tuple[int, int, int]
@@ -104,17 +100,7 @@ class PeoplePainter(FramePainter):
         cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(3 * f)), cv2.LINE_AA)
         name = self.class_names[result.expression]
         label = f"{person.person} {name} {result.probabilities[result.expression]:.0%}"
-        cap = 12 * f
-        scale, thick = _text_scale(cap), max(1, round(1.5 * f))
-        (text_width, _), _ = cv2.getTextSize(label, FONT, scale, thick)
-        margin = round(4 * f)
-        chip = round(cap + 2 * margin)
-        top = y1 - chip if y1 >= chip else max(y1, 0)
-        left = min(max(x1, 0), max(0, self.width - text_width - 2 * margin))
-        cv2.rectangle(image, (left, top), (left + text_width + 2 * margin, top + chip), color, -1)
-        ink = (0, 0, 0) if sum(color) > 382 else TEXT
-        origin = (left + margin, top + chip - margin)
-        cv2.putText(image, label, origin, FONT, scale, ink, thick, cv2.LINE_AA)
+        self.chip(image, label, (x1, y1), color, 12 * f, round(4 * f))
 
     def _draw_people_bars(self, panel: np.ndarray, seen: list[PersonResult]) -> None:
         if not seen:
@@ -210,41 +196,21 @@ def render_people_frames(
     every: int = 1,
     max_width: int | None = None,
     on_frame: Callable[[int], None] | None = None,
-    fourcc: str = "mp4v",
 ) -> tuple[int, float, tuple[int, int]]:
     """As render.render_frames, for several people: `results` gives each decoded frame its
     list of PersonResult."""
-    from emonet_cli.errors import EmonetError, InputError
+    from emonet_cli.render import write_rendered
 
-    remove_partial_files(output)
-    with MediaReader(video) as reader, atomic_path(output, suffix=output.suffix) as tmp:
-        info = reader.info
-        painter = PeoplePainter(info.width, info.height, class_names)
-        size = output_size(painter.size, max_width)
-        fps = info.fps / every
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-        if not writer.isOpened():
-            raise EmonetError(f"{output}: OpenCV cannot write this video type; use .mp4")
-        trails: dict[str, Trail] = {}
-        results = iter(results)
-        written = 0
-        try:
-            for frame in reader:
-                people = next(results, None)
-                if people is None:
-                    raise InputError(f"{video}: the results end at frame {frame.index}")
-                for person in people:
-                    trails.setdefault(person.person, Trail()).add(frame.time, person.result)
-                if frame.index % every == 0:
-                    composed = painter.paint_people(
-                        frame.image, people, trails, frame.time, frame.index
-                    )
-                    if size != painter.size:
-                        composed = cv2.resize(composed, size, interpolation=cv2.INTER_AREA)
-                    writer.write(cv2.cvtColor(composed, cv2.COLOR_RGB2BGR))
-                    written += 1
-                if on_frame is not None:
-                    on_frame(1)
-        finally:
-            writer.release()
-    return written, fps, size
+    trails: dict[str, Trail] = {}
+
+    def paint(painter: PeoplePainter, frame, people: list[PersonResult], shown: bool):
+        for person in people:
+            trails.setdefault(person.person, Trail()).add(frame.time, person.result)
+        if shown:
+            return painter.paint_people(frame.image, people, trails, frame.time, frame.index)
+        return None
+
+    return write_rendered(
+        video, output, results, lambda w, h: PeoplePainter(w, h, class_names), paint, every,
+        max_width, on_frame,
+    )  # fmt: skip
