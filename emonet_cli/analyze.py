@@ -18,7 +18,7 @@ from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor
 from emonet_cli.pipeline import Analysis, AnalysisSettings, ResultGroup
 from emonet_cli.results import ResultBatch, Summary
-from emonet_cli.video import MediaInfo
+from emonet_cli.video import FrameSelection, MediaInfo
 from emonet_cli.writers import (
     OutputOptions,
     ResultWriter,
@@ -45,8 +45,16 @@ class PeopleWriters:
     """The output writers of one input: one set per person, opened when the person first
     appears, and with several people the `S.faces.csv` overview."""
 
-    def __init__(self, info: MediaInfo, nclass: int, options: OutputOptions, several: bool):
+    def __init__(
+        self,
+        info: MediaInfo,
+        nclass: int,
+        options: OutputOptions,
+        several: bool,
+        selection: FrameSelection | None = None,
+    ):
         self.info, self.nclass, self.options = info, nclass, options
+        self.selection = selection
         self.sets: dict[str | None, list[ResultWriter]] = {}
         self.summaries: dict[str | None, Summary] = {}
         self.faces: FacesCsvWriter | None = None
@@ -80,7 +88,10 @@ class PeopleWriters:
             "description": f"EmoNet ({self.nclass} classes) on {path.name}"
             + (f", {person}" if person else ""),
         }
-        return open_writers(WriterContext(self.info, self.nclass, self.options, meta, person))
+        context = WriterContext(
+            self.info, self.nclass, self.options, meta, self.selection, person=person
+        )
+        return open_writers(context)
 
     def _add_faces(self, batches: list[ResultBatch]) -> None:
         analysed = [batch for batch in batches if batch.face.any()]
@@ -164,7 +175,7 @@ def analyze_file(
                 on_warning(message)
         if on_start is not None:
             on_start(info)
-        writers = PeopleWriters(info, nclass, options, analysis.several)
+        writers = PeopleWriters(info, nclass, options, analysis.several, settings.selection)
         frames = frames_with_face = 0
         try:
             for group in analysis.groups():
@@ -192,6 +203,7 @@ def analyze_file(
         "batch_size": settings.batch_size,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
+        **({"selection": settings.selection.as_dict()} if settings.selection else {}),
         "boxes": box_source.describe(),
         "media": {
             "width": info.width,

@@ -20,7 +20,7 @@ from emonet_cli.align import (
     affine_from_box,
     affine_full_frame,
     apply_affine,
-    crop_face,
+    crop_frame,
     invert_affine,
 )
 from emonet_cli.boxes import BoxSource, FrameFace
@@ -29,7 +29,7 @@ from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMA
 from emonet_cli.errors import ModelOutputError
 from emonet_cli.inference import Predictions, Predictor, softmax
 from emonet_cli.results import ResultBatch, TemporalSmoother
-from emonet_cli.video import MediaReader
+from emonet_cli.video import FrameSelection, MediaReader
 
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
@@ -39,11 +39,12 @@ LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
 @dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How faces are analysed: model batch size, the box confidence that counts as a face,
-    and the published temporal smoothing."""
+    the published temporal smoothing, and which frames of a video (None: all of them)."""
 
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
+    selection: FrameSelection | None = None
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _decode_and_align(
                     matrix, conf = face_matrix(face, min_face_conf)
                     if matrix is not None:
                         pending.owners.append((len(pending) - 1, person))
-                        pending.crops.append(crop_face(frame.image, matrix))
+                        pending.crops.append(crop_frame(frame, matrix))
                         pending.matrices.append(matrix)
                         pending.face_conf.append(conf)
                 # Frames without a face still flush: memory stays bounded in a faceless stretch.
@@ -168,7 +169,7 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
-        self.reader = MediaReader(path)
+        self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
             self.lookup = open_people(box_source, self.info)

@@ -443,6 +443,16 @@ def test_usage_and_input_errors_are_one_line(standin_weights, sample, tmp_path):
         assert len(proc_err.strip().splitlines()) == 1
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is there")
+def test_an_unavailable_device_is_one_line_not_a_cpu_run(sample, tmp_path):
+    proc = run_cli("analyze", sample.video, "--device", "cuda", "-o", tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "emonet: error: device 'cuda' requested but CUDA is not available"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
 def test_offline_without_weights_says_what_to_put_where(sample, tmp_path):
     proc = run_cli(
         "analyze",

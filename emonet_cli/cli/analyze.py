@@ -24,6 +24,8 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
+    selection_choice,
+    selection_options,
 )
 
 
@@ -33,6 +35,7 @@ from emonet_cli.cli.common import (
 @model_options()
 @recursive_option
 @analysis_options()
+@selection_options
 @click.option(
     "--merge", is_flag=True, help="Join runs of the same expression into one annotation segment."
 )
@@ -63,7 +66,8 @@ from emonet_cli.cli.common import (
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
             max_faces, track_patience, recursive, nclass, weights, offline, batch_size, device,
-            precision, min_face_conf, smooth, merge, landmarks, embeddings, annotation_format,
+            precision, min_face_conf, smooth, start, end, sample_rate, merge, landmarks,
+            embeddings, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
             quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
@@ -77,7 +81,11 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
     optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
-    provenance, written last). Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
+    provenance, written last). --start/--end/--sample-rate analyse part of each video: the CSV
+    has a row per analysed frame, annotations and streams start at t = 0 (no face before
+    --start) at the video's rate or HZ.
+
+    Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
     from emonet_cli.pipeline import AnalysisSettings
     from emonet_cli.runner import run_many
     from emonet_cli.writers import OutputOptions
@@ -86,6 +94,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     detection = detection_choice(min_score, square, repeat_last, device, max_faces, track_patience)
     boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
     media = find_inputs(inputs, recursive, output_dir)
+    selection = selection_choice(start, end, sample_rate)
     box_files = [path.suffix.lower() in (".stream", ".csv") for path in bbox]
     if len(media) > 1 and any(box_files):
         raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
@@ -107,7 +116,10 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             boxes=boxes,
             model=model_choice(weights, nclass, offline, device, precision, quiet),
             settings=AnalysisSettings(
-                batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth
+                batch_size=batch_size,
+                min_face_conf=min_face_conf,
+                smooth=smooth,
+                selection=selection,
             ),
             options=OutputOptions(
                 directory=output_dir,

@@ -290,6 +290,42 @@ def analysis_options(min_face_conf_help: str = "Boxes below this confidence coun
     )
 
 
+def selection_options(f):
+    """--start / --end / --sample-rate: which frames of a video are analysed."""
+    return stack(
+        click.option(
+            "--start",
+            type=click.FloatRange(min=0.0),
+            metavar="SECONDS",
+            help="Analyse from this time of each video on (frames at t >= SECONDS).",
+        ),
+        click.option(
+            "--end",
+            type=click.FloatRange(min=0.0, min_open=True),
+            metavar="SECONDS",
+            help="Analyse up to this time of each video (frames at t < SECONDS).",
+        ),
+        click.option(
+            "--sample-rate",
+            type=click.FloatRange(min=0.0, min_open=True),
+            metavar="HZ",
+            help="Analyse HZ frames per second: the first frame at or after each k / HZ "
+            "seconds; the others are skipped. Annotations and streams are written at HZ.",
+        ),
+    )(f)
+
+
+def selection_choice(start: float | None, end: float | None, sample_rate: float | None):
+    """The FrameSelection of a command line; None when every frame is analysed."""
+    from emonet_cli.selection import FrameSelection
+
+    if start is None and end is None and sample_rate is None:
+        return None
+    if end is not None and start is not None and end <= start:
+        raise click.UsageError(f"--end {end:g} must be after --start {start:g}")
+    return FrameSelection(start=start or 0.0, end=end, sample_rate=sample_rate)
+
+
 def quiet_option(help_text: str = "No progress bars, no warnings."):
     return click.option("-q", "--quiet", is_flag=True, help=help_text)
 
