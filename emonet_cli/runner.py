@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
+from emonet_cli.analyze import analyze_file
 from emonet_cli.boxes import BoxOptions, BoxSource
+from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import describe_os_error
-from emonet_cli.pipeline import AnalysisSettings, analyze_file
+from emonet_cli.pipeline import AnalysisSettings
 from emonet_cli.selection import FrameSelection
 from emonet_cli.writers import OutputOptions, is_complete
 
@@ -275,11 +277,16 @@ def detect_many(
     """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
     `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
     input."""
+    from emonet_cli.detection.people import detect_people_file
     from emonet_cli.detection.run import detect_file
 
+    several = detection.max_faces > 1
     for path, subfolder in media:
         folder = directory / subfolder if directory is not None else path.parent
-        written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
+        if several:  # the overview is published last
+            written = [folder / f"{path.stem}{FACES_SUFFIX}"]
+        else:
+            written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
         if skip_existing and all(p.exists() for p in written):
             yield Outcome(path, "skipped")
             continue
@@ -287,15 +294,20 @@ def detect_many(
         def work(path=path, folder=folder) -> Outcome:
             started = time.perf_counter()
             with progress(path) if progress else contextlib.nullcontext() as bar:
-                streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+                if several:
+                    streams = detect_people_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = streams.paths
+                else:
+                    streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = [streams.keypoints, streams.boxes]
             return Outcome(
                 path,
                 "ok",
-                outputs=[streams.keypoints, streams.boxes],
+                outputs=outputs,
                 frames=streams.frames,
                 frames_with_face=streams.frames_with_face,
                 seconds=round(time.perf_counter() - started, 3),
-                main="stream",
+                main="faces" if several else "stream",
                 report=streams,
             )
 

@@ -23,6 +23,7 @@ from emonet_cli.annotations import (
     DiscreteAnnotationWriter,
     DiscreteScheme,
 )
+from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.detection.boxstream import BoxStreamWriter
 from emonet_cli.fileio import PendingFile, atomic_open
@@ -55,6 +56,7 @@ class WriterContext:
     options: OutputOptions
     meta: dict  # role and description for NOVA headers
     selection: FrameSelection | None = None  # None: every frame (images ignore it)
+    person: str | None = None  # whose results, with several people: `face1`...
 
     @property
     def frame_rate(self) -> float:
@@ -296,10 +298,11 @@ OUTPUTS: tuple[Output, ...] = (
 CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[4], OUTPUTS[6]
 
 
-def output_path(path: Path, directory: Path | None, suffix: str) -> Path:
-    """`S<suffix>` for the input `S.ext`, in `directory` or beside the input."""
+def output_path(path: Path, directory: Path | None, suffix: str, person: str | None = None) -> Path:
+    """`S<suffix>` for the input `S.ext` (`S.<person><suffix>` for one of several people), in
+    `directory` or beside the input."""
     folder = directory if directory is not None else path.parent
-    return folder / (path.stem + suffix)
+    return folder / (path.stem + (f".{person}" if person else "") + suffix)
 
 
 def summary_path(path: Path, directory: Path | None) -> Path:
@@ -312,9 +315,13 @@ def active_outputs(path: Path, options: OutputOptions) -> list[Output]:
     return [output for output in OUTPUTS if output.applies(options, is_video)]
 
 
-def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
-    """The header / main files an analysis of `path` writes, the summary JSON last."""
-    names = [output_path(path, options.directory, o.suffix) for o in active_outputs(path, options)]
+def planned_outputs(path: Path, options: OutputOptions, person: str | None = None) -> list[Path]:
+    """The header / main files an analysis of `path` writes (of one person, with several),
+    the summary JSON last."""
+    names = [
+        output_path(path, options.directory, o.suffix, person)
+        for o in active_outputs(path, options)
+    ]
     return [*names, summary_path(path, options.directory)]
 
 
@@ -331,17 +338,24 @@ def is_complete(
     (same name, size and modification time), not for another one of the same stem, and for
     the same frames (`selection`)."""
     planned = planned_outputs(path, options)
-    if not all(p.exists() for p in planned):
-        return False
     try:
         summary = json.loads(planned[-1].read_text(encoding="utf-8"))
         wanted = selection.as_dict() if selection is not None else None
-        return (
-            summary.get("input_file") == input_identity(Path(path))
-            and summary.get("selection") == wanted
-        )
+        if summary.get("input_file") != input_identity(Path(path)):
+            return False
+        if summary.get("selection") != wanted:
+            return False
     except (OSError, ValueError, AttributeError):
         return False
+    if "people" in summary:  # several people: each person's files, and their overview
+        try:
+            people = [person["person"] for person in summary["people"]]
+        except (TypeError, KeyError):
+            return False
+        planned = [output_path(path, options.directory, FACES_SUFFIX), planned[-1]]
+        for person in people:
+            planned += planned_outputs(path, options, person)
+    return all(p.exists() for p in planned)
 
 
 def open_writers(context: WriterContext) -> list[ResultWriter]:
@@ -349,7 +363,8 @@ def open_writers(context: WriterContext) -> list[ResultWriter]:
     writers: list[ResultWriter] = []
     try:
         for output in active_outputs(context.info.path, context.options):
-            path = output_path(context.info.path, context.options.directory, output.suffix)
+            directory = context.options.directory
+            path = output_path(context.info.path, directory, output.suffix, context.person)
             writers.append(output.open(path, context))
     except BaseException:
         for writer in writers:

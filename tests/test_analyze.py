@@ -18,13 +18,13 @@ from cli_helpers import run_cli
 from discover_utils.data.handler.file_handler import FileHandler
 
 from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
+from emonet_cli.analyze import analyze_file
 from emonet_cli.annotations import read_annotation
 from emonet_cli.boxes import BoxSource, read_boxes
 from emonet_cli.checkpoint import build_model, load_state_dict
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.inference import Predictor, decode_landmarks
-from emonet_cli.pipeline import analyze_file
 from emonet_cli.results import read_results_csv
 from emonet_cli.streams import read_stream, write_stream
 from emonet_cli.video import MediaReader
