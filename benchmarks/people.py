@@ -18,7 +18,8 @@ from emonet_cli.demo import make_people_sample
 def analyze_people(video: Path, weights: Path, device: str, out: Path) -> dict:
     """`emonet analyze VIDEO --max-faces 3` in a process of its own; its summary JSON."""
     command = [sys.executable, "-m", "emonet_cli", "analyze", str(video), "--max-faces", "3",
-               "--weights", str(weights), "--device", device, "-o", str(out), "-q", "--json"]  # fmt: skip
+               "--weights", str(weights), "--device", device, "-o", str(out),
+               "-q", "--json"]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{proc.stderr[-3000:]}")
@@ -39,8 +40,9 @@ def people_lines(weights: Path, device: str, work: Path, frames: int = 50) -> li
         seconds = summary["seconds"]
         per_frame = seconds / summary["frames"]
         one_person = one_person or per_frame
+        who = "person" if people == 1 else "people"
         lines.append(
-            f"  {people} {'person' if people == 1 else 'people'}: {summary['frames'] / seconds:5.2f} "
+            f"  {people} {who}: {summary['frames'] / seconds:5.2f} "
             f"frames/s, {faces / seconds:5.2f} faces/s ({faces} faces in {summary['frames']} "
             f"frames), {per_frame / one_person:4.2f}x the time per frame of one person"
         )

@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     from emonet_cli.tuning import tune_process
 
     tune_process()
+    import emonet_cli.analyze as analyze
     import emonet_cli.pipeline as pipeline
     from emonet_cli.boxes import BoxSource
     from emonet_cli.runner import ModelOptions
+    from emonet_cli.writers import OutputOptions
 
     imported = time.perf_counter()
     predictor, provenance = ModelOptions(
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         serialise(pipeline)
     if args.same_priority and hasattr(pipeline, "background_thread"):
         pipeline.background_thread = lambda: None
-    open_writers = pipeline.open_writers
+    open_writers = analyze.open_writers
 
     def timed_writers(context):
         opened = open_writers(context)
@@ -101,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             writer.add = writers.wrap(writer.add)
         return opened
 
-    pipeline.open_writers = timed_writers
+    analyze.open_writers = timed_writers
     cpu_before = process_cpu()
     with tempfile.TemporaryDirectory() as out:
-        options = pipeline.OutputOptions(directory=Path(out))
+        options = OutputOptions(directory=Path(out))
         analysis_started = time.perf_counter()
         if args.detect:
             from emonet_cli.detection.source import DetectionSettings
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             source = BoxSource(detect=DetectionSettings(device=args.device))
         else:
             source = BoxSource(path=stream)
-        report = pipeline.analyze_file(
+        report = analyze.analyze_file(
             video, predictor, source, options=options, provenance=provenance
         )
         analysis = time.perf_counter() - analysis_started
