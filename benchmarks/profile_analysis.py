@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "--same-priority", action="store_true", help="the decoding thread not at nice +10"
     )
     parser.add_argument("--detect", action="store_true", help="detect the faces (STREAM unused)")
+    parser.add_argument("--sample-rate", type=float, help="analyse frames at this rate")
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import emonet_cli.pipeline as pipeline
     from emonet_cli.boxes import BoxSource
     from emonet_cli.runner import ModelOptions
+    from emonet_cli.selection import FrameSelection
     from emonet_cli.writers import OutputOptions
 
     imported = time.perf_counter()
@@ -114,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             source = BoxSource(detect=DetectionSettings(device=args.device))
         else:
             source = BoxSource(path=stream)
+        selection = FrameSelection(sample_rate=args.sample_rate) if args.sample_rate else None
         report = analyze.analyze_file(
-            video, predictor, source, options=options, provenance=provenance
+            video,
+            predictor,
+            source,
+            pipeline.AnalysisSettings(selection=selection),
+            options=options,
+            provenance=provenance,
         )
         analysis = time.perf_counter() - analysis_started
     frames = report.summary["frames"]
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "decoding": "inline" if args.inline else "thread",
         "same_priority": args.same_priority,
         "detect": args.detect,
+        "sample_rate": args.sample_rate,
         "imports_s": round(imported - STARTED, 3),
         "weights_s": round(loaded - imported, 3),
         "analysis_s": round(analysis, 3),
