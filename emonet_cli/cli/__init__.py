@@ -5,6 +5,11 @@ and the commands that never run the model start quickly."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from typing import NoReturn
+
 import click
 
 from emonet_cli import __version__
@@ -42,5 +47,31 @@ for command in COMMANDS:
     cli.add_command(command)
 
 
-def main() -> None:
-    cli(prog_name="emonet")
+def main() -> NoReturn:
+    try:
+        cli(prog_name="emonet")
+    except SystemExit as exc:
+        leave(exc.code)
+    leave(0)
+
+
+def leave(code: int | str | None) -> NoReturn:
+    """Exit with `code` as sys.exit would, but once torch is loaded without the interpreter's
+    shutdown: tearing torch's modules down took 0.6 s of every run on 2 cores, after the last
+    output was written and closed. Output streams and log handlers are flushed first."""
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`emonet ... | head`): nothing to keep
+            pass
+    os._exit(status)
