@@ -293,8 +293,8 @@ def analyze_file(
             "annotator": "emonet",
             "description": f"EmoNet ({nclass} classes) on {path.name}",
         }
-        summary = Summary(predictor.nclass)
-        writers = open_writers(WriterContext(info, nclass, options, meta))
+        summary = Summary(predictor.classes.names)
+        writers = open_writers(WriterContext(info, nclass, options, meta, predictor.classes))
         try:
             for batch in analysis:
                 for writer in writers:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
-from emonet_cli.constants import CLASS_NAMES, N_LANDMARKS
+from emonet_cli.constants import N_LANDMARKS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.inference import Predictor
@@ -147,13 +147,14 @@ def render_frames(
     every: int = 1,
     max_width: int | None = None,
     on_frame: Callable[[int], None] | None = None,
+    class_colors: tuple[str, ...] | None = None,
 ) -> tuple[int, float, tuple[int, int]]:
     """Write the annotated video of `video`, one result per decoded frame, every `every`th frame
     kept (at fps / every, so the timing stays right). Returns frames written, fps and size."""
     remove_partial_files(output)  # left by a render that was killed outright
     with MediaReader(video) as reader, atomic_path(output, suffix=output.suffix) as tmp:
         info = reader.info
-        painter = FramePainter(info.width, info.height, class_names)
+        painter = FramePainter(info.width, info.height, class_names, class_colors)
         size = output_size(painter.size, max_width)
         fps = info.fps / every
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
@@ -225,10 +226,11 @@ def render_file(
             output,
             model_results,
             lookup,
-            CLASS_NAMES[predictor.nclass],
+            predictor.classes.names,
             every,
             max_width,
             on_frame,
+            predictor.classes.colors,
         )
     finally:
         model_results.close()  # stops the decoding thread before its reader is closed

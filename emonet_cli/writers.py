@@ -23,7 +23,7 @@ from emonet_cli.annotations import (
     DiscreteAnnotationWriter,
     DiscreteScheme,
 )
-from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS, Classes
 from emonet_cli.detection.boxstream import BoxStreamWriter
 from emonet_cli.fileio import PendingFile, atomic_open
 from emonet_cli.results import ResultBatch, csv_columns
@@ -53,6 +53,11 @@ class WriterContext:
     nclass: int
     options: OutputOptions
     meta: dict  # role and description for NOVA headers
+    classes: Classes | None = None  # names and colours; None: the published ones of nclass
+
+    @property
+    def class_set(self) -> Classes:
+        return self.classes or Classes.default(self.nclass)
 
     @property
     def frame_rate(self) -> float:
@@ -108,10 +113,10 @@ class CsvWriter(WrappedWriter):
 
     def __init__(self, path: Path, context: WriterContext):
         self.paths = [path]
-        self.names = CLASS_NAMES[context.nclass]
+        self.names = context.class_set.names
         self._writer = PendingFile(path, binary=False)
         self._csv = csv.writer(self._writer.file, lineterminator="\n")
-        self._csv.writerow(csv_columns(context.nclass))
+        self._csv.writerow(csv_columns(self.names))
 
     def add(self, batch: ResultBatch) -> None:
         for i in range(len(batch)):
@@ -142,8 +147,8 @@ class ExpressionAnnotationWriter(WrappedWriter):
     garbage segments (id -1, confidence 0)."""
 
     def __init__(self, path: Path, context: WriterContext):
-        names = list(CLASS_NAMES[context.nclass])
-        scheme = DiscreteScheme("emotion", names, [CLASS_COLORS[n] for n in names])
+        classes = context.class_set
+        scheme = DiscreteScheme("emotion", list(classes.names), list(classes.colors))
         ftype = context.options.annotation_ftype
         self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths
