@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,9 +100,18 @@ def read_labels(path: str | os.PathLike, expressions: int | None = AFFECTNET_IDS
 def read_label_file(path: str | os.PathLike, expressions: int | None = AFFECTNET_IDS) -> LabelFile:
     """read_labels, with the layout found."""
     path = Path(path)
+    return parse_label_rows(csv_rows(path), path, expressions)
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The line number and fields of each row of a CSV file that is not blank; FormatError
+    when the file cannot be read as UTF-8 CSV."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return parse_label_rows(f, path, expressions)
+            reader = csv.reader(f)
+            for fields in reader:
+                if any(field.strip() for field in fields):
+                    yield reader.line_num, fields
     except OSError as exc:
         raise FormatError(f"cannot read label file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -112,17 +121,14 @@ def read_label_file(path: str | os.PathLike, expressions: int | None = AFFECTNET
 
 
 def parse_label_rows(
-    lines: Iterable[str], path: Path, expressions: int | None = AFFECTNET_IDS
+    rows: Iterable[tuple[int, list[str]]], path: Path, expressions: int | None = AFFECTNET_IDS
 ) -> LabelFile:
-    """The rows of a label file's text, skipping blank lines and a header row."""
-    reader = csv.reader(lines)
+    """The label rows of a file's (line number, fields) rows, skipping a header row."""
     parse_row = None
     width = 0
     found = LabelFile(LAYOUT_SIMPLE, [])
-    for fields in reader:
-        if not any(field.strip() for field in fields):
-            continue
-        where = f"{path}, line {reader.line_num}"
+    for line, fields in rows:
+        where = f"{path}, line {line}"
         if parse_row is None:
             parse_row, width, is_header = row_parser(fields, where, expressions)
             found.layout = parse_row.layout
@@ -130,7 +136,7 @@ def parse_label_rows(
                 continue
         if len(fields) != width:
             raise FormatError(f"{where}: expected {width} columns, found {len(fields)}")
-        found.rows.append(parse_row(fields, reader.line_num, where))
+        found.rows.append(parse_row(fields, line, where))
     return found
 
 

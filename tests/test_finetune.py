@@ -27,7 +27,7 @@ from emonet_cli.checkpoint import METADATA_KEY, load_model, load_state_dict
 from emonet_cli.cli import cli
 from emonet_cli.constants import PALETTE
 from emonet_cli.demo import make_sample
-from emonet_cli.errors import EmonetError, FormatError
+from emonet_cli.errors import EmonetError, FormatError, WeightsError
 from emonet_cli.evaluate import evaluate, face_matrix
 from emonet_cli.finetune.data import (
     FER2013_CLASSES,
@@ -311,7 +311,9 @@ def test_validation_is_scored_as_emonet_evaluate_scores(trained, generated):
     assert best[0] == 1 and best[-1] == result.best_epoch == 1 + int(np.argmax(scores))
 
 
-def test_the_fan_is_untouched_and_the_checkpoint_is_the_published_layout(trained, standin_weights):
+def test_the_fan_is_untouched_and_the_checkpoint_is_the_published_layout(
+    trained, standin_weights, tmp_path
+):
     result, _ = trained
     initial = load_state_dict(standin_weights[8])
     raw = torch.load(result.best, map_location="cpu", weights_only=True)
@@ -337,6 +339,10 @@ def test_the_fan_is_untouched_and_the_checkpoint_is_the_published_layout(trained
     assert metadata["nclass"] == 3 and metadata["labels"] == "index"
     assert metadata["init"]["sha256"] == load_model(standin_weights[8]).sha256
     assert metadata["settings"]["lr"] == 3e-3 and metadata["settings"]["augmentation"] is None
+    wrong = tmp_path / "wrong.pth"
+    torch.save({**raw, METADATA_KEY: {**metadata, "class_names": ["a", "b"]}}, wrong)
+    with pytest.raises(WeightsError, match="metadata names 2 classes, but its head has 3"):
+        load_model(wrong)
     summary = json.loads(result.summary.read_text())
     assert summary["status"] == "done" and summary["counts"]["train"] == {
         "class0": 4,
@@ -345,10 +351,30 @@ def test_the_fan_is_untouched_and_the_checkpoint_is_the_published_layout(trained
     }
 
 
+def test_train_fan_trains_the_last_hourglass_too(standin_weights):
+    model = load_model(standin_weights[8]).model
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    trainer = Trainer(
+        model, torch.device("cpu"), "fp32", lr=1e-3, weight_decay=0.0, total_steps=1,
+        train_fan=True,
+    )  # fmt: skip
+    crops = np.random.default_rng(0).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+    trainer.train_mode()
+    affect = np.array([0.5, -0.5], dtype=np.float32)
+    trainer.step(trainer.features(crops), np.array([0, 1]), affect, affect)
+    after = model.state_dict()
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    last_stack = {"m1", "top_m_1", "conv_last1", "bn_end1", "l1"}
+    assert {key.split(".")[0] for key in changed} == last_stack | set(EMOTION_BRANCH)
+    assert not any("running" in key for key in changed if key.split(".")[0] in last_stack)
+
+
 # --- FER2013 end to end, through the command line -----------------------------------------------
 
 
-def test_fer2013_model_runs_through_analyze_with_its_seven_names(standin_weights, tmp_path):
+def test_fer2013_model_runs_through_analyze_with_its_seven_names(
+    standin_weights, tmp_path, monkeypatch
+):
     labels = fer2013_csv(tmp_path / "fer2013.csv", train_per_class=1, val=2, test=1)
     out = tmp_path / "model"
     colors = ["#102030", "#203040", "#304050", "#405060", "#506070", "#607080", "#7080A0"]
@@ -369,10 +395,11 @@ def test_fer2013_model_runs_through_analyze_with_its_seven_names(standin_weights
     sample = make_sample(tmp_path / "clip", width=160, height=120, fps=10, seconds=0.4,
                          gap=(0.1, 0.2))  # fmt: skip
     results = tmp_path / "results"
-    run_cli(
-        "analyze", sample.video, "--bbox", sample.boxes, "--weights", out / "best.pth",
-        "-o", results, "--landmarks", "--device", "cpu", "--precision", "fp32", "--quiet",
-    )  # fmt: skip
+    # In this process: the finetune run above was the subprocess.
+    args = ["analyze", sample.video, "--bbox", sample.boxes, "--weights", out / "best.pth"]
+    args += ["-o", results, "--device", "cpu", "--precision", "fp32", "--quiet"]
+    analyzed = CliRunner().invoke(cli, [str(arg) for arg in args])
+    assert analyzed.exit_code == 0, analyzed.output
     stem = sample.video.stem
     with open(results / f"{stem}.csv", newline="") as f:
         table = list(csv.reader(f))
@@ -388,6 +415,19 @@ def test_fer2013_model_runs_through_analyze_with_its_seven_names(standin_weights
     recording = read_results(results / f"{stem}.csv")  # what emonet plot and render read
     assert recording.class_names == tuple(names)
     assert len(class_colors(recording.class_names)) == 7
+
+    # --nclass is what the weights say; another number is one error line.
+    assert load_model(out / "best.pth", nclass=7).classes.names == tuple(names)
+    refused = CliRunner().invoke(cli, [
+        "analyze", str(sample.video), "--bbox", str(sample.boxes), "--weights",
+        str(out / "best.pth"), "--nclass", "8", "-o", str(tmp_path / "refused"), "--quiet",
+    ])  # fmt: skip
+    assert refused.exit_code == 1
+    (line,) = error_lines(refused.output)
+    assert "holds the 7-class model" in line
+    monkeypatch.delenv("EMONET_WEIGHTS", raising=False)
+    with pytest.raises(WeightsError, match="published weights have 5 or 8 classes, not 7"):
+        load_model(nclass=7, offline=True)
 
 
 # --- resume -------------------------------------------------------------------------------------
@@ -456,6 +496,15 @@ def finetune_cli(*args) -> object:
     return CliRunner().invoke(cli, ["finetune", *map(str, args)])
 
 
+def error_lines(output: str) -> list[str]:
+    """The error lines of a command's output, which must hold no traceback (warnings, such
+    as a class without faces, may come before)."""
+    assert "Traceback" not in output, output
+    lines = output.strip().splitlines()
+    assert all(line.startswith("emonet: ") for line in lines), output
+    return [line for line in lines if line.startswith("emonet: error: ")]
+
+
 def test_user_errors_end_in_one_line(generated, standin_weights, tmp_path):
     root, train_labels, _ = generated
     init = ["--init", standin_weights[8], "--device", "cpu"]
@@ -494,9 +543,8 @@ def test_user_errors_end_in_one_line(generated, standin_weights, tmp_path):
     for args, message in cases:
         result = finetune_cli(*args)
         assert result.exit_code == 1, result.output
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("emonet: error: "), result.output
-        assert message in lines[0], lines[0]
+        (line,) = error_lines(result.output)
+        assert message in line, line
     both = finetune_cli(
         train_labels, "-o", tmp_path / "a", "--val", train_labels, "--val-split", 0.1
     )
@@ -513,6 +561,6 @@ def test_a_read_only_output_folder_is_one_line(generated, standin_weights, tmp_p
             train_labels, "--images", root, "-o", frozen / "run", "--init", standin_weights[8]
         )
     assert result.exit_code == 1
-    (line,) = result.output.strip().splitlines()
+    (line,) = error_lines(result.output)
     assert line.startswith(f"emonet: error: cannot write into {frozen / 'run'}: ")
     assert "Read-only file system" in line or "Permission denied" in line

@@ -25,7 +25,7 @@ from emonet_cli.constants import INPUT_SIZE
 from emonet_cli.errors import EmonetError, FormatError
 from emonet_cli.evaluate import face_matrix
 from emonet_cli.fileio import unreadable_reason
-from emonet_cli.labels import LAYOUT_AFFECTNET, LabelRow, Sample, read_label_file
+from emonet_cli.labels import LAYOUT_AFFECTNET, LabelRow, Sample, csv_rows, read_label_file
 from emonet_cli.video import UnreadableImage, read_image
 
 LAYOUT_FER2013 = "fer2013"
@@ -107,34 +107,22 @@ def read_fer2013(path: Path, class_names: Sequence[str] | None = None) -> Labell
     PublicTest (the validation split) or PrivateTest (held out)."""
     names = tuple(class_names or FER2013_CLASSES)
     faces = LabelledFaces(path, LAYOUT_FER2013, names, [], 0)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [name.strip().lower() for name in next(reader)]
-            if "emotion" not in header:
-                raise FormatError(f"{path}, line 1: FER2013 header without an emotion column")
-            wanted = ("emotion", "pixels", "usage")
-            column = {name: header.index(name) for name in wanted if name in header}
-            for fields in reader:
-                if not any(value.strip() for value in fields):
-                    continue
-                where = f"{path}, line {reader.line_num}"
-                if len(fields) != len(header):
-                    raise FormatError(
-                        f"{where}: expected {len(header)} columns, found {len(fields)}"
-                    )
-                faces.rows += 1
-                example = fer2013_example(fields, column, reader.line_num, where, len(names))
-                if example.usage == "test":
-                    faces.skipped[SKIP_TEST_SPLIT] += 1
-                else:
-                    faces.examples.append(example)
-    except OSError as exc:
-        raise FormatError(f"cannot read label file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"{path} is not a UTF-8 text file") from None
-    except csv.Error as exc:
-        raise FormatError(f"{path} is not a readable CSV file: {exc}") from None
+    rows = csv_rows(path)
+    line, header = next(rows, (1, []))
+    header = [name.strip().lower() for name in header]
+    if "emotion" not in header:
+        raise FormatError(f"{path}, line {line}: FER2013 header without an emotion column")
+    column = {name: header.index(name) for name in ("emotion", "pixels", "usage") if name in header}
+    for line, fields in rows:
+        where = f"{path}, line {line}"
+        if len(fields) != len(header):
+            raise FormatError(f"{where}: expected {len(header)} columns, found {len(fields)}")
+        faces.rows += 1
+        example = fer2013_example(fields, column, line, where, len(names))
+        if example.usage == "test":
+            faces.skipped[SKIP_TEST_SPLIT] += 1
+        else:
+            faces.examples.append(example)
     return faces
 
 

@@ -9,6 +9,7 @@ its plot, best.pth and last.pth (see `state`).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -57,6 +58,8 @@ from emonet_cli.inference import resolve_precision, select_device
 from emonet_cli.labels import LAYOUT_AFFECTNET
 from emonet_cli.weights import sha256_file
 from emonet_cli.writers import write_json
+
+log = logging.getLogger("emonet")
 
 METRICS_NAME = "metrics.csv"
 PLOT_NAME = "metrics.png"
@@ -141,6 +144,12 @@ def prepare_data(
         data.train, data.val = split(faces, val_split, seed)
     if len(data.train) < 2:
         raise EmonetError(f"{labels}: {len(data.train)} faces to train on; at least 2 are needed")
+    counts = np.bincount([e.target for e in data.train], minlength=classes.nclass)
+    absent = [name for name, count in zip(classes.names, counts) if not count]
+    if absent:
+        log.warning("no face to train class %s on", ", ".join(absent))
+    if not data.val:
+        log.warning("no validation faces: best.pth will be the last epoch's model")
     return data
 
 
@@ -289,13 +298,16 @@ def finetune(
     mirror = any(e.row.valence is not None for e in data.val)
     fixed_fan = not settings.train_fan
     budget = cache_bytes if fixed_fan else 0
-    val_cache = feature_cache(trainer, val_loader, settings.batch_size, mirror, budget, progress)
-    budget -= len(val_cache or []) * trainer.feature_bytes * (2 if mirror else 1)
-    train_cache = None
-    if augmentation is None and first < settings.epochs:
-        train_cache = feature_cache(
-            trainer, train_loader, settings.batch_size, False, budget, progress
+    val_cache = train_cache = None
+    if first < settings.epochs:
+        val_cache = feature_cache(
+            trainer, val_loader, settings.batch_size, mirror, budget, progress
         )
+        budget -= len(val_cache or []) * trainer.feature_bytes
+        if augmentation is None:
+            train_cache = feature_cache(
+                trainer, train_loader, settings.batch_size, False, budget, progress
+            )
 
     for epoch in range(first, settings.epochs):
         started = time.perf_counter()

@@ -291,9 +291,10 @@ def validate(
         if cache:
             features = stacked(cache, [*indices, *(indices + count if mirror else [])])
         else:
-            features = trainer.features(
-                np.concatenate([crops, crops[:, :, ::-1]]) if mirror else crops
-            )
+            with torch.no_grad():  # a trained hourglass (train_fan) records nothing here
+                features = trainer.features(
+                    np.concatenate([crops, crops[:, :, ::-1]]) if mirror else crops
+                )
         expression, valence, arousal = scored_outputs(
             trainer.predict(features), len(indices), mirror
         )
