@@ -28,7 +28,7 @@ from emonet_cli.cli import cli
 from emonet_cli.constants import PALETTE
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError, FormatError, WeightsError
-from emonet_cli.evaluate import evaluate, face_matrix
+from emonet_cli.evaluate import evaluate, evaluation_report, face_matrix, format_table
 from emonet_cli.finetune.data import (
     FER2013_CLASSES,
     SKIP_NOT_A_CLASS,
@@ -294,6 +294,11 @@ def test_validation_is_scored_as_emonet_evaluate_scores(trained, generated):
     predictor = Predictor(loaded.model, device="cpu", precision="fp32")
     evaluation = evaluate(read_labels(val_labels, None), root, predictor, batch_size=4)
     scores = evaluation.scores()
+    table = format_table(evaluation)
+    assert "class0" in table and "class2" in table and "paper" not in table
+    report = evaluation_report(evaluation, labels=val_labels, images_root=root)
+    assert report["class_names"] == ["class0", "class1", "class2"]
+    assert report["published"] is None and report["nclass"] == 3
     row = reports[-1].row
     assert row["val_faces"] == evaluation.used == 3
     assert row["val_acc"] == scores["expression"]["acc"]

@@ -102,6 +102,11 @@ class Trainer:
         # bf16 trains well without loss scaling; fp16 (older GPUs) trains in float32.
         return autocast(self.device, "bf16" if self.precision == "bf16" else "fp32")
 
+    def _for_branch(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A FAN output as a normal tensor (autograd may save it) of a type the trained part
+        takes: float32 after an fp16 FAN."""
+        return tensor.float() if self.precision == "fp16" else tensor.clone()
+
     def to_input(self, crops: np.ndarray) -> torch.Tensor:
         """(B, 256, 256, 3) uint8 RGB crops -> the network input, as the predictor makes it."""
         batch = torch.from_numpy(np.ascontiguousarray(crops))
@@ -131,8 +136,8 @@ class Trainer:
             for i in range(last):
                 ll, _, previous = model.stack(i, previous)
                 stack_features.append(ll)
-        stem, previous = stem.clone(), previous.clone()
-        stack_features = [f.clone() for f in stack_features]
+        stem, previous = self._for_branch(stem), self._for_branch(previous)
+        stack_features = [self._for_branch(f) for f in stack_features]
         with self._branch_autocast():
             ll, heatmap, _ = model.stack(last, previous)
             return model.attend(stem, [*stack_features, ll], heatmap)
@@ -153,6 +158,8 @@ class Trainer:
     ) -> dict[str, float]:
         """One optimizer step on a batch; returns its loss, loss parts and correct count."""
         target_t = torch.as_tensor(target, dtype=torch.long, device=self.device)
+        if self.precision == "fp16":
+            features = features.float()
         with self._branch_autocast():
             head, _ = self.model.emotion(features)
         loss, parts = emonet_loss(
