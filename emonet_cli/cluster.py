@@ -171,7 +171,7 @@ def run_on_cluster(
                 return
             continue
         written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
-        if skip_existing and is_complete(path, written):
+        if skip_existing and is_complete(path, written, settings.selection):
             settled.append(Outcome(path, "skipped"))
         else:
             jobs.append((path, subfolder))

@@ -118,6 +118,99 @@ def make_sample(
     return Sample(video_path, boxes_path, frames, fps, face_frames)
 
 
+# Where several people are drawn: the part of the photo around the astronaut's head (centred on
+# the face, so that a mirrored copy keeps the face box), pasted on its own.
+HEAD_PATCH = (130, 20, 312, 216)
+
+
+@dataclass
+class PeopleSample:
+    video: Path
+    frames: int
+    fps: float
+    boxes: np.ndarray  # (people, frames, 4) true face boxes x1 y1 x2 y2; NaN where unseen
+
+
+def _person_path(
+    person: int, u: float, width: int, height: int, travel: float = 0.7
+) -> tuple[float, float, float]:
+    """Zoom and face centre of generated person `person` at the fraction `u` of the clip: the
+    first two cross paths (each `travel` of the frame's width), the third leaves the frame on
+    the right and comes back."""
+    start = (1 - travel) / 2
+    if person == 0:
+        return 0.8, (start + travel * u) * width, 0.55 * height
+    if person == 1:
+        return 0.6, (1 - start - travel * u) * width, 0.4 * height
+    away = 0.35 <= u < 0.5  # off the frame for 15% of the clip
+    x = 1.5 * width if away else 0.86 * width - (0.04 * width if u >= 0.5 else 0.0)
+    return 0.45, x, 0.18 * height
+
+
+def make_people_sample(
+    folder: str | Path,
+    name: str = "people",
+    people: int = 2,
+    width: int = 640,
+    height: int = 360,
+    fps: float = 10.0,
+    seconds: float = 4.0,
+    occlusion: tuple[float, float] | None = (0.72, 0.8),
+    travel: float = 0.7,
+) -> PeopleSample:
+    """Write `NAME.mp4`: 1 to 3 copies of the astronaut's head (the second mirrored and
+    smaller) moving through the frame: the first two on crossing paths, the third leaving and
+    coming back, and the first hidden behind a panel during `occlusion` (fractions of the clip).
+    Returns the true face box of each person in each frame."""
+    if not 1 <= people <= 3:
+        raise ValueError("people must be 1, 2 or 3")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    x1, y1, x2, y2 = HEAD_PATCH
+    head = skimage.data.astronaut()[y1:y2, x1:x2]
+    fx1, fy1, fx2, fy2 = (a - b for a, b in zip(ASTRONAUT_FACE_BOX, (x1, y1, x1, y1)))
+    frames = round(seconds * fps)
+    truth = np.full((people, frames, 4), np.nan)
+    video_path = folder / f"{name}.mp4"
+    with atomic_path(video_path, suffix=".mp4") as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError("OpenCV cannot write MP4 (mp4v) on this machine")
+        for i in range(frames):
+            u = i / frames
+            frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+            for person in range(people):
+                zoom, cx, cy = _person_path(person, u, width, height, travel)
+                patch = head[:, ::-1] if person == 1 else head
+                size = (round(patch.shape[1] * zoom), round(patch.shape[0] * zoom))
+                patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+                left = round(cx - zoom * (fx1 + fx2) / 2)
+                top = round(cy - zoom * (fy1 + fy2) / 2)
+                _paste(frame, patch, left, top)
+                box = np.array([left + zoom * fx1, top + zoom * fy1, left + zoom * fx2,
+                                top + zoom * fy2])  # fmt: skip
+                hidden = person == 0 and occlusion and occlusion[0] <= u < occlusion[1]
+                if box[0] >= 0 and box[2] <= width and not hidden:
+                    truth[person, i] = box
+            if occlusion and occlusion[0] <= u < occlusion[1]:
+                zoom, cx, cy = _person_path(0, u, width, height, travel)
+                half = 0.5 * zoom * (HEAD_PATCH[2] - HEAD_PATCH[0])
+                top, bottom = int(cy - half * 1.2), int(cy + half * 1.2)
+                frame[max(top, 0) : bottom, max(int(cx - half), 0) : int(cx + half)] = 128
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+    return PeopleSample(video_path, frames, fps, truth)
+
+
+def _paste(frame: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:
+    """Draw `patch` with its top-left corner at (left, top), clipped to the frame."""
+    height, width = frame.shape[:2]
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + patch.shape[1], width), min(top + patch.shape[0], height)
+    if x1 > x0 and y1 > y0:
+        frame[y0:y1, x0:x1] = patch[y0 - top : y1 - top, x0 - left : x1 - left]
+
+
 def run_cli(args: list[str]) -> int:
     """`emonet ARGS` in this process; its exit status."""
     from emonet_cli.cli import cli

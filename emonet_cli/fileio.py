@@ -12,6 +12,7 @@ are left alone, since no process can tell whether they are alive. Part files wit
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import os
 import re
@@ -85,6 +86,20 @@ def remove_partial_files(path: Path) -> None:
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{PART_SUFFIX}*"):
         if is_stale_part_file(leftover, path):
             leftover.unlink(missing_ok=True)
+
+
+def remove_partial_files_matching(folder: Path, pattern: str) -> None:
+    """remove_partial_files for every name in `folder` matching the glob `pattern`, whether or
+    not the file itself exists (a killed run may have left only its part file)."""
+    for leftover in folder.glob(f".{pattern}.*{PART_SUFFIX}*"):
+        hidden = leftover.name[1:]
+        # The owner fields follow the name: try each dot until the rest reads as them.
+        for cut in (i for i, char in enumerate(hidden) if char == "."):
+            if fnmatch.fnmatchcase(hidden[:cut], pattern) and is_stale_part_file(
+                leftover, folder / hidden[:cut]
+            ):
+                leftover.unlink(missing_ok=True)
+                break
 
 
 @contextlib.contextmanager

@@ -214,26 +214,21 @@ class FramePainter:
         cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(3 * f)), cv2.LINE_AA)
         name = self.class_names[result.expression]
         label = f"{name} {result.probabilities[result.expression]:.0%}"
-        cap = 14 * f
-        scale, thick = _text_scale(cap), max(1, round(1.5 * f))
+        self.chip(image, label, (x1, y1), color, 14 * f, round(5 * f))
+
+    def chip(self, image, label: str, corner: tuple[int, int], color, cap, margin: int) -> None:
+        """`label` on a chip of `color` above the box corner `corner` (inside when no room)."""
+        x1, y1 = corner
+        scale, thick = _text_scale(cap), max(1, round(1.5 * self.u))
         (text_width, _), _ = cv2.getTextSize(label, FONT, scale, thick)
-        margin = round(5 * f)
         chip_height = round(cap + 2 * margin)
         top = y1 - chip_height if y1 >= chip_height else max(y1, 0)  # above, else inside
         left = min(max(x1, 0), max(0, self.width - text_width - 2 * margin))
         right = left + text_width + 2 * margin
         cv2.rectangle(image, (left, top), (right, top + chip_height), color, -1)
         ink = (0, 0, 0) if sum(color) > 382 else TEXT
-        cv2.putText(
-            image,
-            label,
-            (left + margin, top + chip_height - margin),
-            FONT,
-            scale,
-            ink,
-            thick,
-            cv2.LINE_AA,
-        )
+        origin = (left + margin, top + chip_height - margin)
+        cv2.putText(image, label, origin, FONT, scale, ink, thick, cv2.LINE_AA)
 
     def _no_face_banner(self, image: np.ndarray) -> None:
         f = self.u

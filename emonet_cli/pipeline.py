@@ -7,13 +7,11 @@ of the video.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,26 +20,16 @@ from emonet_cli.align import (
     affine_from_box,
     affine_full_frame,
     apply_affine,
-    crop_face,
+    crop_frame,
     invert_affine,
 )
-from emonet_cli.boxes import BoxSource, FaceLookup, FrameFace, open_lookup
+from emonet_cli.boxes import BoxSource, FrameFace
+from emonet_cli.boxes.people import OnePerson, PeopleLookup, open_people
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
-from emonet_cli.errors import InputError, ModelOutputError
-from emonet_cli.fileio import remove_partial_files
+from emonet_cli.errors import ModelOutputError
 from emonet_cli.inference import Predictions, Predictor, softmax
-from emonet_cli.results import ResultBatch, Summary, TemporalSmoother
-from emonet_cli.video import MediaInfo, MediaReader
-from emonet_cli.writers import (
-    OutputOptions,
-    WriterContext,
-    close_all,
-    input_identity,
-    open_writers,
-    planned_outputs,
-    summary_path,
-    write_json,
-)
+from emonet_cli.results import ResultBatch, TemporalSmoother
+from emonet_cli.video import FrameSelection, MediaReader
 
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
@@ -51,27 +39,40 @@ LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
 @dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How faces are analysed: model batch size, the box confidence that counts as a face,
-    and the published temporal smoothing."""
+    the published temporal smoothing, and which frames of a video (None: all of them)."""
 
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
+    selection: FrameSelection | None = None
 
 
 @dataclass
 class _PendingBatch:
-    """Frames decoded and aligned, waiting for the model."""
+    """Frames decoded and their faces aligned, waiting for the model. One crop per analysed
+    face: with several people, a frame has several."""
 
     frame: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
-    face_conf: list[float] = field(default_factory=list)
-    face_rows: list[int] = field(default_factory=list)  # rows that carry a crop
+    faces: list[dict[str | None, FrameFace]] = field(default_factory=list)  # per frame
+    owners: list[tuple[int, str | None]] = field(default_factory=list)  # per crop: row, person
     crops: list[np.ndarray] = field(default_factory=list)
     matrices: list[np.ndarray] = field(default_factory=list)
-    detections: list[np.ndarray | None] = field(default_factory=list)  # a detector's, per frame
+    face_conf: list[float] = field(default_factory=list)  # per crop
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+@dataclass
+class ResultGroup:
+    """The results of consecutive frames for every person known so far: one ResultBatch per
+    person, a person who first appears here preceded by no-face batches for the frames
+    before (so that each person's batches cover every frame, in order)."""
+
+    frames: int
+    frames_with_face: int  # frames with at least one analysed face
+    batches: list[ResultBatch]
 
 
 def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, float]:
@@ -85,7 +86,7 @@ def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, fl
 
 def _decode_and_align(
     reader: MediaReader,
-    lookup: FaceLookup,
+    lookup: PeopleLookup,
     min_face_conf: float,
     batch_size: int,
     out: queue.Queue,
@@ -100,16 +101,17 @@ def _decode_and_align(
         while chunk := list(itertools.islice(frames, LOOKUP_FRAMES)):
             if stop.is_set():
                 return
-            for frame, face in zip(chunk, lookup.faces(chunk)):
-                matrix, conf = face_matrix(face, min_face_conf)
+            for frame, faces in zip(chunk, lookup.people(chunk)):
                 pending.frame.append(frame.index)
                 pending.time.append(frame.time)
-                pending.face_conf.append(conf)
-                pending.detections.append(face.detection)
-                if matrix is not None:
-                    pending.face_rows.append(len(pending) - 1)
-                    pending.crops.append(crop_face(frame.image, matrix))
-                    pending.matrices.append(matrix)
+                pending.faces.append(faces)
+                for person, face in faces.items():
+                    matrix, conf = face_matrix(face, min_face_conf)
+                    if matrix is not None:
+                        pending.owners.append((len(pending) - 1, person))
+                        pending.crops.append(crop_frame(frame, matrix))
+                        pending.matrices.append(matrix)
+                        pending.face_conf.append(conf)
                 # Frames without a face still flush: memory stays bounded in a faceless stretch.
                 if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
                     out.put(pending)
@@ -122,7 +124,7 @@ def _decode_and_align(
 
 
 def _iter_pending(
-    reader: MediaReader, lookup: FaceLookup, min_face_conf: float, batch_size: int
+    reader: MediaReader, lookup: PeopleLookup, min_face_conf: float, batch_size: int
 ) -> Iterator[_PendingBatch]:
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
@@ -152,7 +154,9 @@ def _iter_pending(
 
 
 class Analysis:
-    """Streams one video or image through the model, yielding ResultBatch objects in frame order."""
+    """Streams one video or image through the model. Iterating yields ResultBatch objects in
+    frame order (several people: each person's batch of a stretch of frames in turn);
+    `groups()` yields them grouped by stretch of frames."""
 
     def __init__(
         self,
@@ -165,60 +169,126 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
-        self.reader = MediaReader(path)
+        self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
-            self.lookup = open_lookup(box_source, self.info)
+            self.lookup = open_people(box_source, self.info)
         except BaseException:
             self.reader.close()
             raise
-        self.smoother = TemporalSmoother() if self.settings.smooth else None
+        # Several people: outputs carry person labels, and a late person's earlier frames
+        # are filled in from the frame history.
+        self.several = not isinstance(self.lookup, OnePerson)
+        self._history: list[tuple[np.ndarray, np.ndarray]] = []
+        self._known: set[str | None] = set()
+        self._smoothers: dict[str | None, TemporalSmoother] = {}
 
     def warnings(self) -> list[str]:
         return self.lookup.warnings()
 
     def __iter__(self) -> Iterator[ResultBatch]:
+        for group in self.groups():
+            yield from group.batches
+
+    def groups(self) -> Iterator[ResultGroup]:
         for pending in _iter_pending(
             self.reader, self.lookup, self.settings.min_face_conf, self.settings.batch_size
         ):
-            yield self._run(pending)
+            batches = self._run(pending)
+            grouped: list[ResultBatch] = []
+            for batch in batches:
+                if batch.person not in self._known:
+                    self._known.add(batch.person)
+                    grouped.extend(self.catch_up(batch.person))
+                grouped.append(batch)
+            if self.several:
+                self._history.append(
+                    (batches[0].frame, batches[0].time)
+                    if batches
+                    else (
+                        np.asarray(pending.frame, dtype=np.int64),
+                        np.asarray(pending.time, dtype=np.float64),
+                    )
+                )
+            with_face = np.zeros(len(pending), dtype=bool)
+            for batch in batches:
+                with_face |= batch.face
+            yield ResultGroup(len(pending), int(with_face.sum()), grouped)
 
-    def _run(self, pending: _PendingBatch) -> ResultBatch:
+    def catch_up(self, person: str | None) -> Iterator[ResultBatch]:
+        """No-face batches for the frames so far (of several people: a person's frames before
+        their first appearance)."""
+        if not self._history:
+            return
+        frames = np.concatenate([frame for frame, _ in self._history])
+        times = np.concatenate([time for _, time in self._history])
+        detection = self.lookup.absent(person).detection
+        for start in range(0, len(frames), MAX_PENDING_FRAMES):
+            chunk = slice(start, start + MAX_PENDING_FRAMES)
+            yield ResultBatch.empty(
+                frames[chunk], times[chunk], self.predictor.nclass, person, detection
+            )
+
+    def _run(self, pending: _PendingBatch) -> list[ResultBatch]:
+        """One ResultBatch per person in `pending`, all its faces through the model at once."""
         n, nclass = len(pending), self.predictor.nclass
-        raw = np.full((n, nclass + 2), np.nan)
-        landmarks = np.full((n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
-        embedding = np.full((n, EMBEDDING_SIZE), np.nan, dtype=np.float32)
-        face = np.zeros(n, dtype=bool)
+        people = list(dict.fromkeys(person for faces in pending.faces for person in faces))
+        slot = {person: k for k, person in enumerate(people)}
+        raw = np.full((len(people), n, nclass + 2), np.nan)
+        landmarks = np.full((len(people), n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
+        embedding = np.full((len(people), n, EMBEDDING_SIZE), np.nan, dtype=np.float32)
+        face = np.zeros((len(people), n), dtype=bool)
+        face_conf = np.zeros((len(people), n))
+        box = np.full((len(people), n, 4), np.nan)
         if pending.crops:
-            rows = np.asarray(pending.face_rows)
+            rows = np.array([row for row, _ in pending.owners])
+            owner = np.array([slot[person] for _, person in pending.owners])
             predictions = self.predictor(np.stack(pending.crops))
             self._check_finite(predictions, np.asarray(pending.frame)[rows])
-            face[rows] = True
-            raw[rows, :nclass] = predictions.expression
-            raw[rows, nclass] = predictions.valence
-            raw[rows, nclass + 1] = predictions.arousal
-            embedding[rows] = predictions.embedding
-            for row, crop_xy, matrix in zip(rows, predictions.landmarks, pending.matrices):
-                landmarks[row] = apply_affine(invert_affine(matrix), crop_xy)
-        if self.smoother is not None:
-            raw = self.smoother(raw, face)
-        probabilities = np.full((n, nclass), np.nan, dtype=np.float32)
-        expression = np.full(n, -1, dtype=np.int64)
+            face[owner, rows] = True
+            face_conf[owner, rows] = pending.face_conf
+            raw[owner, rows, :nclass] = predictions.expression
+            raw[owner, rows, nclass] = predictions.valence
+            raw[owner, rows, nclass + 1] = predictions.arousal
+            embedding[owner, rows] = predictions.embedding
+            for k, (row, person) in enumerate(pending.owners):
+                matrix = pending.matrices[k]
+                landmarks[slot[person], row] = apply_affine(
+                    invert_affine(matrix), predictions.landmarks[k]
+                )
+                box[slot[person], row] = pending.faces[row][person].box
+        return [
+            self._person_batch(
+                pending, person, raw[k], face[k], face_conf[k], landmarks[k], embedding[k], box[k]
+            )
+            for k, person in enumerate(people)
+        ]
+
+    def _person_batch(self, pending, person, raw, face, face_conf, landmarks, embedding, box):
+        nclass = self.predictor.nclass
+        if self.settings.smooth:
+            raw = self._smoothers.setdefault(person, TemporalSmoother())(raw, face)
+        probabilities = np.full((len(pending), nclass), np.nan, dtype=np.float32)
+        expression = np.full(len(pending), -1, dtype=np.int64)
         if face.any():
             probabilities[face] = softmax(raw[face, :nclass])
             expression[face] = probabilities[face].argmax(axis=1)
+        absent = self.lookup.absent(person)
+        detections = [faces.get(person, absent).detection for faces in pending.faces]
         return ResultBatch(
             frame=np.asarray(pending.frame, dtype=np.int64),
             time=np.asarray(pending.time, dtype=np.float64),
             face=face,
-            face_conf=np.where(face, pending.face_conf, 0.0).astype(np.float32),
+            face_conf=np.where(face, face_conf, 0.0).astype(np.float32),
             expression=expression,
             probabilities=probabilities,
             valence=raw[:, nclass].astype(np.float32),
             arousal=raw[:, nclass + 1].astype(np.float32),
             landmarks=landmarks,
             embedding=embedding,
-            detection=_stacked_detections(pending.detections),
+            detection=_stacked_detections(detections),
+            box=box,
+            person=person,
         )
 
     def _check_finite(self, predictions: Predictions, frames: np.ndarray) -> None:
@@ -243,96 +313,3 @@ def _stacked_detections(detections: list[np.ndarray | None]) -> np.ndarray | Non
     if not detections or detections[0] is None:
         return None
     return np.stack(detections).astype(np.float32)
-
-
-@dataclass
-class AnalysisReport:
-    input: Path
-    outputs: list[Path]
-    summary: dict
-    warnings: list[str]
-
-
-def analyze_file(
-    path: str | Path,
-    predictor: Predictor,
-    box_source: BoxSource,
-    settings: AnalysisSettings | None = None,
-    options: OutputOptions | None = None,
-    provenance: dict | None = None,
-    on_start: Callable[[MediaInfo], None] | None = None,
-    on_batch: Callable[[int], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-) -> AnalysisReport:
-    """Analyse one video or image and write its outputs; returns what was written.
-
-    `provenance` (weights file and SHA-256, tool version...) goes into the summary JSON as is.
-    The callbacks let a front end show progress: `on_start` with the media's info, `on_batch`
-    with the number of frames done in each batch.
-    """
-    started = time.perf_counter()
-    path = Path(path)
-    settings = settings or AnalysisSettings()
-    # Detected faces are written as a box stream, so that the analysis can be repeated.
-    options = replace(options or OutputOptions(), box_stream=box_source.detect is not None)
-    # closing() releases the decoder on every way out, errors in the set-up included.
-    with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
-        info = analysis.info
-        nclass = predictor.nclass
-        warnings = analysis.warnings()
-        for message in warnings:
-            if on_warning is not None:
-                on_warning(message)
-        if on_start is not None:
-            on_start(info)
-        for planned in planned_outputs(path, options):
-            for name in (planned, planned.with_name(planned.name + "~")):
-                remove_partial_files(name)
-        meta = {
-            "role": path.stem,
-            "annotator": "emonet",
-            "description": f"EmoNet ({nclass} classes) on {path.name}",
-        }
-        summary = Summary(predictor.classes.names)
-        writers = open_writers(WriterContext(info, nclass, options, meta, predictor.classes))
-        try:
-            for batch in analysis:
-                for writer in writers:
-                    writer.add(batch)
-                summary.add(batch)
-                if on_batch is not None:
-                    on_batch(len(batch))
-            if summary.frames == 0:
-                raise InputError(f"{path}: no frame could be decoded")
-            close_all(writers)
-        except BaseException:
-            for writer in writers:
-                writer.abort()
-            raise
-
-    document = {
-        "input": str(path),
-        "input_file": input_identity(path),
-        **(provenance or {}),
-        "nclass": nclass,
-        "classes": list(summary.class_names),
-        "precision": predictor.precision,
-        "device": str(predictor.device),
-        "batch_size": settings.batch_size,
-        "min_face_conf": settings.min_face_conf,
-        "smooth": settings.smooth,
-        "boxes": box_source.describe(),
-        "media": {
-            "width": info.width,
-            "height": info.height,
-            "fps": info.fps,
-            "is_image": info.is_image,
-        },
-        **({"detector": box_source.detect.provenance()} if box_source.detect else {}),
-        **summary.totals(),
-        "warnings": warnings,
-        "outputs": [str(p) for writer in writers for p in writer.paths],
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    json_path = write_json(summary_path(path, options.directory), document)
-    return AnalysisReport(path, [*document["outputs"], json_path], document, warnings)

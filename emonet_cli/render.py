@@ -15,7 +15,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from emonet_cli.boxes import BoxSource, FaceLookup, open_lookup
+from emonet_cli.boxes import BoxSource, FaceLookup
+from emonet_cli.boxes.people import OnePerson, open_people
 from emonet_cli.constants import N_LANDMARKS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
@@ -151,25 +152,47 @@ def render_frames(
 ) -> tuple[int, float, tuple[int, int]]:
     """Write the annotated video of `video`, one result per decoded frame, every `every`th frame
     kept (at fps / every, so the timing stays right). Returns frames written, fps and size."""
+    trail = Trail()
+
+    def paint(painter: FramePainter, frame: Frame, result: FrameResult, shown: bool):
+        trail.add(frame.time, result)
+        if shown:
+            box = face_box(lookup, frame)
+            return painter.paint(frame.image, result, box, trail, frame.time, frame.index)
+        return None
+
+    return write_rendered(
+        video, output, results, lambda w, h: FramePainter(w, h, class_names, class_colors),
+        paint, every, max_width, on_frame,
+    )  # fmt: skip
+
+
+def write_rendered(
+    video: Path,
+    output: Path,
+    results: Iterable,
+    make_painter: Callable[[int, int], FramePainter],
+    paint: Callable,
+    every: int = 1,
+    max_width: int | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> tuple[int, float, tuple[int, int]]:
+    """The video loop of a render: each decoded frame with its result through `paint(painter,
+    frame, result, shown)`, which returns the composed frame when `shown` (every `every`th)."""
     remove_partial_files(output)  # left by a render that was killed outright
     with MediaReader(video) as reader, atomic_path(output, suffix=output.suffix) as tmp:
         info = reader.info
-        painter = FramePainter(info.width, info.height, class_names, class_colors)
+        painter = make_painter(info.width, info.height)
         size = output_size(painter.size, max_width)
         fps = info.fps / every
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
         if not writer.isOpened():
             raise EmonetError(f"{output}: OpenCV cannot write this video type; use .mp4")
-        trail = Trail()
         written = 0
         try:
             for frame, result in _paired(reader, results, video):
-                trail.add(frame.time, result)
-                if frame.index % every == 0:
-                    box = face_box(lookup, frame)
-                    composed = painter.paint(
-                        frame.image, result, box, trail, frame.time, frame.index
-                    )
+                composed = paint(painter, frame, result, frame.index % every == 0)
+                if composed is not None:
                     if size != painter.size:
                         composed = cv2.resize(composed, size, interpolation=cv2.INTER_AREA)
                     writer.write(cv2.cvtColor(composed, cv2.COLOR_RGB2BGR))
@@ -205,10 +228,16 @@ def render_file(
         info = probe.info
     if info.is_image:
         raise InputError(f"{video}: emonet render takes a video, not an image")
-    lookup = open_lookup(box_source, info)
-    for message in lookup.warnings():
+    people = open_people(box_source, info)
+    for message in people.warnings():
         if on_warning is not None:
             on_warning(message)
+    if not isinstance(people, OnePerson):
+        return _render_people(
+            video, output, info, box_source, load_predictor, settings, results_dir, reanalyze,
+            every, max_width, on_start, on_frame,
+        )  # fmt: skip
+    lookup = people.lookup
     stored = None if reanalyze else find_stored_results(video, info, results_dir, on_warning)
     if on_start is not None:
         on_start(info)
@@ -236,3 +265,45 @@ def render_file(
         model_results.close()  # stops the decoding thread before its reader is closed
         analysis.close()
     return RenderReport(output, written, fps, size, "the model")
+
+
+def _render_people(
+    video, output, info, box_source, load_predictor, settings, results_dir, reanalyze, every,
+    max_width, on_start, on_frame,
+) -> RenderReport:  # fmt: skip
+    """render_file for a source of several people."""
+    from emonet_cli.render_people import people_from_model, render_people_frames, stored_people
+
+    stored = None if reanalyze else stored_people(video, info, results_dir)
+    if on_start is not None:
+        on_start(info)
+    if stored is not None:
+        names = _stored_class_names(video, results_dir)
+        written, fps, size = render_people_frames(
+            video, output, stored, names, every, max_width, on_frame
+        )
+        return RenderReport(output, written, fps, size, "the stored per-person results")
+    predictor = load_predictor()
+    analysis = Analysis(video, predictor, box_source, settings)
+    model_results = people_from_model(analysis)
+    try:
+        written, fps, size = render_people_frames(
+            video, output, model_results, predictor.classes.names, every, max_width,
+            on_frame,
+        )  # fmt: skip
+    finally:
+        model_results.close()
+        analysis.close()
+    return RenderReport(output, written, fps, size, "the model")
+
+
+def _stored_class_names(video: Path, results_dir: Path | None) -> tuple[str, ...]:
+    import json
+
+    from emonet_cli.writers import summary_path
+
+    summary = json.loads(summary_path(video, results_dir).read_text(encoding="utf-8"))
+    first = summary["people"][0]["person"] if summary["people"] else None
+    if first is None:
+        return tuple(summary["classes"])
+    return read_results(output_path(video, results_dir, CSV_OUTPUT.suffix, first)).class_names

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emonet_cli.constants import CLASS_NAMES, SMOOTHING_WEIGHTS
+from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS, SMOOTHING_WEIGHTS
 from emonet_cli.errors import FormatError
 
 SUMMARY_SUFFIX = ".emonet.json"  # S.emonet.json beside S.csv (see writers)
@@ -45,9 +45,40 @@ class ResultBatch:
     # (n, 17) float32: what a detector kept per frame (detection.postprocess columns); None
     # when the faces came from a box file
     detection: np.ndarray | None = None
+    # (n, 4) float64: x1, y1, x2, y2 of each analysed face in frame pixels, NaN without one
+    box: np.ndarray | None = None
+    person: str | None = None  # whose faces: `face1`...; None for a single-face source
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @classmethod
+    def empty(
+        cls,
+        frame: np.ndarray,
+        time: np.ndarray,
+        nclass: int,
+        person: str | None = None,
+        detection: np.ndarray | None = None,
+    ) -> ResultBatch:
+        """Rows without a face for these frames (a person's frames before they appeared);
+        `detection` is the 17 values a detector stream holds for each of them."""
+        n = len(frame)
+        return cls(
+            frame=np.asarray(frame, dtype=np.int64),
+            time=np.asarray(time, dtype=np.float64),
+            face=np.zeros(n, dtype=bool),
+            face_conf=np.zeros(n, dtype=np.float32),
+            expression=np.full(n, -1, dtype=np.int64),
+            probabilities=np.full((n, nclass), np.nan, dtype=np.float32),
+            valence=np.full(n, np.nan, dtype=np.float32),
+            arousal=np.full(n, np.nan, dtype=np.float32),
+            landmarks=np.full((n, N_LANDMARKS, 2), np.nan, dtype=np.float32),
+            embedding=np.full((n, EMBEDDING_SIZE), np.nan, dtype=np.float32),
+            detection=None if detection is None else np.repeat(detection[None], n, axis=0),
+            box=np.full((n, 4), np.nan),
+            person=person,
+        )
 
     @property
     def expression_conf(self) -> np.ndarray:

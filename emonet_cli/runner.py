@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
+from emonet_cli.analyze import analyze_file
 from emonet_cli.boxes import BoxOptions, BoxSource
+from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import describe_os_error
-from emonet_cli.pipeline import AnalysisSettings, analyze_file
+from emonet_cli.pipeline import AnalysisSettings
+from emonet_cli.selection import FrameSelection
 from emonet_cli.writers import OutputOptions, is_complete
 
 if TYPE_CHECKING:
@@ -42,8 +45,12 @@ class ModelOptions:
     def load(self) -> tuple[Predictor, dict]:
         """The model ready to run, and what each summary JSON records about it."""
         from emonet_cli.checkpoint import load_model
-        from emonet_cli.inference import Predictor
+        from emonet_cli.inference import Predictor, resolve_precision, select_device
 
+        # A device that is not there (--device cuda without CUDA) or a precision it cannot
+        # run fails here, in one line, before any weights are read: never a silent CPU run.
+        device = select_device(self.device)
+        resolve_precision(self.precision, device)
         loaded = load_model(self.weights, self.nclass, self.offline, progress=self.progress)
         provenance = {
             "tool": "emonet-cli",
@@ -51,7 +58,7 @@ class ModelOptions:
             "weights": str(loaded.path),
             "weights_sha256": loaded.sha256,
         }
-        return Predictor(loaded.model, self.device, self.precision), provenance
+        return Predictor(loaded.model, device, self.precision), provenance
 
 
 @dataclass
@@ -118,14 +125,16 @@ def guarded(path: Path, work: Callable[[], Outcome]) -> Outcome:
         )
 
 
-def bar_callbacks(bar) -> dict:
-    """on_start / on_batch callbacks that drive a progress bar (or nothing)."""
+def bar_callbacks(bar, selection: FrameSelection | None = None) -> dict:
+    """on_start / on_batch callbacks that drive a progress bar (or nothing) over the frames
+    of an input, or those `selection` picks."""
     if bar is None:
         return {"on_start": None, "on_batch": None}
-    return {
-        "on_start": lambda info: setattr(bar, "total", info.frame_count),
-        "on_batch": bar.update,
-    }
+
+    def total(info) -> int:
+        return info.frame_count if selection is None else selection.expected_frames(info)
+
+    return {"on_start": lambda info: setattr(bar, "total", total(info)), "on_batch": bar.update}
 
 
 def analyze_one(
@@ -152,7 +161,7 @@ def analyze_one(
                 options,
                 provenance=provenance,
                 on_warning=on_warning,
-                **bar_callbacks(bar),
+                **bar_callbacks(bar, settings.selection),
             )
         summary = report.summary
         return Outcome(
@@ -236,7 +245,7 @@ def run_many(
             outcome = Outcome(path, "error", error=str(exc))
         else:
             written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
-            if skip_existing and is_complete(path, written):
+            if skip_existing and is_complete(path, written, settings.selection):
                 yield Outcome(path, "skipped")
                 continue
             if predictor is None:  # loaded on first need
@@ -268,11 +277,16 @@ def detect_many(
     """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
     `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
     input."""
+    from emonet_cli.detection.people import detect_people_file
     from emonet_cli.detection.run import detect_file
 
+    several = detection.max_faces > 1
     for path, subfolder in media:
         folder = directory / subfolder if directory is not None else path.parent
-        written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
+        if several:  # the overview is published last
+            written = [folder / f"{path.stem}{FACES_SUFFIX}"]
+        else:
+            written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
         if skip_existing and all(p.exists() for p in written):
             yield Outcome(path, "skipped")
             continue
@@ -280,15 +294,20 @@ def detect_many(
         def work(path=path, folder=folder) -> Outcome:
             started = time.perf_counter()
             with progress(path) if progress else contextlib.nullcontext() as bar:
-                streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+                if several:
+                    streams = detect_people_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = streams.paths
+                else:
+                    streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = [streams.keypoints, streams.boxes]
             return Outcome(
                 path,
                 "ok",
-                outputs=[streams.keypoints, streams.boxes],
+                outputs=outputs,
                 frames=streams.frames,
                 frames_with_face=streams.frames_with_face,
                 seconds=round(time.perf_counter() - started, 3),
-                main="stream",
+                main="faces" if several else "stream",
                 report=streams,
             )
 

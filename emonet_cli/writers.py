@@ -23,10 +23,12 @@ from emonet_cli.annotations import (
     DiscreteAnnotationWriter,
     DiscreteScheme,
 )
+from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS, Classes
 from emonet_cli.detection.boxstream import BoxStreamWriter
 from emonet_cli.fileio import PendingFile, atomic_open
 from emonet_cli.results import ResultBatch, csv_columns
+from emonet_cli.selection import FrameSelection, Timeline, laid_out
 from emonet_cli.streams import StreamWriter, format_float
 from emonet_cli.video import IMAGE_SUFFIXES, MediaInfo
 
@@ -53,6 +55,8 @@ class WriterContext:
     nclass: int
     options: OutputOptions
     meta: dict  # role and description for NOVA headers
+    selection: FrameSelection | None = None  # None: every frame (images ignore it)
+    person: str | None = None  # whose results, with several people: `face1`...
     classes: Classes | None = None  # names and colours; None: the published ones of nclass
 
     @property
@@ -61,7 +65,18 @@ class WriterContext:
 
     @property
     def frame_rate(self) -> float:
-        return self.info.fps if not self.info.is_image else 1.0
+        """The sample rate of the time series written: the video's, or the selection's."""
+        if self.info.is_image:
+            return 1.0
+        if self.selection is not None and self.selection.sample_rate is not None:
+            return self.selection.sample_rate
+        return self.info.fps
+
+    def timeline(self) -> Timeline | None:
+        """How analysed frames become the samples of a time series; None: one per row."""
+        if self.selection is None or self.info.is_image:
+            return None
+        return Timeline(self.selection)
 
 
 class ResultWriter(Protocol):
@@ -152,7 +167,7 @@ class ExpressionAnnotationWriter(WrappedWriter):
         ftype = context.options.annotation_ftype
         self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths
-        self.frame_duration = 1.0 / context.info.fps
+        self.frame_duration = 1.0 / context.frame_rate
         self.merge = context.options.merge
         self._open: list | None = None  # [start, label, conf sum, count] of the pending segment
 
@@ -199,14 +214,16 @@ class DimensionAnnotationWriter(WrappedWriter):
 
     def __init__(self, path: Path, context: WriterContext, dimension: str):
         self.dimension = dimension
-        scheme = ContinuousScheme(dimension, sr=context.info.fps, min=-1.0, max=1.0)
+        scheme = ContinuousScheme(dimension, sr=context.frame_rate, min=-1.0, max=1.0)
         ftype = context.options.annotation_ftype
         self._writer = ContinuousAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths
+        self.timeline = context.timeline()
 
     def add(self, batch: ResultBatch) -> None:
         score = getattr(batch, self.dimension)
-        self._writer.append(score, batch.face_conf)
+        rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
+        self._writer.append(laid_out(score, rows, np.nan), laid_out(batch.face_conf, rows, 0.0))
 
 
 class FeatureStreamWriter(WrappedWriter):
@@ -218,10 +235,12 @@ class FeatureStreamWriter(WrappedWriter):
         dim = 2 * N_LANDMARKS if feature == "landmarks" else EMBEDDING_SIZE
         self._writer = StreamWriter(path, dim=dim, sr=context.frame_rate)
         self.paths = self._writer.paths
+        self.timeline = context.timeline()
 
     def add(self, batch: ResultBatch) -> None:
-        values = getattr(batch, self.feature)
-        self._writer.append(values.reshape(len(batch), -1))
+        values = getattr(batch, self.feature).reshape(len(batch), -1)
+        rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
+        self._writer.append(laid_out(values, rows, np.nan))
 
 
 class DetectedBoxesWriter(WrappedWriter):
@@ -233,9 +252,12 @@ class DetectedBoxesWriter(WrappedWriter):
         size = (context.info.width, context.info.height)
         self._writer = BoxStreamWriter(path, size, context.frame_rate)
         self.paths = [*self._writer.boxes.paths, *self._writer.keypoints.paths]
+        self.timeline = context.timeline()
 
     def add(self, batch: ResultBatch) -> None:
-        self._writer.append_kept(batch.detection)
+        rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
+        # Padding is all zeros: no box, confidence 0, as DISCOVER writes without a face.
+        self._writer.append_kept(laid_out(batch.detection, rows, 0.0))
 
 
 def _always(options: OutputOptions, is_video: bool) -> bool:
@@ -281,10 +303,11 @@ OUTPUTS: tuple[Output, ...] = (
 CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[4], OUTPUTS[6]
 
 
-def output_path(path: Path, directory: Path | None, suffix: str) -> Path:
-    """`S<suffix>` for the input `S.ext`, in `directory` or beside the input."""
+def output_path(path: Path, directory: Path | None, suffix: str, person: str | None = None) -> Path:
+    """`S<suffix>` for the input `S.ext` (`S.<person><suffix>` for one of several people), in
+    `directory` or beside the input."""
     folder = directory if directory is not None else path.parent
-    return folder / (path.stem + suffix)
+    return folder / (path.stem + (f".{person}" if person else "") + suffix)
 
 
 def summary_path(path: Path, directory: Path | None) -> Path:
@@ -297,9 +320,13 @@ def active_outputs(path: Path, options: OutputOptions) -> list[Output]:
     return [output for output in OUTPUTS if output.applies(options, is_video)]
 
 
-def planned_outputs(path: Path, options: OutputOptions) -> list[Path]:
-    """The header / main files an analysis of `path` writes, the summary JSON last."""
-    names = [output_path(path, options.directory, o.suffix) for o in active_outputs(path, options)]
+def planned_outputs(path: Path, options: OutputOptions, person: str | None = None) -> list[Path]:
+    """The header / main files an analysis of `path` writes (of one person, with several),
+    the summary JSON last."""
+    names = [
+        output_path(path, options.directory, o.suffix, person)
+        for o in active_outputs(path, options)
+    ]
     return [*names, summary_path(path, options.directory)]
 
 
@@ -309,17 +336,31 @@ def input_identity(path: Path) -> dict:
     return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def is_complete(path: Path, options: OutputOptions) -> bool:
+def is_complete(
+    path: Path, options: OutputOptions, selection: FrameSelection | None = None
+) -> bool:
     """Whether every output of `path` is there and its summary was written for this very file
-    (same name, size and modification time), not for another one of the same stem."""
+    (same name, size and modification time), not for another one of the same stem, and for
+    the same frames (`selection`)."""
     planned = planned_outputs(path, options)
-    if not all(p.exists() for p in planned):
-        return False
     try:
         summary = json.loads(planned[-1].read_text(encoding="utf-8"))
-        return summary.get("input_file") == input_identity(Path(path))
+        wanted = selection.as_dict() if selection is not None else None
+        if summary.get("input_file") != input_identity(Path(path)):
+            return False
+        if summary.get("selection") != wanted:
+            return False
     except (OSError, ValueError, AttributeError):
         return False
+    if "people" in summary:  # several people: each person's files, and their overview
+        try:
+            people = [person["person"] for person in summary["people"]]
+        except (TypeError, KeyError):
+            return False
+        planned = [output_path(path, options.directory, FACES_SUFFIX), planned[-1]]
+        for person in people:
+            planned += planned_outputs(path, options, person)
+    return all(p.exists() for p in planned)
 
 
 def open_writers(context: WriterContext) -> list[ResultWriter]:
@@ -327,7 +368,8 @@ def open_writers(context: WriterContext) -> list[ResultWriter]:
     writers: list[ResultWriter] = []
     try:
         for output in active_outputs(context.info.path, context.options):
-            path = output_path(context.info.path, context.options.directory, output.suffix)
+            directory = context.options.directory
+            path = output_path(context.info.path, directory, output.suffix, context.person)
             writers.append(output.open(path, context))
     except BaseException:
         for writer in writers:

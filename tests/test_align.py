@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import skimage.data
 from standin import DATA
@@ -13,9 +14,10 @@ from emonet_cli.align import (
     affine_full_frame,
     apply_affine,
     crop_face,
+    crop_frame,
     invert_affine,
 )
-from emonet_cli.video import read_image
+from emonet_cli.video import Frame, read_image
 
 GOLDEN = json.loads((DATA / "golden.json").read_text())
 
@@ -52,3 +54,18 @@ def test_outside_the_frame_is_black():
 def test_full_frame_resizes_the_whole_image():
     matrix = affine_full_frame(512, 400)
     np.testing.assert_allclose(apply_affine(matrix, [[512, 400]]), [[256, 256]])
+
+
+def test_cropping_the_bgr_frame_gives_the_crop_of_the_rgb_frame_bit_for_bit():
+    """The pipeline warps the decoder's BGR frame and converts only the crop."""
+    rng = np.random.default_rng(11)
+    bgr = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    for box in ((30, 10, 70, 60), (-20, -10, 40, 50), (100, 40, 160, 100)):
+        matrix = affine_from_box(box)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(
+            crop_frame(Frame(0, 0.0, bgr=bgr), matrix), crop_face(rgb, matrix)
+        )
+        np.testing.assert_array_equal(
+            crop_frame(Frame(0, 0.0, rgb), matrix), crop_face(rgb, matrix)
+        )

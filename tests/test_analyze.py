@@ -18,13 +18,13 @@ from cli_helpers import run_cli
 from discover_utils.data.handler.file_handler import FileHandler
 
 from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
+from emonet_cli.analyze import analyze_file
 from emonet_cli.annotations import read_annotation
 from emonet_cli.boxes import BoxSource, read_boxes
 from emonet_cli.checkpoint import build_model, load_state_dict
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.inference import Predictor, decode_landmarks
-from emonet_cli.pipeline import analyze_file
 from emonet_cli.results import read_results_csv
 from emonet_cli.streams import read_stream, write_stream
 from emonet_cli.video import MediaReader
@@ -441,6 +441,16 @@ def test_usage_and_input_errors_are_one_line(standin_weights, sample, tmp_path):
     assert proc.returncode == 1 and "8" in proc.stderr and "5" in proc.stderr
     for proc_err in (proc.stderr,):
         assert len(proc_err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is there")
+def test_an_unavailable_device_is_one_line_not_a_cpu_run(sample, tmp_path):
+    proc = run_cli("analyze", sample.video, "--device", "cuda", "-o", tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "emonet: error: device 'cuda' requested but CUDA is not available"
+    ]
+    assert not list(tmp_path.iterdir())
 
 
 def test_offline_without_weights_says_what_to_put_where(sample, tmp_path):

@@ -27,6 +27,7 @@ from discover_utils.utils.request_utils import parse_src_tag
 from discover_utils.utils.ssi_xml_utils import Trainer
 
 from emonet_cli import __version__
+from emonet_cli.analyze import analyze_file
 from emonet_cli.annotations import read_annotation
 from emonet_cli.boxes import BoxSource
 from emonet_cli.checkpoint import load_model
@@ -49,7 +50,7 @@ from emonet_cli.discover.spec import (
     parse_options,
 )
 from emonet_cli.inference import Predictor
-from emonet_cli.pipeline import AnalysisSettings, analyze_file
+from emonet_cli.pipeline import AnalysisSettings
 from emonet_cli.results import ResultBatch
 from emonet_cli.streams import read_stream
 from emonet_cli.video import MediaInfo

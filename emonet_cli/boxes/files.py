@@ -3,7 +3,9 @@
 Files:
 - an SSI stream from DISCOVER's BlazeFace module (`.stream`): per sample `ymin, xmin, ymax,
   xmax[, confidence]` normalised to the frame height and width;
-- a CSV (`.csv`) with header `frame,x1,y1,x2,y2[,conf]` in pixels;
+- a CSV (`.csv`) with header `frame,x1,y1,x2,y2[,conf]` in pixels, or with a `face` column
+  for several people (`frame,face,x1,y1,x2,y2[,conf]`, one row per face and frame; a `time`
+  column, as in the `S.faces.csv` an analysis writes, is read and ignored);
 - anything else: a whitespace list `IMAGE_PATH x1 y1 x2 y2` in pixels, one image per line.
 
 Confidence 0 means the sample has no fresh detection: from BlazeFace the box is then the last
@@ -37,6 +39,8 @@ CSV_SUFFIX = ".csv"
 BOX_FILE_SUFFIXES = (STREAM_SUFFIX, CSV_SUFFIX)
 CSV_COLUMNS = ("frame", "x1", "y1", "x2", "y2")
 CSV_CONF_COLUMN = "conf"
+CSV_FACE_COLUMN = "face"
+CSV_OPTIONAL_COLUMNS = (CSV_CONF_COLUMN, CSV_FACE_COLUMN, "time")
 # Eleven days of video at 1,000 fps: larger "frame numbers" are timestamps in the wrong column.
 MAX_FRAME_NUMBER = 10**9
 
@@ -157,17 +161,38 @@ def _reject_non_finite(path: Path, values: np.ndarray, what: str) -> None:
 
 
 def _read_csv_boxes(path: Path, text: str) -> FaceBoxes:
+    people = _read_csv_people(path, text)
+    if list(people) != [None]:
+        raise FormatError(
+            f"{path}: has a face column (several people): give it to analyze/render, which "
+            "write one result set per face"
+        )
+    return people[None]
+
+
+def read_people_boxes(
+    path: str | Path, frame_size: tuple[int, int] | None = None
+) -> dict[int | None, FaceBoxes]:
+    """The boxes of every person in a box file: {face id: boxes} for a CSV with a face column,
+    else {None: boxes} (one unnamed person)."""
+    path = Path(path)
+    if path.name.lower().endswith(CSV_SUFFIX):
+        return _read_csv_people(path, _read_text(path))
+    return {None: read_boxes(path, frame_size)}
+
+
+def _read_csv_people(path: Path, text: str) -> dict[int | None, FaceBoxes]:
     rows = csv.reader(text.splitlines())
     header = [column.strip().lower() for column in next(rows, [])]
     missing = [column for column in CSV_COLUMNS if column not in header]
-    unknown = [c for c in header if c not in CSV_COLUMNS and c != CSV_CONF_COLUMN]
+    unknown = [c for c in header if c not in CSV_COLUMNS and c not in CSV_OPTIONAL_COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
         raise FormatError(
-            f"{path}: header must be {','.join(CSV_COLUMNS)}[,{CSV_CONF_COLUMN}], "
-            f"found '{','.join(header)}'"
+            f"{path}: header must be {','.join(CSV_COLUMNS)}[,{CSV_CONF_COLUMN}] "
+            f"(with a {CSV_FACE_COLUMN} column for several people), found '{','.join(header)}'"
         )
-    has_conf = CSV_CONF_COLUMN in header
-    by_frame: dict[int, tuple[list[float], float]] = {}
+    has_conf, has_face = CSV_CONF_COLUMN in header, CSV_FACE_COLUMN in header
+    by_face: dict[int | None, dict[int, tuple[list[float], float]]] = {}
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -175,18 +200,31 @@ def _read_csv_boxes(path: Path, text: str) -> FaceBoxes:
             raise FormatError(f"{path}: line {line}: {len(row)} fields, expected {len(header)}")
         cells = dict(zip(header, row))
         frame = _parse_frame_number(path, line, cells["frame"].strip())
+        face = _parse_face_id(path, line, cells[CSV_FACE_COLUMN]) if has_face else None
+        by_frame = by_face.setdefault(face, {})
         if frame in by_frame:
-            raise FormatError(f"{path}: line {line}: frame {frame} appears twice")
+            again = f"face {face} in frame {frame}" if has_face else f"frame {frame}"
+            raise FormatError(f"{path}: line {line}: {again} appears twice")
         box = [_parse_number(path, line, cells[c].strip()) for c in CSV_COLUMNS[1:]]
         conf = _parse_number(path, line, cells[CSV_CONF_COLUMN].strip()) if has_conf else 1.0
         by_frame[frame] = (box, conf)
-    if not by_frame:
+    if not by_face:
         raise FormatError(f"{path}: no boxes")
+    return {face: _sparse_boxes(path, by_frame) for face, by_frame in sorted(by_face.items())}
 
+
+def _sparse_boxes(path: Path, by_frame: dict[int, tuple[list[float], float]]) -> FaceBoxes:
     frames = sorted(by_frame)
     boxes = np.array([by_frame[frame][0] for frame in frames], dtype=np.float64)
     conf = np.array([by_frame[frame][1] for frame in frames], dtype=np.float32)
     return FaceBoxes(boxes, conf, None, None, path, frames=np.array(frames, dtype=np.int64))
+
+
+def _parse_face_id(path: Path, line: int, text: str) -> int:
+    value = _parse_number(path, line, text)
+    if value < 0 or not value.is_integer():
+        raise FormatError(f"{path}: line {line}: face '{text.strip()}' is not a face number")
+    return int(value)
 
 
 def _parse_frame_number(path: Path, line: int, text: str) -> int:

@@ -29,18 +29,28 @@ SAME_RATE_TOLERANCE = 5e-4
 
 @dataclass(frozen=True)
 class BoxSource:
-    """Where an input's faces are: a box file (`path`), boxes in memory (`boxes`), the whole
-    frame (`full_frame`: already cropped faces), or the frames themselves (`detect`)."""
+    """Where an input's faces are: a box file (`path`; a CSV with a face column holds several
+    people), box files one per person (`paths`), boxes in memory (`boxes`), the whole frame
+    (`full_frame`: already cropped faces), or the frames themselves (`detect`)."""
 
     path: Path | None = None
     full_frame: bool = False
     boxes: FaceBoxes | None = None
     detect: DetectionSettings | None = None
+    paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
-        given = [self.path is not None, self.full_frame, self.boxes is not None, self.detect]
+        given = [
+            self.path is not None,
+            self.full_frame,
+            self.boxes is not None,
+            self.detect,
+            self.paths,
+        ]
         if sum(bool(g) for g in given) != 1:
-            raise ValueError("a BoxSource needs exactly one of path, boxes, full_frame, detect")
+            raise ValueError(
+                "a BoxSource needs exactly one of path, paths, boxes, full_frame, detect"
+            )
 
     def describe(self) -> str:
         """How the summary JSON names the source."""
@@ -48,6 +58,8 @@ class BoxSource:
             return "full frame"
         if self.detect is not None:
             return "detected"
+        if self.paths:
+            return ", ".join(str(path) for path in self.paths)
         return str(self.path if self.path is not None else self.boxes.source)
 
 
@@ -198,26 +210,38 @@ class BoxOptions:
     one. With none, an input uses the box file beside it (NAME.stream or NAME.csv) when there
     is one, else the detector finds its faces."""
 
-    bbox: Path | None = None
+    bbox: Path | tuple[Path, ...] | None = None  # several: one box file per person
     bbox_dir: Path | None = None
     full_frame: bool = False
     detect: bool = False  # detect even where a box file sits beside the input
     detection: DetectionSettings | None = None  # how; None: the defaults
 
     def __post_init__(self) -> None:
-        given = [self.bbox is not None, self.bbox_dir is not None, self.full_frame, self.detect]
+        given = [bool(self.bbox), self.bbox_dir is not None, self.full_frame, self.detect]
         if sum(given) > 1:
             raise ValueError("give only one of --bbox, --bbox-dir, --full-frame and --detect")
+
+    def bbox_files(self) -> tuple[Path, ...]:
+        """The --bbox files: one, or one per person."""
+        if isinstance(self.bbox, (tuple, list)):
+            return tuple(Path(path) for path in self.bbox)
+        return () if self.bbox is None else (Path(self.bbox),)
 
     def source_for(self, media: Path, subfolder: Path = Path(".")) -> BoxSource:
         """The box source of one input found in `subfolder` of a folder input."""
         if self.full_frame:
             return BoxSource(full_frame=True)
-        if self.bbox is not None:
-            return BoxSource(path=self.bbox)
+        bbox = self.bbox_files()
+        if len(bbox) > 1:
+            return BoxSource(paths=bbox)
+        if bbox:
+            return BoxSource(path=bbox[0])
         if self.bbox_dir is not None:
             return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder))
-        beside = None if self.detect else box_file_beside(media)
+        # Several faces per frame are only ever found by detecting: a box file beside the
+        # input holds one face.
+        several = self.detection is not None and self.detection.max_faces > 1
+        beside = None if self.detect or several else box_file_beside(media)
         if beside is not None:
             return BoxSource(path=beside)
         from emonet_cli.detection.source import DetectionSettings

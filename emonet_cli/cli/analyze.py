@@ -24,6 +24,8 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
+    selection_choice,
+    selection_options,
 )
 
 
@@ -33,6 +35,7 @@ from emonet_cli.cli.common import (
 @model_options()
 @recursive_option
 @analysis_options()
+@selection_options
 @click.option(
     "--merge", is_flag=True, help="Join runs of the same expression into one annotation segment."
 )
@@ -62,27 +65,38 @@ from emonet_cli.cli.common import (
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            recursive, nclass, weights, offline, batch_size, device, precision, min_face_conf,
-            smooth, merge, landmarks, embeddings, annotation_format, output_dir, skip_existing,
-            fail_fast, as_json, debug, scheduler, workers, quiet) -> None:  # fmt: skip
+            max_faces, track_patience, recursive, nclass, weights, offline, batch_size, device,
+            precision, min_face_conf, smooth, start, end, sample_rate, merge, landmarks,
+            embeddings, annotation_format,
+            output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
+            quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
 
     Faces come from --bbox / --bbox-dir / --full-frame; without them from S.stream or S.csv
     beside the input S.ext, else the built-in BlazeFace detector finds them (and S.stream,
     S.keypoints.stream record what it found, as DISCOVER's blazeface module writes them).
+    With --max-faces N > 1 (and no box file), every face up to N per frame is tracked; so
+    are several people from --bbox A --bbox B or a CSV with a face column: each person K
+    gets S.faceK.* and all of them S.faces.csv.
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
     optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
-    provenance, written last). Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
+    provenance, written last). --start/--end/--sample-rate analyse part of each video: the CSV
+    has a row per analysed frame, annotations and streams start at t = 0 (no face before
+    --start) at the video's rate or HZ.
+
+    Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
     from emonet_cli.pipeline import AnalysisSettings
     from emonet_cli.runner import run_many
     from emonet_cli.writers import OutputOptions
 
     prepare_to_run(quiet)
-    detection = detection_choice(min_score, square, repeat_last, device)
+    detection = detection_choice(min_score, square, repeat_last, device, max_faces, track_patience)
     boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
     media = find_inputs(inputs, recursive, output_dir)
-    if bbox is not None and len(media) > 1 and bbox.suffix.lower() in (".stream", ".csv"):
+    selection = selection_choice(start, end, sample_rate)
+    box_files = [path.suffix.lower() in (".stream", ".csv") for path in bbox]
+    if len(media) > 1 and any(box_files):
         raise click.UsageError("--bbox takes one input; use --bbox-dir for several")
 
     if scheduler is not None and workers is not None:
@@ -102,7 +116,10 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             boxes=boxes,
             model=model_choice(weights, nclass, offline, device, precision, quiet),
             settings=AnalysisSettings(
-                batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth
+                batch_size=batch_size,
+                min_face_conf=min_face_conf,
+                smooth=smooth,
+                selection=selection,
             ),
             options=OutputOptions(
                 directory=output_dir,

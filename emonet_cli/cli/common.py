@@ -16,6 +16,7 @@ import click
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, NCLASS_CHOICES, PRECISIONS
 from emonet_cli.detection.postprocess import MIN_SCORE
 from emonet_cli.errors import EmonetError
+from emonet_cli.tracking import DEFAULT_PATIENCE_S
 
 log = logging.getLogger("emonet")
 
@@ -118,8 +119,10 @@ def box_options(f):
         click.option(
             "--bbox",
             type=click.Path(dir_okay=False, path_type=Path),
-            help="Face boxes: SSI .stream, CSV frame,x1,y1,x2,y2[,conf], or an "
-            "'IMAGE x1 y1 x2 y2' list (which may cover several images).",
+            multiple=True,
+            help="Face boxes: SSI .stream, CSV frame,x1,y1,x2,y2[,conf] (with a face column: "
+            "several people), or an 'IMAGE x1 y1 x2 y2' list (which may cover several "
+            "images). Given several times: one box file per person.",
         ),
         click.option(
             "--bbox-dir",
@@ -163,21 +166,48 @@ def detection_options(f):
             default=True,
             help="Frames without a face get zeros, not the last box at confidence 0.",
         ),
+        click.option(
+            "--max-faces",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Faces per frame. Above 1, every face up to this many is tracked and each "
+            "person gets their own outputs (S.face1.*, S.face2.*, and S.faces.csv).",
+        ),
+        click.option(
+            "--track-patience",
+            type=click.FloatRange(min=0.0),
+            default=DEFAULT_PATIENCE_S,
+            show_default=True,
+            help="Seconds a tracked person may go unseen and keep their id.",
+        ),
     )(f)
 
 
-def detection_choice(min_score: float, square: bool, repeat_last: bool, device: str):
+def detection_choice(
+    min_score: float,
+    square: bool,
+    repeat_last: bool,
+    device: str,
+    max_faces: int = 1,
+    track_patience: float = DEFAULT_PATIENCE_S,
+):
     """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
     numbers, and a small share of the time)."""
     from emonet_cli.detection.source import DetectionSettings
 
     return DetectionSettings(
-        min_score=min_score, square=square, repeat_last=repeat_last, device=device
+        min_score=min_score,
+        square=square,
+        repeat_last=repeat_last,
+        device=device,
+        max_faces=max_faces,
+        track_patience=track_patience,
     )
 
 
 def box_choice(
-    bbox: Path | None,
+    bbox: Path | tuple[Path, ...] | None,
     bbox_dir: Path | None,
     full_frame: bool,
     detect: bool = False,
@@ -266,6 +296,42 @@ def analysis_options(min_face_conf_help: str = "Boxes below this confidence coun
             help="Causal weighted average over the last 5 frames (the published option).",
         ),
     )
+
+
+def selection_options(f):
+    """--start / --end / --sample-rate: which frames of a video are analysed."""
+    return stack(
+        click.option(
+            "--start",
+            type=click.FloatRange(min=0.0),
+            metavar="SECONDS",
+            help="Analyse from this time of each video on (frames at t >= SECONDS).",
+        ),
+        click.option(
+            "--end",
+            type=click.FloatRange(min=0.0, min_open=True),
+            metavar="SECONDS",
+            help="Analyse up to this time of each video (frames at t < SECONDS).",
+        ),
+        click.option(
+            "--sample-rate",
+            type=click.FloatRange(min=0.0, min_open=True),
+            metavar="HZ",
+            help="Analyse HZ frames per second: the first frame at or after each k / HZ "
+            "seconds; the others are skipped. Annotations and streams are written at HZ.",
+        ),
+    )(f)
+
+
+def selection_choice(start: float | None, end: float | None, sample_rate: float | None):
+    """The FrameSelection of a command line; None when every frame is analysed."""
+    from emonet_cli.selection import FrameSelection
+
+    if start is None and end is None and sample_rate is None:
+        return None
+    if end is not None and start is not None and end <= start:
+        raise click.UsageError(f"--end {end:g} must be after --start {start:g}")
+    return FrameSelection(start=start or 0.0, end=end, sample_rate=sample_rate)
 
 
 def quiet_option(help_text: str = "No progress bars, no warnings."):

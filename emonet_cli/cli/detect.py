@@ -28,21 +28,28 @@ from emonet_cli.cli.common import (
 @output_dir_option("the streams")
 @run_options
 @quiet_option()
-def detect_command(inputs, min_score, square, repeat_last, recursive, device, output_dir,
-                   skip_existing, fail_fast, as_json, debug, quiet) -> None:  # fmt: skip
+def detect_command(inputs, min_score, square, repeat_last, max_faces, track_patience,
+                   recursive, device, output_dir, skip_existing, fail_fast, as_json, debug,
+                   quiet) -> None:  # fmt: skip
     """Find the face in each frame of videos and images with BlazeFace and write, for an input
     S.ext, S.stream (ymin, xmin, ymax, xmax, conf per frame) and S.keypoints.stream (six y, x
     pairs and conf) exactly as DISCOVER's blazeface module does: the best face per frame,
     squared in pixels, the last face repeated at confidence 0 where none is found. NOVA opens
-    them; `emonet analyze --bbox S.stream` reads them. Exit status: 0 all inputs done, 1 any
-    failed, 2 usage error."""
+    them; `emonet analyze --bbox S.stream` reads them.
+
+    With --max-faces N > 1, every face up to N per frame is tracked, and each person K gets
+    S.faceK.stream and S.faceK.keypoints.stream (their face, as DISCOVER writes its one
+    face), all of them S.faces.csv. Exit status: 0 all inputs done, 1 any failed, 2 usage
+    error."""
     from emonet_cli.runner import detect_many
 
     prepare_to_run(quiet)
     media = find_inputs(inputs, recursive, output_dir)
     outcomes = detect_many(
         media,
-        detection=detection_choice(min_score, square, repeat_last, device),
+        detection=detection_choice(
+            min_score, square, repeat_last, device, max_faces, track_patience
+        ),
         directory=output_dir,
         skip_existing=skip_existing,
         fail_fast=fail_fast,

@@ -20,6 +20,7 @@ from emonet_cli.boxes.files import boxes_from_normalised
 from emonet_cli.boxes.sources import FrameFace
 from emonet_cli.detection.boxstream import FaceSelector, stream_rows
 from emonet_cli.detection.postprocess import IOU_THRESHOLD, MIN_SCORE
+from emonet_cli.tracking import DEFAULT_PATIENCE_S, TrackingSettings
 from emonet_cli.video import Frame, MediaInfo
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ class DetectionSettings:
     device: str = "auto"
     precision: str = "fp32"  # DISCOVER's numbers; bf16 moves boxes by up to 2e-3
     batch_size: int = 16
+    max_faces: int = 1  # above 1: every face up to this many per frame, tracked (see tracking)
+    track_patience: float = DEFAULT_PATIENCE_S  # seconds a tracked person may go unseen
+
+    def tracking(self) -> TrackingSettings:
+        return TrackingSettings(max_faces=self.max_faces, patience=self.track_patience)
 
     def detector(self) -> BlazeFace:
         """The detector, built once per process and settings."""
@@ -79,25 +85,28 @@ class DetectionLookup:
         self.select = FaceSelector(
             self.frame_size, settings.min_score, settings.square, settings.repeat_last
         )
-        self.source = Path(f"{info.path.name} (detected)")
 
     def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
         if not frames:
             return []
         found = []
         for detections in self.detector.detect([frame.image for frame in frames]):
-            kept = self.select(detections)
-            box_row, _ = stream_rows(kept)
-            # The row as the box stream stores it (float32), read back as its reader does, so
-            # that analysing with detection equals analysing the stream `emonet detect` wrote.
-            boxes = boxes_from_normalised(
-                box_row.astype(np.float32)[None],
-                stream_rate(self.info),
-                self.frame_size,
-                self.source,
-            )
-            found.append(FrameFace(boxes.boxes[0], float(boxes.conf[0]), detection=kept))
+            found.append(face_from_kept(self.select(detections), self.info))
         return found
 
     def warnings(self) -> list[str]:
         return []
+
+
+def face_from_kept(kept: np.ndarray, info: MediaInfo) -> FrameFace:
+    """The face of a kept detection (17 values), with its box as the box stream stores it
+    (float32) and its reader reads it back, so that analysing with detection equals analysing
+    the stream `emonet detect` wrote."""
+    box_row, _ = stream_rows(kept)
+    boxes = boxes_from_normalised(
+        box_row.astype(np.float32)[None],
+        stream_rate(info),
+        (info.width, info.height),
+        Path(f"{info.path.name} (detected)"),
+    )
+    return FrameFace(boxes.boxes[0], float(boxes.conf[0]), detection=kept)

@@ -17,14 +17,16 @@ from emonet_cli.errors import InputError
 from emonet_cli.video import MediaInfo
 
 
-def box_source_for(inputs: Mapping[str, Any], info: MediaInfo, device: str = "auto") -> BoxSource:
+def box_source_for(
+    inputs: Mapping[str, Any], info: MediaInfo, device: str = "auto", max_faces: int = 1
+) -> BoxSource:
     """The faces of the video described by `info`: the `face_bb` input (a DISCOVER SSIStream
     of normalised BlazeFace rows), matched to frames by time; without it, the built-in
     detector's, found with DISCOVER's blazeface defaults (what its module would have written
-    into `face_bb`)."""
+    into `face_bb`), every face up to `max_faces` per frame tracked when it is above 1."""
     stream = inputs.get(FACE_BOXES_ID)
     if stream is None:
-        return BoxSource(detect=DetectionSettings(device=device))
+        return BoxSource(detect=DetectionSettings(device=device, max_faces=max_faces))
     values = getattr(stream, "data", None)
     sample_rate = getattr(stream.meta_data, "sample_rate", None)
     source = Path(getattr(stream.meta_data, "file_path", None) or FACE_BOXES_ID)

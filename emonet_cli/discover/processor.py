@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from emonet_cli.discover.spec import (
     VIDEO_ID,
     RequestError,
     parse_options,
+    split_output_id,
 )
 from emonet_cli.errors import EmonetError, InputError
 from emonet_cli.inference import Predictor
@@ -66,8 +67,9 @@ class SessionRun:
 
     session: SessionManager
     info: MediaInfo
-    results: VideoResults
+    results: VideoResults  # the main person's (the one person's, with a single face)
     nclass: int
+    people: dict[str | None, VideoResults] = field(default_factory=dict)  # several: by label
 
 
 class EmoNetModule(Processor):
@@ -115,23 +117,51 @@ class EmoNetModule(Processor):
             info = probe.info
         if info.is_image:
             raise InputError(f"{video}: the emonet module analyses videos, not still images")
-        box_source = box_source_for(session.input_data, info, self.module_options.device)
-        wanted = active_outputs(session)
-        frames = FrameResults(info.fps, LANDMARKS_ID in wanted, EMBEDDING_ID in wanted)
-        settings = self.module_options.settings()
+        options = self.module_options
+        box_source = box_source_for(session.input_data, info, options.device, options.max_faces)
+        wanted = {split_output_id(output_id)[0] for output_id in active_outputs(session)}
+        people: dict[str | None, FrameResults] = {}
+        frames = 0
+        settings = options.settings()
         with contextlib.closing(Analysis(video, self.predictor, box_source, settings)) as analysis:
             for message in analysis.warnings():
                 log(f"emonet: warning: {message}")
-            for batch in analysis:
-                frames.add(batch)
-        if len(frames) == 0:
+            for group in analysis.groups():
+                frames += group.frames
+                for batch in group.batches:
+                    if batch.person not in people:
+                        people[batch.person] = FrameResults(
+                            info.fps, LANDMARKS_ID in wanted, EMBEDDING_ID in wanted
+                        )
+                    people[batch.person].add(batch)
+            if frames and not people:  # several people asked for, none found: no face
+                people[None] = FrameResults(
+                    info.fps, LANDMARKS_ID in wanted, EMBEDDING_ID in wanted
+                )
+                for batch in analysis.catch_up(None):
+                    people[None].add(batch)
+        if frames == 0:
             raise InputError(f"{video}: no frame could be decoded")
-        results = frames.finish()
-        log(f"emonet: {len(results)} frames, {int(results.face.sum())} with a face")
-        return SessionRun(session, info, results, self.predictor.nclass)
+        finished = {person: results.finish() for person, results in people.items()}
+        main = max(finished, key=lambda person: int(finished[person].face.sum()))
+        for person, results in finished.items():
+            name = f"{person}: " if person else ""
+            log(f"emonet: {name}{len(results)} frames, {int(results.face.sum())} with a face")
+        if len(finished) > 1:
+            log(f"emonet: the plain output ids are {main}'s, who has the most analysed frames")
+        return SessionRun(session, info, finished[main], self.predictor.nclass, finished)
 
     def _output(self, run: SessionRun, output_id: str, template: Any) -> Any:
         request = request_for(run.session, output_id)
+        output_id, person = split_output_id(output_id)
+        if person is not None:
+            if person not in run.people:
+                found = ", ".join(p for p in run.people if p) or "none"
+                raise InputError(
+                    f"output {request.get('id')!r}: no {person} in {run.info.path.name} "
+                    f"(people found: {found}; the module option max_faces sets how many)"
+                )
+            run = replace(run, results=run.people[person])
         meta = {
             "role": request.get("role") or _meta(template, "role") or run.info.path.stem,
             "dataset": _meta(template, "dataset"),
@@ -147,6 +177,7 @@ class EmoNetModule(Processor):
 
 def check_ids(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
     """Refuse ids the module does not know: a misspelt `face_bb` must not go unnoticed."""
+    outputs = {split_output_id(output_id)[0]: None for output_id in outputs}
     for kind, given, known in (("input", inputs, INPUT_IDS), ("output", outputs, OUTPUT_IDS)):
         unknown = sorted(set(given) - set(known))
         if unknown:

@@ -5,6 +5,7 @@ shows and the ones the processor applies cannot drift apart."""
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,19 @@ LANDMARKS_ID = "landmarks"
 EMBEDDING_ID = "embedding"
 INPUT_IDS = (VIDEO_ID, *VIDEO_ALIASES, FACE_BOXES_ID)
 OUTPUT_IDS = (EXPRESSION_ID, *DIMENSION_IDS, LANDMARKS_ID, EMBEDDING_ID)
+# With several people, `expression_face2` (any output id, `_faceK`) is person K's; the plain id
+# is the main person's: the one with the most analysed frames.
+PERSON_OUTPUT = re.compile(r"(?P<output>[a-z]+)_(?P<person>face[1-9][0-9]*)")
+
+
+def split_output_id(output_id: str) -> tuple[str, str | None]:
+    """`expression_face2` -> (`expression`, `face2`); `expression` -> (`expression`, None)."""
+    match = PERSON_OUTPUT.fullmatch(output_id)
+    if match and match["output"] in OUTPUT_IDS:
+        return match["output"], match["person"]
+    return output_id, None
+
+
 BLAZEFACE_BOXES = "feature;face;boundingbox;blazeface"  # BlazeFace's media type
 STREAM_MEDIA_TYPES = {
     LANDMARKS_ID: "feature;face;landmarks;emonet",
@@ -87,6 +101,7 @@ OPTIONS = (
     Option("temporal_smoothing", "BOOL", False),
     Option("precision", "LIST", PRECISIONS[0], PRECISIONS),
     Option("device", "STRING", "auto"),
+    Option("max_faces", "STRING", 1),
 )
 DEFAULTS = {option.name: option.default for option in OPTIONS}
 OPTION_NAMES = tuple(DEFAULTS)
@@ -102,6 +117,7 @@ class ModuleOptions:
     temporal_smoothing: bool = DEFAULTS["temporal_smoothing"]
     precision: str = DEFAULTS["precision"]
     device: str = DEFAULTS["device"]
+    max_faces: int = DEFAULTS["max_faces"]  # above 1: detect and track several people
 
     def settings(self) -> AnalysisSettings:
         return AnalysisSettings(
@@ -138,6 +154,10 @@ def parse_options(given: dict[str, Any] | None) -> ModuleOptions:
         values["face_detection_min_conf"] = conf
     if "temporal_smoothing" in given:
         values["temporal_smoothing"] = _boolean("temporal_smoothing", given["temporal_smoothing"])
+    if "max_faces" in given:
+        values["max_faces"] = _integer("max_faces", given["max_faces"])
+        if values["max_faces"] < 1:
+            raise RequestError(f"max_faces must be at least 1, not {given['max_faces']!r}")
     for name in ("precision", "device"):
         if name in given:
             values[name] = str(given[name]).strip().lower()

@@ -1,0 +1,166 @@
+"""What the benchmark runs in child processes, one process per measurement; each prints one
+JSON line.
+
+    python benchmarks/bench_probes.py baseline VIDEO STREAM WEIGHTS [--device D]
+    python benchmarks/bench_probes.py model VIDEO STREAM WEIGHTS [--device D] [--precision P]
+                                           [--batch 8] [--batches N]
+
+`baseline` is the published demo's loop; `model` is the model alone through our Predictor, set
+up as `emonet analyze` sets itself up, with its start-up split into imports, weights and the
+first pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+STARTED = time.time()  # as early as this process can tell: the parent adds the interpreter's
+REPO = Path(__file__).resolve().parent.parent
+MIN_FACE_CONF = 0.65  # the CLI's default threshold, applied by the baseline as well
+
+
+def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> dict:
+    """The published demo's loop with our EmoNet class and the same weights: every frame
+    decoded into a list first, then one face at a time cropped from its box, resized to
+    256x256, float32, batch 1."""
+    import cv2
+    import torch
+
+    from emonet_cli.boxes import read_boxes
+    from emonet_cli.checkpoint import load_model
+    from emonet_cli.constants import INPUT_SIZE
+    from emonet_cli.inference import select_device
+
+    device = select_device(device_name)
+    model = load_model(weights, offline=True, progress=False).model.to(device).eval()
+
+    started = time.perf_counter()  # the work, after imports and loading the weights
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    capture.release()
+    height, width = frames[0].shape[:2]
+    boxes = read_boxes(stream, frame_size=(width, height))
+
+    results = []
+    with torch.no_grad():
+        for index, frame in enumerate(frames):
+            if index >= len(boxes) or boxes.conf[index] < MIN_FACE_CONF:
+                results.append(None)
+                continue
+            x1, y1, x2, y2 = (int(round(v)) for v in boxes.boxes[index])
+            x1, y1 = max(x1, 0), max(y1, 0)
+            x2, y2 = min(x2, width), min(y2, height)
+            face = cv2.resize(frame[y1:y2, x1:x2], (INPUT_SIZE, INPUT_SIZE))
+            image = torch.Tensor(face).permute(2, 0, 1).to(device) / 255.0
+            out = model(image.unsqueeze(0))
+            probabilities = torch.softmax(out.expression, dim=1)
+            results.append(
+                (
+                    int(probabilities.argmax().item()),
+                    float(out.valence.item()),
+                    float(out.arousal.item()),
+                )
+            )
+    return {
+        "frames": len(frames),
+        "frames_with_face": sum(r is not None for r in results),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def video_crops(video: Path, stream: Path, count: int):
+    """The first `count` face crops of the video, as the pipeline makes them."""
+    import numpy as np
+
+    from emonet_cli.align import affine_from_box, crop_frame
+    from emonet_cli.boxes import read_boxes
+    from emonet_cli.video import MediaReader
+
+    crops = []
+    with MediaReader(video) as reader:
+        boxes = read_boxes(stream, frame_size=(reader.info.width, reader.info.height))
+        for frame in reader:
+            crops.append(crop_frame(frame, affine_from_box(boxes.boxes[frame.index])))
+            if len(crops) == count:
+                break
+    return np.stack(crops)
+
+
+def run_model(
+    video: Path,
+    stream: Path,
+    weights: Path,
+    device_name: str,
+    precision: str,
+    batch: int,
+    batches: int,
+) -> dict:
+    """The model alone: `batches` batches of `batch` real crops through the Predictor, after
+    the process set-up of `emonet analyze` and one batch more (its warm-up, timed apart).
+    Times are epoch seconds, for the parent to split the start-up."""
+    import emonet_cli.cli  # noqa: F401  (what `emonet` imports before any work)
+    from emonet_cli.tuning import tune_process
+
+    tune_process()
+    from emonet_cli.checkpoint import load_model
+    from emonet_cli.inference import Predictor
+
+    imported = time.time()
+    loaded = load_model(weights, offline=True, progress=False)  # SHA-256 included, as the CLI
+    predictor = Predictor(loaded.model, device_name, precision)
+    weights_loaded = time.time()
+    crops = video_crops(video, stream, batch)
+
+    def timed_batch() -> float:
+        t0 = time.perf_counter()
+        predictor(crops)
+        if predictor.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(predictor.device)
+        return time.perf_counter() - t0
+
+    first = timed_batch()
+    steady = [timed_batch() for _ in range(batches)]
+    return {
+        "started": STARTED,
+        "imported": imported,
+        "weights_loaded": weights_loaded,
+        "precision": predictor.precision,
+        "device": str(predictor.device),
+        "first_batch_s": round(first, 4),
+        "steady_batch_s": round(sum(steady) / len(steady), 4),
+        "fps": batch * len(steady) / sum(steady),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("probe", choices=("baseline", "model"))
+    parser.add_argument("inputs", nargs=3, type=Path, metavar="VIDEO STREAM WEIGHTS")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--batch", type=int, default=8, help="frames per batch (the CLI's 8)")
+    parser.add_argument("--batches", type=int, default=4, help="timed batches")
+    args = parser.parse_args(argv)
+    if str(REPO) not in sys.path:  # run as a script from a checkout
+        sys.path.insert(0, str(REPO))
+    if args.probe == "baseline":
+        result = run_baseline(*args.inputs, args.device)
+    else:
+        result = run_model(*args.inputs, args.device, args.precision, args.batch, args.batches)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

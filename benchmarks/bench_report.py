@@ -1,0 +1,129 @@
+"""The benchmark's results: what one measurement found, the table, and the issue's targets,
+each a ratio of two figures measured in the same run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TARGET_WHOLE_OF_MODEL = 0.90  # (b) end to end / the model alone
+TARGET_PEAK_SHARE = 0.75  # the model alone / the matmul peak of its precision
+TARGET_STARTUP_S = 2.0
+TARGET_FP32 = 1.3  # (c)/(a)
+TARGET_RSS_MB = 50.0  # long (b) minus short (b)
+
+
+@dataclass
+class Run:
+    label: str
+    frames: int
+    wall_s: float  # the whole process, from its start to its exit
+    work_s: float  # as the process timed itself: decoding to results, after the weights loaded
+    peak_rss_mb: float
+    precision: str
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s
+
+
+@dataclass
+class ModelRun:
+    """The model alone in one process: its speed and its start-up, split."""
+
+    precision: str
+    fps: float
+    imports_s: float  # process start to the imports of `emonet analyze` done
+    weights_s: float  # load, check and SHA-256 of the weights, Predictor set up
+    first_batch_s: float  # the first batch, warm-up included
+    steady_batch_s: float  # a batch after it
+
+
+def format_table(
+    runs: list[Run],
+    baseline: Run,
+    models: dict[str, ModelRun],
+    gflop: float,
+    peaks: dict[str, float],
+) -> str:
+    header = (
+        "configuration",
+        "frames",
+        "wall s",
+        "startup s",
+        "frames/s",
+        "model alone",
+        "of model",
+        "x (a)",
+        "model GFLOP/s",
+        "of matmul peak",
+        "peak RSS MB",
+    )
+    rows = []
+    for run in runs:
+        model = models.get(run.precision) if run is not baseline else None
+        rate = model.fps * gflop if model else None
+        peak = peaks.get(run.precision)
+        rows.append(
+            (
+                run.label,
+                str(run.frames),
+                f"{run.wall_s:.1f}",
+                f"{run.wall_s - run.work_s:.1f}",
+                f"{run.fps:.2f}",
+                f"{model.fps:.2f}" if model else "-",
+                f"{100 * run.fps / model.fps:.0f}%" if model else "-",
+                f"{run.fps / baseline.fps:.2f}",
+                f"{rate:.0f}" if rate else "-",
+                f"{100 * rate / peak:.0f}% of {run.precision}" if rate and peak else "-",
+                f"{run.peak_rss_mb:.0f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def print_targets(default, fp32, baseline, long_run, models, gflop, peaks) -> None:
+    """The issue's targets, each a ratio of two figures of this run."""
+    model = models[default.precision]
+    whole = default.fps / model.fps
+    print(
+        f"(b) end to end / the model alone = {100 * whole:.0f}% (target >= "
+        f"{100 * TARGET_WHOLE_OF_MODEL:.0f}%: {verdict(whole >= TARGET_WHOLE_OF_MODEL)}); "
+        f"what (b) spends beyond the model: {default.wall_s - default.frames / model.fps:.1f} s"
+    )
+    for precision, run in sorted(models.items()):
+        if precision in peaks:
+            share = run.fps * gflop / peaks[precision]
+            print(
+                f"the model alone in {precision}: {100 * share:.0f}% of the {precision} matmul "
+                f"peak (target >= {100 * TARGET_PEAK_SHARE:.0f}%: "
+                f"{verdict(share >= TARGET_PEAK_SHARE)})"
+            )
+    startup = default.wall_s - default.work_s
+    print(
+        f"start-up of (b): {startup:.2f} s (target < {TARGET_STARTUP_S:g} s: "
+        f"{verdict(startup < TARGET_STARTUP_S)}); in the model-alone process: interpreter and "
+        f"imports {model.imports_s:.2f} s, weights (load, build, SHA-256, Predictor) "
+        f"{model.weights_s:.2f} s; its first batch took {model.first_batch_s:.2f} s, a steady one "
+        f"{model.steady_batch_s:.2f} s"
+    )
+    ratio = default.fps / baseline.fps
+    print(f"(b)/(a) = {ratio:.2f}x with {default.precision}")
+    fp32_ratio = fp32.fps / baseline.fps
+    print(f"(c)/(a) = {fp32_ratio:.2f}x (target >= {TARGET_FP32:g}x: "
+          f"{verdict(fp32_ratio >= TARGET_FP32)})")  # fmt: skip
+    growth = long_run.peak_rss_mb - default.peak_rss_mb
+    print(
+        f"peak RSS of (b): {default.peak_rss_mb:.0f} MB at {default.frames} frames, "
+        f"{long_run.peak_rss_mb:.0f} MB at {long_run.frames} frames, {growth:+.0f} MB "
+        f"(target within {TARGET_RSS_MB:g} MB: {verdict(abs(growth) <= TARGET_RSS_MB)})"
+    )
