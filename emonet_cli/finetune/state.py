@@ -55,15 +55,17 @@ def adapt_head(model: EmoNet, nclass: int, seed: int) -> EmoNet:
     rows those of `model`, which keep predicting as before."""
     if model.nclass == nclass:
         return model
-    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
     weight, bias = state[HEAD_WEIGHT_KEY], state[HEAD_BIAS_KEY]
     generator = torch.Generator().manual_seed(seed)
     bound = 1.0 / math.sqrt(weight.shape[1])
     new_weight = (torch.rand(nclass + 2, weight.shape[1], generator=generator) * 2 - 1) * bound
     new_bias = (torch.rand(nclass + 2, generator=generator) * 2 - 1) * bound
     new_weight[nclass:], new_bias[nclass:] = weight[-2:], bias[-2:]
-    adapted = EmoNet(nclass)
-    adapted.load_state_dict({**state, HEAD_WEIGHT_KEY: new_weight, HEAD_BIAS_KEY: new_bias})
+    with torch.device("meta"):  # no memory or random values: the state replaces both
+        adapted = EmoNet(nclass)
+    state = {**state, HEAD_WEIGHT_KEY: new_weight, HEAD_BIAS_KEY: new_bias}
+    adapted.load_state_dict(state, strict=True, assign=True)
     return adapted.eval()
 
 
