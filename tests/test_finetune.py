@@ -194,9 +194,10 @@ def test_class_names_come_from_the_option_the_layout_or_the_ids(tmp_path):
     assert [e.target for e in train] == list(range(7)) and [e.target for e in val] == [0, 1]
     assert train[0].pixels.shape == (48, 48)
     bad = tmp_path / "bad.csv"
-    bad.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
-    with pytest.raises(FormatError, match=r"bad.csv, line 2: pixels must be 2304 numbers"):
-        read_faces(bad)
+    for pixels in ("1 2 3", "1 " * 2303 + "x", "1 " * 2303 + "256"):
+        bad.write_text(f"emotion,pixels,Usage\n0,{pixels},Training\n")
+        with pytest.raises(FormatError, match=r"bad.csv, line 2: pixels must be 2304 numbers"):
+            read_faces(bad)
 
 
 def test_validation_split_is_stratified_and_follows_the_seed():
