@@ -15,7 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emonet_cli.constants import N_LANDMARKS, Classes
+from emonet_cli.constants import N_LANDMARKS, NCLASS_CHOICES, Classes
+
+# NCLASS_CHOICES (the published weights' class counts) is imported from here too.
+__all__ = [
+    "EMOTION_BRANCH",
+    "NCLASS_CHOICES",
+    "EmoNet",
+    "EmoNetOutput",
+]
 
 
 class EmoNetOutput(NamedTuple):
