@@ -13,6 +13,7 @@ import numpy as np
 
 from emonet_cli.boxes import BoxSource
 from emonet_cli.boxes.people import FACES_SUFFIX, FacesCsvWriter, face_id
+from emonet_cli.constants import Classes
 from emonet_cli.errors import InputError
 from emonet_cli.fileio import remove_partial_files
 from emonet_cli.inference import Predictor
@@ -52,9 +53,11 @@ class PeopleWriters:
         options: OutputOptions,
         several: bool,
         selection: FrameSelection | None = None,
+        classes: Classes | None = None,
     ):
         self.info, self.nclass, self.options = info, nclass, options
         self.selection = selection
+        self.classes = classes or Classes.default(nclass)  # names and colours
         self.sets: dict[str | None, list[ResultWriter]] = {}
         self.summaries: dict[str | None, Summary] = {}
         self.faces: FacesCsvWriter | None = None
@@ -64,13 +67,13 @@ class PeopleWriters:
             self.faces = FacesCsvWriter(faces_path)
         else:  # the one person's files exist even without a face
             self.sets[None] = self._open(None)
-            self.summaries[None] = Summary(nclass)
+            self.summaries[None] = Summary(self.classes.names)
 
     def add(self, group: ResultGroup) -> None:
         for batch in group.batches:
             if batch.person not in self.sets:
                 self.sets[batch.person] = self._open(batch.person)
-                self.summaries[batch.person] = Summary(self.nclass)
+                self.summaries[batch.person] = Summary(self.classes.names)
             for writer in self.sets[batch.person]:
                 writer.add(batch)
             self.summaries[batch.person].add(batch)
@@ -89,7 +92,7 @@ class PeopleWriters:
             + (f", {person}" if person else ""),
         }
         context = WriterContext(
-            self.info, self.nclass, self.options, meta, self.selection, person=person
+            self.info, self.nclass, self.options, meta, self.selection, person, self.classes
         )
         return open_writers(context)
 
@@ -175,7 +178,9 @@ def analyze_file(
                 on_warning(message)
         if on_start is not None:
             on_start(info)
-        writers = PeopleWriters(info, nclass, options, analysis.several, settings.selection)
+        writers = PeopleWriters(
+            info, nclass, options, analysis.several, settings.selection, predictor.classes
+        )
         frames = frames_with_face = 0
         try:
             for group in analysis.groups():
@@ -197,7 +202,7 @@ def analyze_file(
         "input_file": input_identity(path),
         **(provenance or {}),
         "nclass": nclass,
-        "classes": list(Summary(nclass).class_names),
+        "classes": list(predictor.classes.names),
         "precision": predictor.precision,
         "device": str(predictor.device),
         "batch_size": settings.batch_size,

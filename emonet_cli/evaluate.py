@@ -19,6 +19,7 @@ from tqdm import tqdm
 from emonet_cli import metrics
 from emonet_cli.affectnet import AFFECTNET_EXPRESSIONS, FIVE_CLASS_NOTE, class_names
 from emonet_cli.align import affine_from_box, affine_full_frame, crop_face
+from emonet_cli.constants import Classes
 from emonet_cli.errors import EmonetError
 from emonet_cli.inference import Predictor
 from emonet_cli.labels import (
@@ -54,9 +55,13 @@ PUBLISHED = {
 def face_crop(image: np.ndarray, box: Box | None) -> np.ndarray:
     """The 256x256 network input: the box through the published aligner, or the whole image
     resized when there is no box."""
+    return crop_face(image, face_matrix(image, box))
+
+
+def face_matrix(image: np.ndarray, box: Box | None) -> np.ndarray:
+    """The aligner's matrix of face_crop."""
     height, width = image.shape[:2]
-    matrix = affine_full_frame(width, height) if box is None else affine_from_box(box)
-    return crop_face(image, matrix)
+    return affine_full_frame(width, height) if box is None else affine_from_box(box)
 
 
 def load_crop(path: Path, box: Box | None) -> np.ndarray | UnreadableImage:
@@ -113,6 +118,18 @@ class Evaluation:
     predicted_valence: np.ndarray
     true_arousal: np.ndarray
     predicted_arousal: np.ndarray
+    classes: Classes | None = None  # None: the published classes of nclass
+
+    @property
+    def is_published(self) -> bool:
+        """Whether the model's classes are the published ones, scored as the paper did."""
+        return self.classes is None or self.classes.labels == "published"
+
+    @property
+    def class_names(self) -> list[str]:
+        """The published model's classes by the AffectNet label each is scored against (see
+        affectnet.class_names), a fine-tuned model's by their own names."""
+        return class_names(self.nclass) if self.is_published else list(self.classes.names)
 
     @property
     def used(self) -> int:
@@ -125,11 +142,21 @@ class Evaluation:
         return {reason: counts.get(reason, 0) for reason in SKIP_REASONS}
 
     def scores(self) -> dict[str, dict[str, float]]:
-        return {
-            "expression": {"acc": metrics.acc(self.true_expression, self.predicted_expression)},
-            "valence": metrics.regression_scores(self.true_valence, self.predicted_valence),
-            "arousal": metrics.regression_scores(self.true_arousal, self.predicted_arousal),
+        """ACC over every scored face; CCC, PCC, RMSE and SAGR over the faces labelled with
+        valence and arousal (NaN when none is)."""
+        labelled = np.isfinite(self.true_valence) & np.isfinite(self.true_arousal)
+        scores = {
+            "expression": {"acc": metrics.acc(self.true_expression, self.predicted_expression)}
         }
+        for dimension in ("valence", "arousal"):
+            truth = getattr(self, f"true_{dimension}")[labelled]
+            predicted = getattr(self, f"predicted_{dimension}")[labelled]
+            scores[dimension] = (
+                metrics.regression_scores(truth, predicted)
+                if labelled.any()
+                else dict.fromkeys(REGRESSION_SCORES, float("nan"))
+            )
+        return scores
 
     def confusion(self) -> np.ndarray:
         return metrics.confusion_matrix(
@@ -154,11 +181,14 @@ def evaluate(
     With `flip`, valence and arousal are the mean over the crop and its mirror (both in one
     model batch) and the expression comes from the crop alone. Valence and arousal are clipped
     to [-1, 1]. Unreadable images are skipped and listed. Raises EmonetError when no face is
-    left to score."""
+    left to score. The rows name the model's classes as `predictor.classes.labels` says."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
     images_root = Path(images_root)
-    selection = select_rows(rows, predictor.nclass, cleaned=cleaned, limit=limit)
+    classes = getattr(predictor, "classes", None) or Classes.default(predictor.nclass)
+    selection = select_rows(
+        rows, predictor.nclass, cleaned=cleaned, limit=limit, labels=classes.labels
+    )
     if not selection.samples:
         raise EmonetError(
             f"no face to score: all {selection.rows} label rows were skipped "
@@ -183,15 +213,11 @@ def evaluate(
                 count = len(crops)
                 if flip:
                     crops = np.concatenate([crops, crops[:, :, ::-1]])
-                out = predictor(crops)
-                valence, arousal = out.valence[:count], out.arousal[:count]
-                if flip:
-                    valence = (valence + out.valence[count:]) / 2.0
-                    arousal = (arousal + out.arousal[count:]) / 2.0
+                expression, valence, arousal = scored_outputs(predictor(crops), count, flip)
                 scored.extend(sample for sample, _ in readable)
-                expressions.append(out.expression[:count].argmax(axis=1))
-                valences.append(np.clip(valence, -1.0, 1.0))
-                arousals.append(np.clip(arousal, -1.0, 1.0))
+                expressions.append(expression)
+                valences.append(valence)
+                arousals.append(arousal)
             bar.update(len(batch))
 
     if not scored:
@@ -207,14 +233,48 @@ def evaluate(
         precision=predictor.precision,
         selection=selection,
         unreadable=unreadable,
-        lines=np.array([s.row.line for s in scored]),
-        true_expression=np.array([s.target for s in scored]),
-        predicted_expression=np.concatenate(expressions),
-        true_valence=np.array([s.row.valence for s in scored]),
-        predicted_valence=np.concatenate(valences).astype(np.float64),
-        true_arousal=np.array([s.row.arousal for s in scored]),
-        predicted_arousal=np.concatenate(arousals).astype(np.float64),
+        **scored_arrays(scored, expressions, valences, arousals),
+        classes=classes,
     )
+
+
+def scored_outputs(out, count: int, flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted class, valence and arousal of the first `count` faces of a batch of model
+    outputs (expression logits, valence, arousal), whose second half mirrors the first with
+    `flip`: the class from the face alone, valence and arousal averaged with the mirror's,
+    clipped to [-1, 1]."""
+    valence, arousal = out.valence[:count], out.arousal[:count]
+    if flip:
+        valence = (valence + out.valence[count:]) / 2.0
+        arousal = (arousal + out.arousal[count:]) / 2.0
+    return (
+        out.expression[:count].argmax(axis=1),
+        np.clip(valence, -1.0, 1.0),
+        np.clip(arousal, -1.0, 1.0),
+    )
+
+
+def scored_arrays(
+    scored: Sequence[Sample],
+    expressions: Sequence[np.ndarray],
+    valences: Sequence[np.ndarray],
+    arousals: Sequence[np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Evaluation's label and prediction arrays from the scored samples and the batches of
+    scored_outputs; a label without valence or arousal is NaN."""
+
+    def label(value: float | None) -> float:
+        return float("nan") if value is None else value
+
+    return {
+        "lines": np.array([s.row.line for s in scored]),
+        "true_expression": np.array([s.target for s in scored]),
+        "predicted_expression": np.concatenate(expressions),
+        "true_valence": np.array([label(s.row.valence) for s in scored], dtype=np.float64),
+        "predicted_valence": np.concatenate(valences).astype(np.float64),
+        "true_arousal": np.array([label(s.row.arousal) for s in scored], dtype=np.float64),
+        "predicted_arousal": np.concatenate(arousals).astype(np.float64),
+    }
 
 
 # --- reporting ----------------------------------------------------------------------------------
@@ -245,6 +305,9 @@ def format_table(evaluation: Evaluation) -> str:
         evaluation.precision,
     ]
     headers = [name.upper() for name in REGRESSION_SCORES]
+    rows = [("this run", evaluation.scores(), 3)]
+    if evaluation.is_published:
+        rows.append(("paper (AffectNet test)", PUBLISHED[evaluation.nclass], 2))
     lines = [
         f"EmoNet, {evaluation.nclass} classes: {evaluation.used} faces scored of "
         f"{evaluation.selection.rows} label rows ({', '.join(settings)})",
@@ -253,10 +316,7 @@ def format_table(evaluation: Evaluation) -> str:
         table_row("", "", ["Valence"], ["Arousal"]),
         table_row("", "ACC", headers, headers),
     ]
-    for label, scores, decimals in (
-        ("this run", evaluation.scores(), 3),
-        ("paper (AffectNet test)", PUBLISHED[evaluation.nclass], 2),
-    ):
+    for label, scores, decimals in rows:
         acc = format_score(scores["expression"]["acc"], decimals)
         valence, arousal = (
             [format_score(scores[dimension][name], decimals) for name in REGRESSION_SCORES]
@@ -264,7 +324,7 @@ def format_table(evaluation: Evaluation) -> str:
         )
         lines.append(table_row(label, acc, valence, arousal))
 
-    names = class_names(evaluation.nclass)
+    names = evaluation.class_names
     confusion = evaluation.confusion()
     recall = metrics.per_class_recall(confusion)
     width = max(len(name) for name in names) + 2
@@ -275,9 +335,17 @@ def format_table(evaluation: Evaluation) -> str:
             f"{name:<{width}}{format_score(class_recall, 3):>7}{row.sum():>7}  "
             + "".join(f"{count:>{width}}" for count in row)
         )
-    if evaluation.nclass == 5:
+    if evaluation.nclass == 5 and evaluation.is_published:
         lines += ["", f"note: {FIVE_CLASS_NOTE}"]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def label_name(expression: int, evaluation: Evaluation) -> str:
+    """An expression id of the label file in words: its AffectNet name, or the id itself in
+    a file of a lab's own classes."""
+    if evaluation.classes is not None and evaluation.classes.labels == "index":
+        return str(expression)
+    return AFFECTNET_EXPRESSIONS[expression]
 
 
 def evaluation_report(
@@ -290,7 +358,7 @@ def evaluation_report(
 ) -> dict:
     """The report for `writers.write_json`: settings, counts, scores, confusion matrix and
     per-class recall; undefined scores are NaN, which write_json writes as null."""
-    names = class_names(evaluation.nclass)
+    names = evaluation.class_names
     confusion = evaluation.confusion()
     recall = metrics.per_class_recall(confusion)
     selection = evaluation.selection
@@ -312,7 +380,7 @@ def evaluation_report(
             "used": evaluation.used,
             "skipped": evaluation.skipped,
             "skipped_expressions": {
-                AFFECTNET_EXPRESSIONS[i]: n
+                label_name(i, evaluation): n
                 for i, n in sorted(selection.skipped_expressions.items())
             },
             "cleaned_out": {
@@ -328,8 +396,8 @@ def evaluation_report(
             "counts": confusion.tolist(),
         },
         "per_class_recall": {name: float(r) for name, r in zip(names, recall)},
-        "published": PUBLISHED[evaluation.nclass],
+        "published": PUBLISHED[evaluation.nclass] if evaluation.is_published else None,
     }
-    if evaluation.nclass == 5:
+    if evaluation.nclass == 5 and evaluation.is_published:
         report["note"] = FIVE_CLASS_NOTE
     return report

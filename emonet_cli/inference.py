@@ -103,6 +103,13 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
+def autocast(device: torch.device, precision: str):
+    """The autocast context of a resolved precision (none for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
 def decode_landmarks(heatmap: torch.Tensor) -> torch.Tensor:
     """(B, 68, 64, 64) heatmaps -> (B, 68, 2) x, y of each maximum, at the centre of its
     4x4 block of crop pixels (pixel centres at integer coordinates, as cv2.warpAffine)."""
@@ -119,6 +126,7 @@ class Predictor:
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.nclass = model.nclass
+        self.classes = model.classes  # names and colours of the outputs
         # channels-last lets oneDNN / cuDNN pick their fastest convolution kernels.
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.pin_memory = self.device.type == "cuda"
@@ -127,9 +135,7 @@ class Predictor:
             self.frames_per_pass = CPU_FRAMES_PER_PASS[self.precision]
 
     def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+        return autocast(self.device, self.precision)
 
     def __call__(self, crops: np.ndarray) -> Predictions:
         """crops: (B, 256, 256, 3) uint8 RGB, as produced by align.crop_face."""

@@ -1,7 +1,10 @@
-"""Label files for `emonet evaluate`, read into rows, and the rows a model is scored on.
+"""Label files for `emonet evaluate` and `emonet finetune`, read into rows, and the rows a
+model is scored on.
 
 Two layouts: AffectNet's CSV, and a simple `image,expression,valence,arousal[,x1,y1,x2,y2]`.
-Both hold AffectNet expression ids; `affectnet` says which of them each model scores.
+AffectNet's holds AffectNet expression ids; the simple one AffectNet ids for the published
+models (`affectnet` says which of them each model scores) and class indices for a lab's own
+classes. An empty valence or arousal, like AffectNet's -2, means the row has none.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emonet_cli.affectnet import AFFECTNET_EXPRESSIONS, MISSING_AFFECT, class_index, fails_cleaning
+from emonet_cli.affectnet import (
+    AFFECTNET_EXPRESSIONS,
+    MISSING_AFFECT,
+    SCORED_EXPRESSIONS,
+    class_index,
+    fails_cleaning,
+)
 from emonet_cli.boxes import parse_finite
 from emonet_cli.constants import N_LANDMARKS
 from emonet_cli.errors import FormatError
@@ -40,6 +49,7 @@ SKIP_EXPRESSION = "expression_not_scored"
 SKIP_MISSING_AFFECT = "missing_valence_arousal"
 SKIP_CLEANING = "cleaning"
 SKIP_UNREADABLE = "unreadable_image"
+CLEANED_EXPRESSIONS = SCORED_EXPRESSIONS[8]  # the ids the cleaning has rules for
 SKIP_REASONS = (SKIP_EXPRESSION, SKIP_MISSING_AFFECT, SKIP_CLEANING, SKIP_UNREADABLE)
 SKIP_DESCRIPTIONS = {
     SKIP_EXPRESSION: "expression not scored",
@@ -49,6 +59,9 @@ SKIP_DESCRIPTIONS = {
 }
 
 Box = tuple[float, float, float, float]
+AFFECTNET_IDS = len(AFFECTNET_EXPRESSIONS)
+LAYOUT_AFFECTNET = "affectnet"
+LAYOUT_SIMPLE = "simple"
 
 
 @dataclass(frozen=True)
@@ -67,14 +80,38 @@ class LabelRow:
 RowParser = Callable[[list[str], int, str], LabelRow]  # (fields, line, where) -> row
 
 
-def read_labels(path: str | os.PathLike) -> list[LabelRow]:
+@dataclass
+class LabelFile:
+    """The rows of a label file and its layout (LAYOUT_AFFECTNET or LAYOUT_SIMPLE)."""
+
+    layout: str
+    rows: list[LabelRow]
+
+
+def read_labels(path: str | os.PathLike, expressions: int | None = AFFECTNET_IDS) -> list[LabelRow]:
     """Every row of an AffectNet CSV or of a simple `image,expression,valence,arousal[,x1,y1,
     x2,y2]` file. A header row is optional: without one, 9 columns mean AffectNet's layout and
-    4 or 8 the simple one. Raises FormatError naming the file and line of the first bad row."""
+    4 or 8 the simple one. Raises FormatError naming the file and line of the first bad row.
+    The simple layout's expressions must lie below `expressions`: AffectNet's 11 ids by
+    default, a model's class count, or None for any class index."""
+    return read_label_file(path, expressions).rows
+
+
+def read_label_file(path: str | os.PathLike, expressions: int | None = AFFECTNET_IDS) -> LabelFile:
+    """read_labels, with the layout found."""
     path = Path(path)
+    return parse_label_rows(csv_rows(path), path, expressions)
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The line number and fields of each row of a CSV file that is not blank; FormatError
+    when the file cannot be read as UTF-8 CSV."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return list(parse_label_rows(f, path))
+            reader = csv.reader(f)
+            for fields in reader:
+                if any(field.strip() for field in fields):
+                    yield reader.line_num, fields
     except OSError as exc:
         raise FormatError(f"cannot read label file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -83,33 +120,38 @@ def read_labels(path: str | os.PathLike) -> list[LabelRow]:
         raise FormatError(f"{path} is not a readable CSV file: {exc}") from None
 
 
-def parse_label_rows(lines: Iterable[str], path: Path) -> Iterator[LabelRow]:
-    """The rows of a label file's text, skipping blank lines and a header row."""
-    reader = csv.reader(lines)
+def parse_label_rows(
+    rows: Iterable[tuple[int, list[str]]], path: Path, expressions: int | None = AFFECTNET_IDS
+) -> LabelFile:
+    """The label rows of a file's (line number, fields) rows, skipping a header row."""
     parse_row = None
     width = 0
-    for fields in reader:
-        if not any(field.strip() for field in fields):
-            continue
-        where = f"{path}, line {reader.line_num}"
+    found = LabelFile(LAYOUT_SIMPLE, [])
+    for line, fields in rows:
+        where = f"{path}, line {line}"
         if parse_row is None:
-            parse_row, width, is_header = row_parser(fields, where)
+            parse_row, width, is_header = row_parser(fields, where, expressions)
+            found.layout = parse_row.layout
             if is_header:
                 continue
         if len(fields) != width:
             raise FormatError(f"{where}: expected {width} columns, found {len(fields)}")
-        yield parse_row(fields, reader.line_num, where)
+        found.rows.append(parse_row(fields, line, where))
+    return found
 
 
-def row_parser(first: list[str], where: str) -> tuple[RowParser, int, bool]:
-    """(parser, column count, whether `first` is a header) for the layout `first` reveals."""
+def row_parser(
+    first: list[str], where: str, expressions: int | None = AFFECTNET_IDS
+) -> tuple[RowParser, int, bool]:
+    """(parser, column count, whether `first` is a header) for the layout `first` reveals;
+    the parser's `layout` attribute names it."""
     names = [name.strip().lower() for name in first]
     if "expression" not in names:
         if len(first) == len(AFFECTNET_COLUMNS):
             return affectnet_parser(list(AFFECTNET_COLUMNS)), len(first), False
         if len(first) in (len(SIMPLE_COLUMNS), len(SIMPLE_COLUMNS) + len(BOX_COLUMNS)):
             names = list(SIMPLE_COLUMNS + BOX_COLUMNS)[: len(first)]
-            return simple_parser(names), len(first), False
+            return simple_parser(names, expressions), len(first), False
         raise FormatError(
             f"{where}: without a header row, expected 9 columns (AffectNet: "
             f"{','.join(AFFECTNET_COLUMNS)}) or 4 or 8 (image,expression,valence,arousal"
@@ -129,6 +171,8 @@ def row_parser(first: list[str], where: str) -> tuple[RowParser, int, bool]:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"repeated {', '.join(duplicated)}"] if duplicated else []
         raise FormatError(f"{where}: header row has {'; '.join(problems)}")
+    if parser is simple_parser:
+        return simple_parser(names, expressions), len(first), True
     return parser(names), len(first), True
 
 
@@ -158,11 +202,13 @@ def affectnet_parser(names: list[str]) -> RowParser:
             box=box,
         )
 
+    parse.layout = LAYOUT_AFFECTNET
     return parse
 
 
-def simple_parser(names: list[str]) -> RowParser:
-    """A parser of simple-layout rows whose columns are named `names` (the box ones optional)."""
+def simple_parser(names: list[str], expressions: int | None = AFFECTNET_IDS) -> RowParser:
+    """A parser of simple-layout rows whose columns are named `names` (the box ones optional)
+    and whose expressions lie below `expressions` (None: any class index)."""
     column = {name: names.index(name) for name in SIMPLE_COLUMNS + BOX_COLUMNS if name in names}
 
     def parse(fields: list[str], line: int, where: str) -> LabelRow:
@@ -175,12 +221,13 @@ def simple_parser(names: list[str]) -> RowParser:
         return LabelRow(
             line=line,
             image=image_name(fields[column["image"]], where),
-            expression=expression_id(fields[column["expression"]], where),
+            expression=expression_id(fields[column["expression"]], where, expressions),
             valence=affect_value(fields[column["valence"]], "valence", where),
             arousal=affect_value(fields[column["arousal"]], "arousal", where),
             box=box,
         )
 
+    parse.layout = LAYOUT_SIMPLE
     return parse
 
 
@@ -192,22 +239,27 @@ def image_name(text: str, where: str) -> str:
     return name
 
 
-def expression_id(text: str, where: str) -> int:
-    """An AffectNet expression id, 0-10."""
+def expression_id(text: str, where: str, expressions: int | None = AFFECTNET_IDS) -> int:
+    """An expression id below `expressions`: an AffectNet id, 0-10, by default."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if not 0 <= value < len(AFFECTNET_EXPRESSIONS):
-        raise FormatError(
-            f"{where}: expression {text.strip()!r} is not an AffectNet id "
-            f"(0-{len(AFFECTNET_EXPRESSIONS) - 1})"
-        )
+    if not 0 <= value < (expressions or value + 1):
+        if expressions == AFFECTNET_IDS:
+            wanted = f"an AffectNet id (0-{AFFECTNET_IDS - 1})"
+        elif expressions is None:
+            wanted = "a class index (0, 1, ...)"
+        else:
+            wanted = f"one of the {expressions} classes (0-{expressions - 1})"
+        raise FormatError(f"{where}: expression {text.strip()!r} is not {wanted}")
     return value
 
 
 def affect_value(text: str, what: str, where: str) -> float | None:
-    """A valence or arousal in [-1, 1], or None for AffectNet's -2 (missing)."""
+    """A valence or arousal in [-1, 1], or None when empty or AffectNet's -2 (missing)."""
+    if not text.strip():
+        return None
     value = parse_finite(text, where, what)
     if value == MISSING_AFFECT:
         return None
@@ -260,22 +312,39 @@ class Selection:
 
 
 def select_rows(
-    rows: Sequence[LabelRow], nclass: int, cleaned: bool = True, limit: int | None = None
+    rows: Sequence[LabelRow],
+    nclass: int,
+    cleaned: bool = True,
+    limit: int | None = None,
+    labels: str = "published",
 ) -> Selection:
     """Keep the rows the model can be scored on, in file order; `limit` stops after that
-    many kept rows."""
+    many kept rows. `labels` says how the rows name the model's classes (see
+    constants.LABEL_SCHEMES): the published models need valence and arousal on every row,
+    fine-tuned ones score the expression of rows without them. The cleaning applies to
+    AffectNet ids (not to a lab's own classes)."""
     selection = Selection(samples=[], rows=0)
     for row in rows:
         if limit is not None and len(selection.samples) >= limit:
             break
         selection.rows += 1
-        target = class_index(row.expression, nclass)
+        if labels == "published":
+            target = class_index(row.expression, nclass)
+        else:
+            target = row.expression if row.expression < nclass else None
+        has_affect = row.valence is not None and row.arousal is not None
         if target is None:
             selection.skipped[SKIP_EXPRESSION] += 1
             selection.skipped_expressions[row.expression] += 1
-        elif row.valence is None or row.arousal is None:
+        elif not has_affect and labels == "published":
             selection.skipped[SKIP_MISSING_AFFECT] += 1
-        elif cleaned and fails_cleaning(row.expression, row.valence, row.arousal):
+        elif (
+            cleaned
+            and has_affect
+            and labels != "index"
+            and row.expression in CLEANED_EXPRESSIONS
+            and fails_cleaning(row.expression, row.valence, row.arousal)
+        ):
             selection.skipped[SKIP_CLEANING] += 1
             selection.cleaned_out[row.expression] += 1
         else:

@@ -15,10 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emonet_cli.constants import (
-    N_LANDMARKS,
-    NCLASS_CHOICES,
-)
+from emonet_cli.constants import N_LANDMARKS, NCLASS_CHOICES, Classes
+
+# NCLASS_CHOICES (the published weights' class counts) is imported from here too.
+__all__ = [
+    "EMOTION_BRANCH",
+    "NCLASS_CHOICES",
+    "EmoNet",
+    "EmoNetOutput",
+]
 
 
 class EmoNetOutput(NamedTuple):
@@ -97,15 +102,23 @@ class HourGlass(nn.Module):
         return self._forward_level(self.depth, x)
 
 
+# The emotion branch, the part that learns when EmoNet is trained (the FAN stays frozen).
+EMOTION_BRANCH = ("conv1x1_input_emo_2", "emo_net_2", "emo_fc_2")
+
+
 class EmoNet(nn.Module):
     """FAN backbone (stem + 2 stacked hourglasses giving 68 landmark heatmaps) and the emotion
-    head, which weights the hourglass features by the summed heatmaps (attention)."""
+    head, which weights the hourglass features by the summed heatmaps (attention).
+
+    The published weights have 5 or 8 classes; a fine-tuned model any number from 2. `classes`
+    names them (the published names for 5 and 8 unless the weights say otherwise)."""
 
     def __init__(self, nclass: int = 8, num_stacks: int = 2, n_emo_blocks: int = 4):
         super().__init__()
-        if nclass not in NCLASS_CHOICES:
-            raise ValueError(f"nclass must be one of {NCLASS_CHOICES}, not {nclass}")
+        if nclass < 2:
+            raise ValueError(f"nclass must be at least 2, not {nclass}")
         self.nclass = nclass
+        self.classes = Classes.default(nclass)
         self.num_stacks = num_stacks
 
         # Stem: 256x256 input -> 64x64 features.
@@ -141,30 +154,8 @@ class EmoNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> EmoNetOutput:
         """x: (B, 3, 256, 256) RGB in [0, 1], no mean/std normalisation."""
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.max_pool2d(self.conv2(x), 2, stride=2)
-        x = self.conv4(self.conv3(x))
-
-        previous = x
-        stack_features = []
-        heatmap = x  # reassigned by every stack
-        for i in range(self.num_stacks):
-            ll = self._modules[f"top_m_{i}"](self._modules[f"m{i}"](previous))
-            ll = F.relu(self._modules[f"bn_end{i}"](self._modules[f"conv_last{i}"](ll)))
-            heatmap = self._modules[f"l{i}"](ll)
-            if i < self.num_stacks - 1:
-                ll = self._modules[f"bl{i}"](ll)
-                previous = previous + ll + self._modules[f"al{i}"](heatmap)
-            stack_features.append(ll)
-
-        attention = heatmap.sum(dim=1, keepdim=True)
-        emo_features = torch.cat((x, torch.cat(stack_features, dim=1) * attention), dim=1)
-        emo_features = self.emo_net_2(self.conv1x1_input_emo_2(emo_features))
-        embedding = self.avg_pool_2(emo_features).flatten(1).float()
-        # The head is tiny; under reduced-precision autocast it still runs in float32 so that
-        # valence and arousal keep their digits instead of bfloat16's three.
-        with torch.autocast(embedding.device.type, enabled=False):
-            head = self.emo_fc_2(embedding)
+        features, heatmap = self.fan(x)
+        head, embedding = self.emotion(features)
         return EmoNetOutput(
             expression=head[:, : self.nclass],
             valence=head[:, self.nclass],
@@ -172,3 +163,55 @@ class EmoNet(nn.Module):
             heatmap=heatmap,
             embedding=embedding,
         )
+
+    # forward() in its stages: fan() = stem(), stack() for each hourglass, attend(); then
+    # emotion(). Training runs the frozen stages without gradients.
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """256x256 input -> (B, 256, 64, 64) features."""
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.max_pool2d(self.conv2(x), 2, stride=2)
+        return self.conv4(self.conv3(x))
+
+    def stack(
+        self, i: int, previous: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hourglass i on `previous`: its features, its heatmaps and the next stack's input."""
+        ll = self._modules[f"top_m_{i}"](self._modules[f"m{i}"](previous))
+        ll = F.relu(self._modules[f"bn_end{i}"](self._modules[f"conv_last{i}"](ll)))
+        heatmap = self._modules[f"l{i}"](ll)
+        if i < self.num_stacks - 1:
+            ll = self._modules[f"bl{i}"](ll)
+            previous = previous + ll + self._modules[f"al{i}"](heatmap)
+        return ll, heatmap, previous
+
+    @staticmethod
+    def attend(
+        x: torch.Tensor, stack_features: list[torch.Tensor], heatmap: torch.Tensor
+    ) -> torch.Tensor:
+        """The emotion branch's input: the stem features and every stack's features weighted
+        by the summed last heatmaps (attention), (B, 256 * (stacks + 1), 64, 64)."""
+        attention = heatmap.sum(dim=1, keepdim=True)
+        return torch.cat((x, torch.cat(stack_features, dim=1) * attention), dim=1)
+
+    def fan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The face-alignment network: the emotion branch's input and the last heatmaps."""
+        x = self.stem(x)
+        previous = x
+        stack_features = []
+        heatmap = x  # reassigned by every stack
+        for i in range(self.num_stacks):
+            ll, heatmap, previous = self.stack(i, previous)
+            stack_features.append(ll)
+        return self.attend(x, stack_features, heatmap), heatmap
+
+    def emotion(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The emotion branch: (B, nclass + 2) float32 head outputs (class logits, valence,
+        arousal) and the (B, 256) pooled embedding entering the final head."""
+        features = self.emo_net_2(self.conv1x1_input_emo_2(features))
+        embedding = self.avg_pool_2(features).flatten(1).float()
+        # The head is tiny; under reduced-precision autocast it still runs in float32 so that
+        # valence and arousal keep their digits instead of bfloat16's three.
+        with torch.autocast(embedding.device.type, enabled=False):
+            head = self.emo_fc_2(embedding)
+        return head, embedding

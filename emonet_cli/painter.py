@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from emonet_cli.constants import CLASS_COLORS
+from emonet_cli.constants import CLASS_COLORS, default_class_colors
 
 TRAIL_SECONDS = 1.0
 # The panel is laid out for a 480 px high frame and scaled to the frame's height; smaller frames
@@ -49,8 +49,12 @@ class FrameResult:
 
 
 def class_rgb(name: str) -> Color:
-    """The NOVA colour of an expression class (written #AARRGGBB) as RGB."""
-    argb = CLASS_COLORS[name]
+    """The NOVA colour of a published expression class as RGB."""
+    return argb_to_rgb(CLASS_COLORS[name])
+
+
+def argb_to_rgb(argb: str) -> Color:
+    """A NOVA colour (written #AARRGGBB) as RGB."""
     return int(argb[3:5], 16), int(argb[5:7], 16), int(argb[7:9], 16)
 
 
@@ -90,10 +94,17 @@ class FramePainter:
 
     Everything that does not change from frame to frame is drawn once into a template."""
 
-    def __init__(self, width: int, height: int, class_names: tuple[str, ...]):
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        class_names: tuple[str, ...],
+        class_colors: tuple[str, ...] | None = None,
+    ):
         self.width, self.height = width, height
         self.class_names = class_names
-        self.colors = [class_rgb(name) for name in class_names]
+        argb = class_colors or default_class_colors(class_names)
+        self.colors = [argb_to_rgb(color) for color in argb]
         canvas_height = max(height, MIN_HEIGHT)
         self.u = canvas_height / DESIGN_HEIGHT  # panel pixels per design unit
         self.panel_width = round(DESIGN_PANEL_WIDTH * self.u)

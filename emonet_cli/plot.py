@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES
+from emonet_cli.constants import CLASS_COLORS, default_class_colors
 from emonet_cli.errors import EmonetError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.results import Results, read_results
@@ -32,8 +32,14 @@ INSTALL_HINT = "pip install 'emonet-cli[plot]'"
 
 
 def class_color(name: str) -> str:
-    """The NOVA colour of an expression class as matplotlib's #RRGGBB (NOVA writes #AARRGGBB)."""
+    """The NOVA colour of a published expression class as matplotlib's #RRGGBB."""
     return "#" + CLASS_COLORS[name][3:]
+
+
+def class_colors(names: Sequence[str]) -> list[str]:
+    """The colours of a model's classes (see constants.default_class_colors) as matplotlib's
+    #RRGGBB (NOVA writes #AARRGGBB)."""
+    return ["#" + color[3:] for color in default_class_colors(names)]
 
 
 def runs(values: np.ndarray) -> list[tuple[int, int, object]]:
@@ -112,6 +118,7 @@ def _draw_recording(band, recording: Results) -> None:
     scatter = band.add_subplot(grid[:, 1])
     band.suptitle(_summary(recording), x=0.005, ha="left", fontsize="medium")
     edges = recording.frame_edges()
+    colors = class_colors(recording.class_names)
 
     for start, stop, has_face in runs(recording.face):
         if not has_face:
@@ -132,8 +139,7 @@ def _draw_recording(band, recording: Results) -> None:
 
     for start, stop, label in runs(recording.expression):
         if label >= 0:
-            name = recording.class_names[label]
-            ribbon.axvspan(edges[start], edges[stop], color=class_color(name), lw=0)
+            ribbon.axvspan(edges[start], edges[stop], color=colors[label], lw=0)
     ribbon.set_yticks([])
     ribbon.set_ylabel("expr.", rotation=0, ha="right", va="center")
     ribbon.set_xlabel("time (s)")
@@ -143,9 +149,13 @@ def _draw_recording(band, recording: Results) -> None:
     scatter.axhline(0.0, color=GUIDE_COLOR, lw=0.8)
     scatter.axvline(0.0, color=GUIDE_COLOR, lw=0.8)
     face = recording.face
-    colors = [class_color(recording.class_names[label]) for label in recording.expression[face]]
     scatter.scatter(
-        recording.valence[face], recording.arousal[face], c=colors, s=10, alpha=0.5, lw=0
+        recording.valence[face],
+        recording.arousal[face],
+        c=[colors[label] for label in recording.expression[face]],
+        s=10,
+        alpha=0.5,
+        lw=0,
     )
     scatter.set_xlim(-1.1, 1.1)
     scatter.set_ylim(-1.1, 1.1)
@@ -160,11 +170,14 @@ def _draw_legend(band, recordings: list[Results]) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    present = {name for recording in recordings for name in recording.class_names}
+    classes = {}  # name -> colour, in the order of the recordings' classes
+    for recording in recordings:
+        for name, color in zip(recording.class_names, class_colors(recording.class_names)):
+            classes.setdefault(name, color)
     handles = [
         Line2D([], [], color=VALENCE_COLOR, lw=1.6, label="valence"),
         Line2D([], [], color=AROUSAL_COLOR, lw=1.6, label="arousal"),
         Patch(color=NO_FACE_COLOR, alpha=0.45, label="no face"),
-        *(Patch(color=class_color(n), label=n) for n in CLASS_NAMES[8] if n in present),
+        *(Patch(color=color, label=name) for name, color in classes.items()),
     ]
     band.legend(handles=handles, loc="center", ncol=len(handles), frameon=False)

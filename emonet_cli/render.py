@@ -17,7 +17,7 @@ import numpy as np
 
 from emonet_cli.boxes import BoxSource, FaceLookup
 from emonet_cli.boxes.people import OnePerson, open_people
-from emonet_cli.constants import CLASS_NAMES, N_LANDMARKS
+from emonet_cli.constants import N_LANDMARKS
 from emonet_cli.errors import EmonetError, FormatError, InputError
 from emonet_cli.fileio import atomic_path, remove_partial_files
 from emonet_cli.inference import Predictor
@@ -148,6 +148,7 @@ def render_frames(
     every: int = 1,
     max_width: int | None = None,
     on_frame: Callable[[int], None] | None = None,
+    class_colors: tuple[str, ...] | None = None,
 ) -> tuple[int, float, tuple[int, int]]:
     """Write the annotated video of `video`, one result per decoded frame, every `every`th frame
     kept (at fps / every, so the timing stays right). Returns frames written, fps and size."""
@@ -161,8 +162,8 @@ def render_frames(
         return None
 
     return write_rendered(
-        video, output, results, lambda w, h: FramePainter(w, h, class_names), paint, every,
-        max_width, on_frame,
+        video, output, results, lambda w, h: FramePainter(w, h, class_names, class_colors),
+        paint, every, max_width, on_frame,
     )  # fmt: skip
 
 
@@ -254,10 +255,11 @@ def render_file(
             output,
             model_results,
             lookup,
-            CLASS_NAMES[predictor.nclass],
+            predictor.classes.names,
             every,
             max_width,
             on_frame,
+            predictor.classes.colors,
         )
     finally:
         model_results.close()  # stops the decoding thread before its reader is closed
@@ -286,7 +288,7 @@ def _render_people(
     model_results = people_from_model(analysis)
     try:
         written, fps, size = render_people_frames(
-            video, output, model_results, CLASS_NAMES[predictor.nclass], every, max_width,
+            video, output, model_results, predictor.classes.names, every, max_width,
             on_frame,
         )  # fmt: skip
     finally:
@@ -303,5 +305,5 @@ def _stored_class_names(video: Path, results_dir: Path | None) -> tuple[str, ...
     summary = json.loads(summary_path(video, results_dir).read_text(encoding="utf-8"))
     first = summary["people"][0]["person"] if summary["people"] else None
     if first is None:
-        return CLASS_NAMES[int(summary.get("nclass", 8))]
+        return tuple(summary["classes"])
     return read_results(output_path(video, results_dir, CSV_OUTPUT.suffix, first)).class_names

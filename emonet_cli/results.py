@@ -4,6 +4,8 @@ smoothing over them, the running summary of a whole input, and the results CSV r
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import numpy as np
 from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS, SMOOTHING_WEIGHTS
 from emonet_cli.errors import FormatError
 
+SUMMARY_SUFFIX = ".emonet.json"  # S.emonet.json beside S.csv (see writers)
 CSV_BASE_COLUMNS = (
     "frame",
     "time",
@@ -84,8 +87,15 @@ class ResultBatch:
         return np.where(self.face, best, 0.0).astype(np.float32)
 
 
-def csv_columns(nclass: int) -> list[str]:
-    return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in CLASS_NAMES[nclass])]
+def class_names_of(classes: int | Sequence[str]) -> tuple[str, ...]:
+    """Class names given as themselves, or as the class count of the published weights."""
+    return CLASS_NAMES[classes] if isinstance(classes, int) else tuple(classes)
+
+
+def csv_columns(classes: int | Sequence[str]) -> list[str]:
+    """The results CSV's columns for these class names (or the published ones of nclass)."""
+    names = class_names_of(classes)
+    return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in names)]
 
 
 class TemporalSmoother:
@@ -126,13 +136,13 @@ class Summary:
     """Running totals of an input's results for its summary JSON, so that no per-frame result
     is kept in memory."""
 
-    def __init__(self, nclass: int):
-        self.class_names = CLASS_NAMES[nclass]
+    def __init__(self, classes: int | Sequence[str]):
+        self.class_names = class_names_of(classes)
         self.frames = 0
         self.faces = 0
         self.valence_sum = 0.0
         self.arousal_sum = 0.0
-        self.histogram = np.zeros(nclass, dtype=np.int64)
+        self.histogram = np.zeros(len(self.class_names), dtype=np.int64)
 
     def add(self, batch: ResultBatch) -> None:
         self.frames += len(batch)
@@ -168,6 +178,29 @@ def read_results_csv(path: Path) -> dict[str, np.ndarray]:
             else np.array([float(v) for v in values], dtype=np.float64)
         )
     return columns
+
+
+def probability_classes(
+    columns: dict[str, np.ndarray], summary: Path | None = None
+) -> tuple[str, ...] | None:
+    """The class names of a results CSV's prob_<name> columns, in column order: the published
+    names where the columns are theirs, else those of the `summary` JSON (S.emonet.json) when
+    they are the columns', else the names as written in expression_name where a frame shows
+    them, else the columns' (lowercase) names. None for fewer than 2 columns."""
+    lowercase = [name[len("prob_") :] for name in columns if name.startswith("prob_")]
+    if len(lowercase) < 2:
+        return None
+    for names in CLASS_NAMES.values():
+        if sorted(lowercase) == sorted(name.lower() for name in names):
+            return names
+    try:
+        names = json.loads(summary.read_text(encoding="utf-8"))["classes"]
+        if [str(name).lower() for name in names] == lowercase:
+            return tuple(str(name) for name in names)
+    except (AttributeError, OSError, ValueError, KeyError, TypeError):
+        pass  # no summary beside the CSV, or not the one of these results
+    written = {str(name).lower(): str(name) for name in columns["expression_name"] if name}
+    return tuple(written.get(name, name) for name in lowercase)
 
 
 @dataclass
@@ -209,14 +242,12 @@ def read_results(path: str | Path) -> Results:
     missing = [name for name in CSV_BASE_COLUMNS if name not in columns]
     if missing:
         raise FormatError(f"{path}: not an emonet results CSV (no column {', '.join(missing)})")
-    probability_columns = sorted(name for name in columns if name.startswith("prob_"))
-    for names in CLASS_NAMES.values():
-        if probability_columns == sorted(f"prob_{name.lower()}" for name in names):
-            break
-    else:
+    names = probability_classes(columns, path.with_suffix(SUMMARY_SUFFIX))
+    if names is None:
+        found = [name for name in columns if name.startswith("prob_")]
         raise FormatError(
-            f"{path}: the prob_ columns match neither the 5- nor the 8-class model "
-            f"(found {', '.join(probability_columns) or 'none'})"
+            f"{path}: the prob_ columns name no model's classes: at least 2 are needed, one "
+            f"per class (found {', '.join(found) or 'none'})"
         )
     if len(columns["frame"]) == 0:
         raise FormatError(f"{path}: no frames")

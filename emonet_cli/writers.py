@@ -24,7 +24,7 @@ from emonet_cli.annotations import (
     DiscreteScheme,
 )
 from emonet_cli.boxes.people import FACES_SUFFIX
-from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS, Classes
 from emonet_cli.detection.boxstream import BoxStreamWriter
 from emonet_cli.fileio import PendingFile, atomic_open
 from emonet_cli.results import ResultBatch, csv_columns
@@ -57,6 +57,11 @@ class WriterContext:
     meta: dict  # role and description for NOVA headers
     selection: FrameSelection | None = None  # None: every frame (images ignore it)
     person: str | None = None  # whose results, with several people: `face1`...
+    classes: Classes | None = None  # names and colours; None: the published ones of nclass
+
+    @property
+    def class_set(self) -> Classes:
+        return self.classes or Classes.default(self.nclass)
 
     @property
     def frame_rate(self) -> float:
@@ -123,10 +128,10 @@ class CsvWriter(WrappedWriter):
 
     def __init__(self, path: Path, context: WriterContext):
         self.paths = [path]
-        self.names = CLASS_NAMES[context.nclass]
+        self.names = context.class_set.names
         self._writer = PendingFile(path, binary=False)
         self._csv = csv.writer(self._writer.file, lineterminator="\n")
-        self._csv.writerow(csv_columns(context.nclass))
+        self._csv.writerow(csv_columns(self.names))
 
     def add(self, batch: ResultBatch) -> None:
         for i in range(len(batch)):
@@ -157,8 +162,8 @@ class ExpressionAnnotationWriter(WrappedWriter):
     garbage segments (id -1, confidence 0)."""
 
     def __init__(self, path: Path, context: WriterContext):
-        names = list(CLASS_NAMES[context.nclass])
-        scheme = DiscreteScheme("emotion", names, [CLASS_COLORS[n] for n in names])
+        classes = context.class_set
+        scheme = DiscreteScheme("emotion", list(classes.names), list(classes.colors))
         ftype = context.options.annotation_ftype
         self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
         self.paths = self._writer.paths

@@ -18,6 +18,7 @@ from emonet_cli.cli.common import DEBUG_KEY, PRECISION_CHOICES, EmonetGroup, set
 from emonet_cli.cli.detect import detect_command
 from emonet_cli.cli.discover import discover_group
 from emonet_cli.cli.evaluate import evaluate_command
+from emonet_cli.cli.finetune import finetune_command
 from emonet_cli.cli.render import plot_command, render_command
 from emonet_cli.cli.weights import weights_group
 
@@ -40,6 +41,7 @@ COMMANDS = (
     render_command,
     plot_command,
     evaluate_command,
+    finetune_command,
     weights_group,
     discover_group,
 )

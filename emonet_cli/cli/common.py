@@ -229,15 +229,18 @@ def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch.
     return stack(
         click.option(
             "--nclass",
-            type=click.Choice([str(n) for n in NCLASS_CHOICES]),
-            help="Expression classes: 5 or 8.  [default: from --weights, else 8]",
+            type=click.IntRange(min=2),
+            help=f"Expression classes: {' or '.join(map(str, NCLASS_CHOICES))} for the "
+            "published weights; with --weights, what the file holds (another number is an "
+            "error).  [default: from --weights, else 8]",
         ),
         click.option(
             "--weights",
             type=click.Path(dir_okay=False, path_type=Path),
-            help="A weights file (state dict) instead of the published weights.",
+            help="A weights file (state dict, e.g. from `emonet finetune`) instead of the "
+            "published weights.",
         ),
-        click.option("--offline", is_flag=True, help="Never download weights."),
+        offline_option,
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
@@ -245,17 +248,22 @@ def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch.
             show_default=True,
             help=batch_help,
         ),
-        click.option(
-            "--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps."
-        ),
-        click.option(
-            "--precision",
-            type=click.Choice(PRECISION_CHOICES),
-            default="auto",
-            show_default=True,
-            help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
-        ),
+        device_options,
     )
+
+
+offline_option = click.option("--offline", is_flag=True, help="Never download weights.")
+
+device_options = stack(
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps."),
+    click.option(
+        "--precision",
+        type=click.Choice(PRECISION_CHOICES),
+        default="auto",
+        show_default=True,
+        help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
+    ),
+)
 
 
 def model_choice(weights, nclass, offline, device, precision, quiet):

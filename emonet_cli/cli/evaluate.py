@@ -68,20 +68,23 @@ def evaluate_command(
     facial_landmarks, expression, valence, arousal) or a CSV of
     image,expression,valence,arousal[,x1,y1,x2,y2]. Expressions are AffectNet ids (0 Neutral,
     1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt; 8-10 are skipped);
-    a valence or arousal of -2 means missing and skips the row. The face box comes from the
+    a valence or arousal of -2 (or empty) means missing and skips the row. A model from
+    `emonet finetune` reads its own labels: class indices, and rows without valence and
+    arousal score the expression. The face box comes from the
     landmarks, else the face rectangle or x1..y2; without one the image is taken as a face
     crop. Unreadable images are skipped and listed."""
     import sys
 
     from emonet_cli.evaluate import evaluate, evaluation_report, format_table
-    from emonet_cli.labels import read_labels
+    from emonet_cli.labels import AFFECTNET_IDS, read_labels
     from emonet_cli.writers import write_json
 
     prepare_to_run(quiet)
-    rows = read_labels(labels)
     show_progress = not quiet and sys.stderr.isatty()
     model = model_choice(weights, nclass, offline, device, precision, quiet=not show_progress)
     predictor, provenance = model.load()
+    # A fine-tuned model's own classes are class indices in the simple layout.
+    rows = read_labels(labels, None if predictor.classes.labels == "index" else AFFECTNET_IDS)
     evaluation = evaluate(
         rows,
         images_root,
