@@ -184,11 +184,29 @@ def measure_cluster(args, work: Path, inputs: int, frames: int) -> tuple[float, 
 
 
 def finetune_line(args, work: Path) -> str | None:
-    """--- Fine-tuning images/s (`emonet finetune`) goes here ---------------------------------
-    The fine-tuning work provides the measurement; wire it in as one line, e.g.
-    `f"fine-tuning: {images_per_s:.1f} images/s ({precision}, batch {n})"`, measured in its
-    own process like the rest. None: nothing to print yet."""
-    return None
+    """`emonet finetune`'s training speed (frozen FAN, the emotion branch learning), measured
+    in a process of its own; None with --quick."""
+    if args.quick:
+        return None
+    code = (
+        "import json; from emonet_cli.finetune.benchmark import training_throughput; "
+        f"print(json.dumps(training_throughput(device={args.device!r})))"
+    )
+    _, _, text = run_child([sys.executable, "-c", code], work / "finetune.log")
+    result = last_json(text)
+    return (
+        f"fine-tuning: {result['images_per_s']:.2f} images/s ({result['precision']}, "
+        f"{result['device']}, batch 16, augmentation on)"
+    )
+
+
+def people_lines(args, work: Path) -> list[str]:
+    """`emonet analyze --max-faces 3` on clips with 1, 2 and 3 people; none with --quick."""
+    if args.quick:
+        return []
+    from people import people_lines as measure
+
+    return ["several people (640x360, 50 frames):", *measure(args.weights, args.device, work)]
 
 
 def print_machine(args, flags: set[str], cls: str) -> None:
@@ -317,6 +335,8 @@ def benchmark(args, work: Path) -> None:
     finetune = finetune_line(args, work)
     if finetune is not None:
         print(finetune)
+    for line in people_lines(args, work):
+        print(line)
     if args.quick:
         print("--quick is a smoke run: with so few frames, startup dominates the ratios")
     print(
