@@ -192,7 +192,7 @@ def finetune_line(args, work: Path) -> str | None:
         "import json; from emonet_cli.finetune.benchmark import training_throughput; "
         f"print(json.dumps(training_throughput(device={args.device!r})))"
     )
-    _, _, text = run_child([sys.executable, "-c", code], work / "finetune.log")
+    text = run_child([sys.executable, "-c", code], work / "finetune.log")[2]
     result = last_json(text)
     return (
         f"fine-tuning: {result['images_per_s']:.2f} images/s ({result['precision']}, "
