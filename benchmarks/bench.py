@@ -48,7 +48,13 @@ from bench_machine import (  # noqa: E402
     model_gflop,
     usable_cores,
 )
-from bench_report import ModelRun, Run, format_table, print_targets  # noqa: E402
+from bench_report import (  # noqa: E402
+    ModelRun,
+    Run,
+    format_table,
+    operators_line,
+    print_targets,
+)
 
 PROBES = HERE / "bench_probes.py"
 VIDEO_SIZE = (1280, 720)
@@ -135,6 +141,13 @@ def measure_model(precision: str, video: Path, stream: Path, args, work: Path) -
         first_batch_s=result["first_batch_s"],
         steady_batch_s=result["steady_batch_s"],
     )
+
+
+def measure_operators(precision: str, video: Path, stream: Path, args, work: Path) -> dict:
+    """The model's time by operator (bench_probes.py operators), in a process of its own."""
+    sizes = ("--batch", "4", "--batches", "1") if args.quick else ("--batch", "8", "--batches", "2")
+    command = probe_command("operators", video, stream, args, "--precision", precision, *sizes)
+    return last_json(run_child(command, work / "operators.log")[2])
 
 
 def measure_cli(label: str, video: Path, stream: Path, args, work: Path, extra=()) -> Run:
@@ -325,6 +338,9 @@ def benchmark(args, work: Path) -> None:
         f"(d)'s time ((d) {detected.fps:.2f} vs (b) {default.fps:.2f} frames/s)"
     )
     print_targets(default, fp32, baseline, long_run, models, gflop, peaks)
+    if device.type == "cpu":  # on a GPU the profiler's CPU view shows launches, not kernels
+        for precision in sorted(models):
+            print(operators_line(measure_operators(precision, *short, args, work), peaks))
     inputs, frames = (2, 4) if args.quick else (20, 10)
     local_s, workers_s = measure_cluster(args, work, inputs, frames)
     print(

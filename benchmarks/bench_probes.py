@@ -4,10 +4,12 @@ JSON line.
     python benchmarks/bench_probes.py baseline VIDEO STREAM WEIGHTS [--device D]
     python benchmarks/bench_probes.py model VIDEO STREAM WEIGHTS [--device D] [--precision P]
                                            [--batch 8] [--batches N]
+    python benchmarks/bench_probes.py operators VIDEO STREAM WEIGHTS [same options as model]
 
 `baseline` is the published demo's loop; `model` is the model alone through our Predictor, set
 up as `emonet analyze` sets itself up, with its start-up split into imports, weights and the
-first pass.
+first pass; `operators` is where the model's time goes, operator by operator (torch.profiler),
+with the convolutions' own GFLOP/s.
 """
 
 from __future__ import annotations
@@ -143,9 +145,49 @@ def run_model(
     }
 
 
+def run_operators(
+    video: Path,
+    stream: Path,
+    weights: Path,
+    device_name: str,
+    precision: str,
+    batch: int,
+    batches: int,
+) -> dict:
+    """The model's CPU time by operator over `batches` batches after a warm-up one: each
+    operator's share, and the rate of the convolutions alone (their FLOPs over their time)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from emonet_cli.checkpoint import load_model
+    from emonet_cli.inference import Predictor
+    from emonet_cli.tuning import tune_process
+
+    tune_process()
+    predictor = Predictor(load_model(weights, offline=True, progress=False).model, device_name,
+                          precision)  # fmt: skip
+    crops = video_crops(video, stream, batch)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        predictor(crops)  # the warm-up, counted
+    conv_gflop = counter.get_flop_counts()["Global"][torch.ops.aten.convolution] / 1e9
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(batches):
+            predictor(crops)
+    seconds = {e.key: e.self_cpu_time_total / 1e6 for e in profiler.key_averages()}
+    total = sum(seconds.values())
+    conv = sum(t for name, t in seconds.items() if "convolution" in name)
+    return {
+        "precision": predictor.precision,
+        "conv_gflop_per_s": conv_gflop * batches / conv,
+        "shares": {name: t / total for name, t in seconds.items() if t / total >= 0.005},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("probe", choices=("baseline", "model"))
+    parser.add_argument("probe", choices=("baseline", "model", "operators"))
     parser.add_argument("inputs", nargs=3, type=Path, metavar="VIDEO STREAM WEIGHTS")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
@@ -157,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe == "baseline":
         result = run_baseline(*args.inputs, args.device)
     else:
-        result = run_model(*args.inputs, args.device, args.precision, args.batch, args.batches)
+        probe = run_model if args.probe == "model" else run_operators
+        result = probe(*args.inputs, args.device, args.precision, args.batch, args.batches)
     print(json.dumps(result))
     return 0
 

@@ -135,3 +135,45 @@ def print_targets(default, fp32, baseline, long_run, models, gflop, peaks) -> No
         f"{long_run.peak_rss_mb:.0f} MB at {long_run.frames} frames, {growth:+.0f} MB "
         f"(target within {TARGET_RSS_MB:g} MB: {verdict(abs(growth) <= TARGET_RSS_MB)})"
     )
+
+
+# The operators of the model's profile, by what they do; the rest is "other".
+OPERATOR_NAMES = {
+    "aten::cat": "concatenation",
+    "aten::native_batch_norm": "batch norm",
+    "aten::clamp_min": "ReLU",
+    "aten::clamp_min_": "ReLU",
+    "aten::add": "additions",
+    "aten::add_": "additions",
+    "aten::max_pool2d_with_indices": "max-pooling",
+    "aten::upsample_nearest2d": "upsampling",
+    "aten::copy_": "casts and copies",
+    "aten::mul": "attention product",
+    "aten::argmax": "landmark argmax",
+}
+
+
+def is_convolution(operator: str) -> bool:
+    return "convolution" in operator or operator == "aten::conv2d"
+
+
+def operators_line(result: dict, peaks: dict[str, float]) -> str:
+    """Where the model's time goes: the convolutions' share and rate, then the memory-bound
+    rest by kind, largest first."""
+    precision, shares = result["precision"], result["shares"]
+    conv = sum(share for name, share in shares.items() if is_convolution(name))
+    kinds: dict[str, float] = {}
+    for name, share in shares.items():
+        if not is_convolution(name):
+            kind = OPERATOR_NAMES.get(name, "other")
+            kinds[kind] = kinds.get(kind, 0.0) + share
+    kinds["other"] = kinds.get("other", 0.0) + max(1.0 - conv - sum(kinds.values()), 0.0)
+    largest = sorted(kinds.items(), key=lambda item: -item[1])
+    rest = ", ".join(f"{kind} {100 * share:.0f}%" for kind, share in largest if share >= 0.005)
+    rate = result["conv_gflop_per_s"]
+    peak = peaks.get(precision)
+    of_peak = f" ({100 * rate / peak:.0f}% of the {precision} matmul peak)" if peak else ""
+    return (
+        f"the model's time in {precision} (torch.profiler): convolutions {100 * conv:.0f}% at "
+        f"{rate:.0f} GFLOP/s{of_peak}; the rest, memory-bound around them: {rest}"
+    )

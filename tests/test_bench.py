@@ -31,3 +31,4 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "(b) end to end / the model alone =" in proc.stdout
     assert "the model alone in fp32:" in proc.stdout and "start-up of (b):" in proc.stdout
     assert "--sample-rate 5 on the 25 fps video: 2 of 8 frames analysed" in proc.stdout
+    assert "the model's time in fp32 (torch.profiler): convolutions " in proc.stdout
