@@ -231,13 +231,15 @@ def test_each_persons_results_equal_the_model_on_their_aligned_crops(two_people,
 
 def test_the_box_files_of_an_analysis_reproduce_it(two_people, tmp_path):
     """The per-person streams (`--bbox A --bbox B`) and the overview (a CSV with a face
-    column) give the very same per-person results as detecting did."""
+    column) give the very same per-person results as detecting did, whatever --max-faces."""
     sample, out, common = two_people
     streams = [str(out / f"people.face{k}.stream") for k in (1, 2)]
     run_cli("analyze", str(sample.video), "--bbox", streams[0], "--bbox", streams[1],
             "-o", str(tmp_path / "streams"), "-q", *common)  # fmt: skip
-    run_cli("analyze", str(sample.video), "--bbox", str(out / "people.faces.csv"),
-            "-o", str(tmp_path / "overview"), "-q", *common)  # fmt: skip
+    # --max-faces counts detected faces only: here the CSV decides, and a warning says so.
+    proc = run_cli("analyze", str(sample.video), "--bbox", str(out / "people.faces.csv"),
+                   "--max-faces", "3", "-o", str(tmp_path / "overview"), *common)  # fmt: skip
+    assert "emonet: warning: --max-faces counts detected faces: with --bbox" in proc.stderr
     for k in (1, 2):
         expected = (out / f"people.face{k}.csv").read_bytes()
         assert (tmp_path / "streams" / f"people.face{k}.csv").read_bytes() == expected

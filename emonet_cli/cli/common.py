@@ -217,11 +217,21 @@ def box_choice(
     from emonet_cli.boxes import BoxOptions
 
     try:
-        return BoxOptions(
+        options = BoxOptions(
             bbox=bbox, bbox_dir=bbox_dir, full_frame=full_frame, detect=detect, detection=detection
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if detection is not None and detection.max_faces > 1 and (bbox or bbox_dir or full_frame):
+        # A warning, not an error: scripts pass one set of options to every input.
+        if full_frame:
+            log.warning("--max-faces counts detected faces: with --full-frame the frame is one")
+        else:
+            log.warning(
+                "--max-faces counts detected faces: with --bbox or --bbox-dir the box files "
+                "decide the people (a file per person, or a CSV with a face column)"
+            )
+    return options
 
 
 def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch."):
