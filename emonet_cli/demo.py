@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def face_box(matrix: np.ndarray) -> tuple[float, float, float, float]:
     return (tx + zoom * fx1, ty + zoom * fy1, tx + zoom * fx2, ty + zoom * fy2)
 
 
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]):
+    """RGB `frames` as an MP4 (mp4v) at `path`, written atomically."""
+    with atomic_path(path, suffix=".mp4") as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not writer.isOpened():
+            raise RuntimeError("OpenCV cannot write MP4 (mp4v) on this machine")
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+
+
 def make_sample(
     folder: str | Path,
     name: str = "astronaut",
@@ -87,22 +99,15 @@ def make_sample(
     def has_face(t: float) -> bool:
         return gap is None or not (gap[0] <= t < gap[1])
 
-    face_frames = np.zeros(frames, dtype=bool)
-    with atomic_path(video_path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            raise RuntimeError("OpenCV cannot write MP4 (mp4v) on this machine")
-        for i in range(frames):
-            t = i / fps
-            face_frames[i] = has_face(t)
-            if face_frames[i]:
-                frame = cv2.warpAffine(
-                    photo, placement(*pose(t)), (width, height), borderValue=BACKGROUND
-                )
-            else:
-                frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        writer.release()
+    face_frames = np.array([has_face(i / fps) for i in range(frames)], dtype=bool)
+
+    def draw(i: int) -> np.ndarray:
+        if not face_frames[i]:
+            return np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+        matrix = placement(*pose(i / fps))
+        return cv2.warpAffine(photo, matrix, (width, height), borderValue=BACKGROUND)
+
+    write_video(video_path, (draw(i) for i in range(frames)), fps, (width, height))
 
     rows = np.zeros((samples, 5), dtype=np.float32)
     last = np.array([0.0, 0.0, 1.0, 1.0])  # before any face BlazeFace reports the whole frame
@@ -172,33 +177,31 @@ def make_people_sample(
     frames = round(seconds * fps)
     truth = np.full((people, frames, 4), np.nan)
     video_path = folder / f"{name}.mp4"
-    with atomic_path(video_path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            raise RuntimeError("OpenCV cannot write MP4 (mp4v) on this machine")
-        for i in range(frames):
-            u = i / frames
-            frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
-            for person in range(people):
-                zoom, cx, cy = _person_path(person, u, width, height, travel)
-                patch = head[:, ::-1] if person == 1 else head
-                size = (round(patch.shape[1] * zoom), round(patch.shape[0] * zoom))
-                patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
-                left = round(cx - zoom * (fx1 + fx2) / 2)
-                top = round(cy - zoom * (fy1 + fy2) / 2)
-                _paste(frame, patch, left, top)
-                box = np.array([left + zoom * fx1, top + zoom * fy1, left + zoom * fx2,
-                                top + zoom * fy2])  # fmt: skip
-                hidden = person == 0 and occlusion and occlusion[0] <= u < occlusion[1]
-                if box[0] >= 0 and box[2] <= width and not hidden:
-                    truth[person, i] = box
-            if occlusion and occlusion[0] <= u < occlusion[1]:
-                zoom, cx, cy = _person_path(0, u, width, height, travel)
-                half = 0.5 * zoom * (HEAD_PATCH[2] - HEAD_PATCH[0])
-                top, bottom = int(cy - half * 1.2), int(cy + half * 1.2)
-                frame[max(top, 0) : bottom, max(int(cx - half), 0) : int(cx + half)] = 128
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        writer.release()
+
+    def draw(i: int) -> np.ndarray:
+        u = i / frames
+        image = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+        for person in range(people):
+            zoom, cx, cy = _person_path(person, u, width, height, travel)
+            patch = head[:, ::-1] if person == 1 else head
+            size = (round(patch.shape[1] * zoom), round(patch.shape[0] * zoom))
+            patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+            left = round(cx - zoom * (fx1 + fx2) / 2)
+            top = round(cy - zoom * (fy1 + fy2) / 2)
+            _paste(image, patch, left, top)
+            box = np.array([left + zoom * fx1, top + zoom * fy1, left + zoom * fx2,
+                            top + zoom * fy2])  # fmt: skip
+            hidden = person == 0 and occlusion and occlusion[0] <= u < occlusion[1]
+            if box[0] >= 0 and box[2] <= width and not hidden:
+                truth[person, i] = box
+        if occlusion and occlusion[0] <= u < occlusion[1]:
+            zoom, cx, cy = _person_path(0, u, width, height, travel)
+            half = 0.5 * zoom * (HEAD_PATCH[2] - HEAD_PATCH[0])
+            top, bottom = int(cy - half * 1.2), int(cy + half * 1.2)
+            image[max(top, 0) : bottom, max(int(cx - half), 0) : int(cx + half)] = 128
+        return image
+
+    write_video(video_path, (draw(i) for i in range(frames)), fps, (width, height))
     return PeopleSample(video_path, frames, fps, truth)
 
 
