@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 MIN_FACE_CONF = 0.65  # the CLI's default threshold, applied by the baseline as well
 
 
-def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> dict:
+def run_baseline(args: argparse.Namespace) -> dict:
     """The published demo's loop with our EmoNet class and the same weights: every frame
     decoded into a list first, then one face at a time cropped from its box, resized to
     256x256, float32, batch 1."""
@@ -37,11 +37,11 @@ def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> 
     from emonet_cli.constants import INPUT_SIZE
     from emonet_cli.inference import select_device
 
-    device = select_device(device_name)
-    model = load_model(weights, offline=True, progress=False).model.to(device).eval()
+    device = select_device(args.device)
+    model = load_model(args.weights, offline=True, progress=False).model.to(device).eval()
 
     started = time.perf_counter()  # the work, after imports and loading the weights
-    capture = cv2.VideoCapture(str(video))
+    capture = cv2.VideoCapture(str(args.video))
     frames = []
     while True:
         ok, image = capture.read()
@@ -50,7 +50,7 @@ def run_baseline(video: Path, stream: Path, weights: Path, device_name: str) -> 
         frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     capture.release()
     height, width = frames[0].shape[:2]
-    boxes = read_boxes(stream, frame_size=(width, height))
+    boxes = read_boxes(args.stream, frame_size=(width, height))
 
     results = []
     with torch.no_grad():
@@ -97,16 +97,8 @@ def video_crops(video: Path, stream: Path, count: int):
     return np.stack(crops)
 
 
-def run_model(
-    video: Path,
-    stream: Path,
-    weights: Path,
-    device_name: str,
-    precision: str,
-    batch: int,
-    batches: int,
-) -> dict:
-    """The model alone: `batches` batches of `batch` real crops through the Predictor, after
+def run_model(args: argparse.Namespace) -> dict:
+    """The model alone: --batches batches of --batch real crops through the Predictor, after
     the process set-up of `emonet analyze` and one batch more (its warm-up, timed apart).
     Times are epoch seconds, for the parent to split the start-up."""
     import emonet_cli.cli  # noqa: F401  (what `emonet` imports before any work)
@@ -117,10 +109,10 @@ def run_model(
     from emonet_cli.inference import Predictor
 
     imported = time.time()
-    loaded = load_model(weights, offline=True, progress=False)  # SHA-256 included, as the CLI
-    predictor = Predictor(loaded.model, device_name, precision)
+    loaded = load_model(args.weights, offline=True, progress=False)  # SHA-256, as the CLI
+    predictor = Predictor(loaded.model, args.device, args.precision)
     weights_loaded = time.time()
-    crops = video_crops(video, stream, batch)
+    crops = video_crops(args.video, args.stream, args.batch)
 
     def timed_batch() -> float:
         t0 = time.perf_counter()
@@ -132,7 +124,7 @@ def run_model(
         return time.perf_counter() - t0
 
     first = timed_batch()
-    steady = [timed_batch() for _ in range(batches)]
+    steady = [timed_batch() for _ in range(args.batches)]
     return {
         "started": STARTED,
         "imported": imported,
@@ -141,20 +133,12 @@ def run_model(
         "device": str(predictor.device),
         "first_batch_s": round(first, 4),
         "steady_batch_s": round(sum(steady) / len(steady), 4),
-        "fps": batch * len(steady) / sum(steady),
+        "fps": args.batch * len(steady) / sum(steady),
     }
 
 
-def run_operators(
-    video: Path,
-    stream: Path,
-    weights: Path,
-    device_name: str,
-    precision: str,
-    batch: int,
-    batches: int,
-) -> dict:
-    """The model's CPU time by operator over `batches` batches after a warm-up one: each
+def run_operators(args: argparse.Namespace) -> dict:
+    """The model's CPU time by operator over --batches batches after a warm-up one: each
     operator's share, and the rate of the convolutions alone (their FLOPs over their time)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -165,22 +149,22 @@ def run_operators(
     from emonet_cli.tuning import tune_process
 
     tune_process()
-    predictor = Predictor(load_model(weights, offline=True, progress=False).model, device_name,
-                          precision)  # fmt: skip
-    crops = video_crops(video, stream, batch)
+    model = load_model(args.weights, offline=True, progress=False).model
+    predictor = Predictor(model, args.device, args.precision)
+    crops = video_crops(args.video, args.stream, args.batch)
     counter = FlopCounterMode(display=False)
     with counter:
         predictor(crops)  # the warm-up, counted
     conv_gflop = counter.get_flop_counts()["Global"][torch.ops.aten.convolution] / 1e9
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
-        for _ in range(batches):
+        for _ in range(args.batches):
             predictor(crops)
     seconds = {e.key: e.self_cpu_time_total / 1e6 for e in profiler.key_averages()}
     total = sum(seconds.values())
     conv = sum(t for name, t in seconds.items() if "convolution" in name)
     return {
         "precision": predictor.precision,
-        "conv_gflop_per_s": conv_gflop * batches / conv,
+        "conv_gflop_per_s": conv_gflop * args.batches / conv,
         "shares": {name: t / total for name, t in seconds.items() if t / total >= 0.005},
     }
 
@@ -188,7 +172,9 @@ def run_operators(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("probe", choices=("baseline", "model", "operators"))
-    parser.add_argument("inputs", nargs=3, type=Path, metavar="VIDEO STREAM WEIGHTS")
+    parser.add_argument("video", type=Path)
+    parser.add_argument("stream", type=Path)
+    parser.add_argument("weights", type=Path)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--batch", type=int, default=8, help="frames per batch (the CLI's 8)")
@@ -196,12 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:  # run as a script from a checkout
         sys.path.insert(0, str(REPO))
-    if args.probe == "baseline":
-        result = run_baseline(*args.inputs, args.device)
-    else:
-        probe = run_model if args.probe == "model" else run_operators
-        result = probe(*args.inputs, args.device, args.precision, args.batch, args.batches)
-    print(json.dumps(result))
+    probe = {"baseline": run_baseline, "model": run_model, "operators": run_operators}
+    print(json.dumps(probe[args.probe](args)))
     return 0
 
 
