@@ -31,12 +31,13 @@ from emonet_cli.analyze import analyze_file
 from emonet_cli.annotations import read_annotation
 from emonet_cli.boxes import BoxSource
 from emonet_cli.checkpoint import load_model
-from emonet_cli.constants import CLASS_NAMES
+from emonet_cli.constants import CLASS_NAMES, Classes
 from emonet_cli.demo import make_sample
 from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.discover import install_module
 from emonet_cli.discover.install import InstallError, requirement_line
 from emonet_cli.discover.processor import (
+    EmoNetModule,
     SessionRun,
     check_ids,
     dimension_annotation,
@@ -49,6 +50,8 @@ from emonet_cli.discover.spec import (
     RequestError,
     parse_options,
 )
+from emonet_cli.errors import InputError
+from emonet_cli.finetune.state import adapt_head, save_checkpoint
 from emonet_cli.inference import Predictor
 from emonet_cli.pipeline import AnalysisSettings
 from emonet_cli.results import ResultBatch
@@ -310,7 +313,7 @@ def test_annotation_rows_equal_analyze_writers_exactly(tmp_path):
         valence_writer.add(batch)
     expression_writer.close()
     valence_writer.close()
-    run = SessionRun(None, info, frames.finish(), 8)
+    run = SessionRun(None, info, frames.finish(), Classes.default(8))
     rows = expression_annotation(run, {}, None, {}).data
     written = read_annotation(tmp_path / "e.annotation").data
     np.testing.assert_array_equal(rows["from"], np.rint(written["from"] * 1000))
@@ -330,7 +333,7 @@ def test_a_requested_sample_rate_holds_the_frame_shown():
     for batch in batches:
         frames.add(batch)
     info = MediaInfo(Path("clip.mp4"), 64, 48, FPS, 7, False)
-    run = SessionRun(None, info, frames.finish(), 8)
+    run = SessionRun(None, info, frames.finish(), Classes.default(8))
     request = {"id": "arousal", "sample_rate": 4, "min_val": 0, "max_val": "1"}
     arousal = dimension_annotation(run, "arousal", request, None, {})
     scheme = arousal.annotation_scheme
@@ -442,6 +445,41 @@ def test_without_face_bb_the_built_in_detector_finds_the_faces(clip, standin_wei
     np.testing.assert_array_equal(loaded.data["score"], discover_ascii(valence.data["score"]))
 
 
+@needs_ffprobe
+def test_a_fine_tuned_weights_file_brings_its_own_classes(clip, standin_weights, tmp_path):
+    """Option `weights`: a 3-class checkpoint as `emonet finetune` writes it. The expression
+    scheme carries its class names and colours (num_expressions, which NOVA always sends, is
+    ignored) and the ids equal `emonet analyze` with the same file."""
+    video, boxes = clip
+    names, colors = ["calm", "tense", "joyful"], ["#FF112233", "#FF445566", "#FF778899"]
+    model = adapt_head(load_model(standin_weights[8]).model, 3, seed=0)
+    weights = save_checkpoint(
+        tmp_path / "best.pth", model, {"class_names": names, "class_colors": colors}
+    )
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    install_module(modules)
+    out = tmp_path / "out"
+    out.mkdir()
+    typed = {"weights": str(weights), "num_expressions": 8, "precision": "fp32", "device": "cpu"}
+    data = request("video", video, "file:stream", boxes, out, streams=False)
+    succeeded(du_process(modules, data, ["--options", json.dumps(typed)], weights, tmp_path))
+
+    loaded = FileHandler().load(out / "expression.annotation")
+    scheme = loaded.annotation_scheme.classes
+    assert [scheme[k]["name"] for k in sorted(scheme, key=int)] == names
+    assert [scheme[k]["color"] for k in sorted(scheme, key=int)] == colors
+    predictor = Predictor(load_model(weights).model, "cpu", "fp32")
+    ours_dir = OutputOptions(directory=tmp_path / "ours")
+    analyze_file(video, predictor, BoxSource(path=boxes), options=ours_dir)
+    ours = read_annotation(tmp_path / "ours" / "astronaut.expression.annotation")
+    np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
+    assert set(ours.data["id"][ours.data["id"] >= 0]) <= {0, 1, 2}
+
+    with pytest.raises(InputError, match="option weights: no such file"):
+        EmoNetModule(opts={"weights": str(tmp_path / "missing.pth")})
+
+
 def test_requests_the_module_cannot_honour_say_why():
     with pytest.raises(RequestError, match="unknown input id face_bbox"):
         check_ids({"video": None, "face_bbox": None}, {"expression": None})
@@ -461,7 +499,8 @@ def test_class_names_in_the_scheme():
     frames = FrameResults(FPS)
     for batch in synthetic_batches(FPS, nclass=5):
         frames.add(batch)
-    run = SessionRun(None, MediaInfo(Path("c.mp4"), 64, 48, FPS, 7, False), frames.finish(), 5)
+    info = MediaInfo(Path("c.mp4"), 64, 48, FPS, 7, False)
+    run = SessionRun(None, info, frames.finish(), Classes.default(5))
     classes = expression_annotation(run, {"scheme": "emotion5"}, None, {}).annotation_scheme
     assert classes.name == "emotion5"
     assert [c["name"] for c in classes.classes.values()] == list(CLASS_NAMES[5])

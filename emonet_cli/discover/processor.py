@@ -28,8 +28,8 @@ from discover_utils.interfaces.server_module import Processor
 from discover_utils.utils.log_utils import log
 from discover_utils.utils.request_utils import Origin, parse_src_tag
 
-from emonet_cli.checkpoint import load_model
-from emonet_cli.constants import CLASS_COLORS, CLASS_NAMES
+from emonet_cli.checkpoint import LoadedModel, load_model
+from emonet_cli.constants import Classes
 from emonet_cli.discover.faces import box_source_for
 from emonet_cli.discover.results import (
     FrameResults,
@@ -68,7 +68,7 @@ class SessionRun:
     session: SessionManager
     info: MediaInfo
     results: VideoResults  # the main person's (the one person's, with a single face)
-    nclass: int
+    classes: Classes  # the model's: names and NOVA colours
     people: dict[str | None, VideoResults] = field(default_factory=dict)  # several: by label
 
 
@@ -82,7 +82,7 @@ class EmoNetModule(Processor):
         super().__init__(model_io=model_io, opts=dict(opts or {}), trainer=trainer)
         try:
             self.module_options = parse_options(opts)
-            loaded = load_model(nclass=self.module_options.num_expressions, progress=False)
+            loaded = self._load_model()
             self.predictor = Predictor(
                 loaded.model, self.module_options.device, self.module_options.precision
             )
@@ -92,6 +92,17 @@ class EmoNetModule(Processor):
             f"emonet: {loaded.nclass}-class weights {loaded.path} (SHA-256 {loaded.sha256}), "
             f"device {self.predictor.device}, precision {self.predictor.precision}"
         )
+
+    def _load_model(self) -> LoadedModel:
+        """The published weights with `num_expressions` classes, or the `weights` file with
+        its own classes (num_expressions, always sent by NOVA, is then ignored)."""
+        weights = self.module_options.weights
+        if weights:
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise InputError(f"option weights: no such file {path}")
+            return load_model(weights=path, progress=False)
+        return load_model(nclass=self.module_options.num_expressions, progress=False)
 
     def process_data(self, ds_manager) -> SessionRun:
         session = self.get_session_manager(ds_manager)
@@ -149,7 +160,7 @@ class EmoNetModule(Processor):
             log(f"emonet: {name}{len(results)} frames, {int(results.face.sum())} with a face")
         if len(finished) > 1:
             log(f"emonet: the plain output ids are {main}'s, who has the most analysed frames")
-        return SessionRun(session, info, finished[main], self.predictor.nclass, finished)
+        return SessionRun(session, info, finished[main], self.predictor.classes, finished)
 
     def _output(self, run: SessionRun, output_id: str, template: Any) -> Any:
         request = request_for(run.session, output_id)
@@ -240,8 +251,8 @@ def expression_annotation(
     """One segment per frame, from its time to the next frame's; no face = NOVA's garbage id
     -1 with confidence 0; the scheme carries the class names and colours."""
     results = run.results
-    names = CLASS_NAMES[run.nclass]
-    classes = {str(i): {"name": n, "color": CLASS_COLORS[n]} for i, n in enumerate(names)}
+    names, colors = run.classes.names, run.classes.colors
+    classes = {str(i): {"name": n, "color": c} for i, (n, c) in enumerate(zip(names, colors))}
     db_scheme = _scheme(template) if from_database(request) else None
     name = request.get("scheme") or getattr(db_scheme, "name", None) or EXPRESSION_SCHEME
     start, end = frame_segments(results.time, results.fps)
@@ -256,7 +267,7 @@ def expression_annotation(
         duration=int(rows["to"][-1]),
         **meta,
     )
-    annotation.meta_data.description = f"EmoNet ({run.nclass} classes)"
+    annotation.meta_data.description = f"EmoNet ({run.classes.nclass} classes)"
     return annotation
 
 

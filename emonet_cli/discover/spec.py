@@ -102,6 +102,7 @@ OPTIONS = (
     Option("precision", "LIST", PRECISIONS[0], PRECISIONS),
     Option("device", "STRING", "auto"),
     Option("max_faces", "STRING", 1),
+    Option("weights", "STRING", ""),
 )
 DEFAULTS = {option.name: option.default for option in OPTIONS}
 OPTION_NAMES = tuple(DEFAULTS)
@@ -118,6 +119,8 @@ class ModuleOptions:
     precision: str = DEFAULTS["precision"]
     device: str = DEFAULTS["device"]
     max_faces: int = DEFAULTS["max_faces"]  # above 1: detect and track several people
+    # A weights file (e.g. `emonet finetune`'s best.pth): its classes replace num_expressions.
+    weights: str = DEFAULTS["weights"]
 
     def settings(self) -> AnalysisSettings:
         return AnalysisSettings(
@@ -161,6 +164,8 @@ def parse_options(given: dict[str, Any] | None) -> ModuleOptions:
     for name in ("precision", "device"):
         if name in given:
             values[name] = str(given[name]).strip().lower()
+    if "weights" in given:
+        values["weights"] = str(given["weights"]).strip()
     if values.get("precision", "auto") not in PRECISIONS:
         raise RequestError(
             f"precision must be one of {', '.join(PRECISIONS)}, not {given['precision']!r}"
