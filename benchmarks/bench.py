@@ -127,9 +127,16 @@ def measure_baseline(label: str, video: Path, stream: Path, args, work: Path) ->
 
 
 def measure_model(precision: str, video: Path, stream: Path, args, work: Path) -> ModelRun:
-    # Batches of 8 as the CLI; passes of 2 or 4 frames within them, so that --quick's
-    # batches of 4 run at the same speed.
-    sizes = ("--batch", "4", "--batches", "1") if args.quick else ("--batch", "8", "--batches", "6")
+    # Batches of 8 as the CLI (passes of 2 or 4 frames within them, so that --quick's
+    # batches of 4 run at the same speed), as many frames as the short video: the model is
+    # timed over as long as the configurations it is compared with, not in a short burst
+    # (on a shared AMX host, 48 frames of the model alone ran 30-45% faster than the
+    # analyses of 300 and 1,500 frames in the same run, whose own work beside the model is
+    # about 1% of their time: benchmarks/profile_analysis.py).
+    batches = str(max(1, args.frames // 8))
+    sizes = (
+        ("--batch", "4", "--batches", "1") if args.quick else ("--batch", "8", "--batches", batches)
+    )
     command = probe_command("model", video, stream, args, "--precision", precision, *sizes)
     _, _, text, started = run_child(command, work / "model.log")
     result = last_json(text)
