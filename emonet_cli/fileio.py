@@ -175,6 +175,26 @@ class PendingFile:
         with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)
 
+    abort = discard  # the name the output writers use
+
+
+class WrappedWriter:
+    """The finishing steps of an output writer that writes through another (`self._writer`:
+    a PendingFile, a stream or an annotation writer)."""
+
+    def finish(self) -> None:
+        self._writer.finish()
+
+    def publish(self) -> None:
+        self._writer.publish()
+
+    def close(self) -> None:
+        self.finish()
+        self.publish()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
 
 def pending_text(path: str | os.PathLike, text: str) -> PendingFile:
     """A finished, unpublished text file holding `text` (e.g. a header that is to appear

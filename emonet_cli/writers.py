@@ -26,7 +26,7 @@ from emonet_cli.annotations import (
 from emonet_cli.boxes.people import FACES_SUFFIX
 from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS, Classes
 from emonet_cli.detection.boxstream import BoxStreamWriter
-from emonet_cli.fileio import PendingFile, atomic_open
+from emonet_cli.fileio import PendingFile, WrappedWriter, atomic_open
 from emonet_cli.results import ResultBatch, csv_columns
 from emonet_cli.selection import FrameSelection, Timeline, laid_out
 from emonet_cli.streams import StreamWriter, format_float
@@ -96,24 +96,6 @@ class ResultWriter(Protocol):
     def abort(self) -> None: ...
 
 
-class WrappedWriter:
-    """The finishing steps of a ResultWriter that writes through a stream or annotation
-    writer (`self._writer`)."""
-
-    def finish(self) -> None:
-        self._writer.finish()
-
-    def publish(self) -> None:
-        self._writer.publish()
-
-    def close(self) -> None:
-        self.finish()
-        self.publish()
-
-    def abort(self) -> None:
-        self._writer.abort()
-
-
 def close_all(writers: list[ResultWriter]) -> None:
     """Finish every writer, then publish them all: a disk that fills up while the last file is
     written out leaves none of an input's new files beside its earlier results."""
@@ -151,9 +133,6 @@ class CsvWriter(WrappedWriter):
                     *(format_float(p) for p in batch.probabilities[i]),
                 ]
             )
-
-    def abort(self) -> None:
-        self._writer.discard()
 
 
 class ExpressionAnnotationWriter(WrappedWriter):

@@ -26,7 +26,7 @@ from emonet_cli.boxes.sources import (
     FrameFace,
     open_lookup,
 )
-from emonet_cli.fileio import PendingFile
+from emonet_cli.fileio import PendingFile, WrappedWriter
 from emonet_cli.streams import format_float
 from emonet_cli.video import Frame, MediaInfo
 
@@ -98,14 +98,14 @@ class BoxFilePeople:
         return [message for lookup in self.lookups.values() for message in lookup.warnings()]
 
 
-class FacesCsvWriter:
+class FacesCsvWriter(WrappedWriter):
     """`S.faces.csv`: one row per face and frame (frame, time, face number, box corners in
     pixels, confidence), in frame order; written atomically."""
 
     def __init__(self, path: Path):
         self.paths = [path]
-        self._file = PendingFile(path, binary=False)
-        self._csv = csv.writer(self._file.file, lineterminator="\n")
+        self._writer = PendingFile(path, binary=False)
+        self._csv = csv.writer(self._writer.file, lineterminator="\n")
         self._csv.writerow(FACES_COLUMNS)
 
     def add(
@@ -128,19 +128,6 @@ class FacesCsvWriter:
                     format_float(conf[i]),
                 ]
             )
-
-    def finish(self) -> None:
-        self._file.finish()
-
-    def publish(self) -> None:
-        self._file.publish()
-
-    def close(self) -> None:
-        self.finish()
-        self.publish()
-
-    def abort(self) -> None:
-        self._file.discard()
 
 
 def open_people(source: BoxSource, info: MediaInfo) -> PeopleLookup:
