@@ -154,7 +154,7 @@ OPERATOR_NAMES = {
 
 
 def is_convolution(operator: str) -> bool:
-    return "convolution" in operator or operator == "aten::conv2d"
+    return "conv" in operator  # aten::conv2d, aten::convolution, aten::mkldnn_convolution...
 
 
 def operators_line(result: dict, peaks: dict[str, float]) -> str:
