@@ -203,30 +203,30 @@ def measure_cluster(args, work: Path, inputs: int, frames: int) -> tuple[float, 
     return walls[0], walls[1]
 
 
-def finetune_line(args, work: Path) -> str | None:
+def finetune_line(args, work: Path) -> str:
     """`emonet finetune`'s training speed (frozen FAN, the emotion branch learning), measured
-    in a process of its own; None with --quick."""
-    if args.quick:
-        return None
+    in a process of its own (--quick: one step of 2 images, a smoke run)."""
+    batch, steps = (2, 1) if args.quick else (16, 3)
     code = (
         "import json; from emonet_cli.finetune.benchmark import training_throughput; "
-        f"print(json.dumps(training_throughput(device={args.device!r})))"
+        f"print(json.dumps(training_throughput({batch}, {steps}, device={args.device!r})))"
     )
     text = run_child([sys.executable, "-c", code], work / "finetune.log")[2]
     result = last_json(text)
     return (
         f"fine-tuning: {result['images_per_s']:.2f} images/s ({result['precision']}, "
-        f"{result['device']}, batch 16, augmentation on)"
+        f"{result['device']}, batch {batch}, augmentation on)"
     )
 
 
 def people_lines(args, work: Path) -> list[str]:
-    """`emonet analyze --max-faces 3` on clips with 1, 2 and 3 people; none with --quick."""
-    if args.quick:
-        return []
+    """`emonet analyze --max-faces 3` on clips with 1, 2 and 3 people (--quick: 1 and 2, 8
+    frames)."""
     from people import people_lines as measure
 
-    return ["several people (640x360, 50 frames):", *measure(args.weights, args.device, work)]
+    counts, frames = ((1, 2), 8) if args.quick else ((1, 2, 3), 50)
+    lines = measure(args.weights, args.device, work, frames=frames, counts=counts)
+    return [f"several people (640x360, {frames} frames):", *lines]
 
 
 def print_machine(args, flags: set[str], cls: str) -> None:
@@ -355,9 +355,7 @@ def benchmark(args, work: Path) -> None:
         f"--workers 2 {workers_s:.1f} s, {(workers_s - local_s) / inputs:+.2f} s per input "
         f"({100 * (workers_s / local_s - 1):+.0f}%; the cluster's start included)"
     )
-    finetune = finetune_line(args, work)
-    if finetune is not None:
-        print(finetune)
+    print(finetune_line(args, work))
     for line in people_lines(args, work):
         print(line)
     if args.quick:

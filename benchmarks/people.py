@@ -27,11 +27,13 @@ def analyze_people(video: Path, weights: Path, device: str, out: Path) -> dict:
     return json.loads(Path(outcome["summary"]).read_text())
 
 
-def people_lines(weights: Path, device: str, work: Path, frames: int = 50) -> list[str]:
+def people_lines(
+    weights: Path, device: str, work: Path, frames: int = 50, counts: tuple[int, ...] = (1, 2, 3)
+) -> list[str]:
     """One line per number of people: frames/s, faces analysed per second, and the cost per
     frame relative to one person (model time only: the analysis' own seconds)."""
     lines, one_person = [], None
-    for people in (1, 2, 3):
+    for people in counts:
         sample = make_people_sample(
             work / f"people{people}", people=people, seconds=frames / 10, fps=10, occlusion=None
         )

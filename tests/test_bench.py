@@ -32,3 +32,6 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "the model alone in fp32:" in proc.stdout and "start-up of (b):" in proc.stdout
     assert "--sample-rate 5 on the 25 fps video: 2 of 8 frames analysed" in proc.stdout
     assert "the model's time in fp32 (torch.profiler): convolutions " in proc.stdout
+    assert "fine-tuning: " in proc.stdout and "images/s" in proc.stdout
+    assert "several people (640x360, 8 frames):" in proc.stdout
+    assert "2 people: " in proc.stdout and "faces/s" in proc.stdout
