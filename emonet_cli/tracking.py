@@ -13,6 +13,10 @@ The rule, frame by frame (`Tracker.update`):
    lies within one box side of the detection's centre. This keeps a person through a jump
    (a face leaving and coming back near where it left, or crossing another face).
 5. Any detection still left starts a new person, numbered in order of first appearance.
+   With `confirm` above 1 it starts as a candidate, and becomes a person (and gets their
+   number) only once detected in `confirm` frames in a row; a candidate missed once is
+   dropped. Fleeting false detections then make no person, at the cost of a person's
+   first `confirm - 1` frames.
 6. A person unseen for longer than `patience` seconds is forgotten: coming back later makes
    them a new person.
 
@@ -39,20 +43,24 @@ class TrackingSettings:
 
     max_faces: int = 1
     patience: float = DEFAULT_PATIENCE_S  # seconds
+    confirm: int = 1  # frames in a row a new face must be seen to become a person
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise ValueError("max_faces must be at least 1")
+        if self.confirm < 1:
+            raise ValueError("a new face must be seen in at least 1 frame to be confirmed")
         if not self.patience >= 0:
             raise ValueError("the track patience must be 0 seconds or more")
 
 
 @dataclass
 class _Person:
-    id: int
+    id: int  # 0 while a candidate
     box: np.ndarray  # x1, y1, x2, y2 of the last match
     last_frame: int
     velocity: np.ndarray  # per frame, of the four corners
+    seen: int = 1  # frames matched, while a candidate
 
     def predicted(self, frame: int) -> np.ndarray:
         return self.box + self.velocity * (frame - self.last_frame)
@@ -92,19 +100,26 @@ class Tracker:
         """Person ids (1, 2, ...) of a frame's detections `boxes` (n, 4) in pixels with their
         `scores`; 0 for a detection beyond `max_faces`. Frames come in increasing order."""
         ids = np.zeros(len(boxes), dtype=np.int64)
-        self.people = [p for p in self.people if frame - p.last_frame <= self.patience_frames]
+        self.people = [p for p in self.people if self._remembered(p, frame)]
         kept = np.argsort(-np.asarray(scores), kind="stable")[: self.settings.max_faces]
         matches = self._match(frame, boxes[kept])
         for slot, detection in enumerate(kept):
             person = matches.get(slot)
             if person is None:
-                person = _Person(self.next_id, boxes[detection].copy(), frame, np.zeros(4))
-                self.next_id += 1
+                person = _Person(0, boxes[detection].copy(), frame, np.zeros(4))
                 self.people.append(person)
             else:
                 self._move(person, boxes[detection], frame)
+                person.seen += 1
+            if not person.id and person.seen >= self.settings.confirm:
+                person.id, self.next_id = self.next_id, self.next_id + 1
             ids[detection] = person.id
         return ids
+
+    def _remembered(self, person: _Person, frame: int) -> bool:
+        """Whether `person` is still tracked: a candidate only while seen in every frame."""
+        unseen = frame - person.last_frame
+        return unseen <= (self.patience_frames if person.id else 1)
 
     def _match(self, frame: int, boxes: np.ndarray) -> dict[int, _Person]:
         """Which person each detection (by its position in `boxes`) belongs to."""

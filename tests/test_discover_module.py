@@ -360,6 +360,9 @@ def test_options_accept_typed_values_and_strings():
     }
     assert parse_options(typed) == parse_options(strings) == ModuleOptions(5, 3, 0.7, True)
     assert parse_options({"precision": "FP32", "device": "cpu"}).precision == "fp32"
+    tracked = parse_options({"max_faces": "3", "track_confirm": 2, "device": "cpu"}).detection()
+    assert (tracked.max_faces, tracked.track_confirm, tracked.device) == (3, 2, "cpu")
+    assert tracked.tracking().confirm == 2
     for bad, message in [
         ({"num_expressions": 7}, "num_expressions must be 5 or 8"),
         ({"batch_size": "0"}, "batch_size must be at least 1"),
@@ -367,6 +370,7 @@ def test_options_accept_typed_values_and_strings():
         ({"face_detection_min_conf": "high"}, "face_detection_min_conf must be a number"),
         ({"temporal_smoothing": "maybe"}, "temporal_smoothing must be True or False"),
         ({"precision": "fp64"}, "precision must be one of auto, fp32, bf16, fp16"),
+        ({"track_confirm": 0}, "track_confirm must be at least 1"),
         ({"batchsize": 4}, "unknown option batchsize"),
     ]:
         with pytest.raises(RequestError, match=message):

@@ -62,6 +62,27 @@ def test_a_short_miss_keeps_the_id_a_long_one_starts_a_new_person():
     assert ids[0] == [1] and ids[-1] == [2]  # 1.5 s unseen, patience 1 s
 
 
+def test_a_new_face_becomes_a_person_once_confirmed():
+    """--track-confirm 3: a false detection in 1 frame, another in 2 frames in a row and a third
+    in 2 frames with a gap make no person; a face seen from frame 4 becomes person 1 in frame
+    6, its third in a row, and keeps the number through a 2-frame miss; numbers have no gaps."""
+    face = [square(100 + 3 * i, 100) for i in range(20)]
+    flicker = {2: square(300, 20), 7: square(20, 200), 8: square(20, 200), 11: square(300, 300),
+               13: square(300, 300)}  # fmt: skip
+    frames = []
+    for i in range(20):
+        boxes = [face[i]] if i >= 4 and i not in (12, 13) else []
+        boxes += [flicker[i]] if i in flicker else []
+        frames.append(np.array(boxes).reshape(-1, 4))
+    tracker = Tracker(TrackingSettings(max_faces=3, confirm=3), 10)
+    ids = [list(tracker.update(i, b, np.full(len(b), 0.9))) for i, b in enumerate(frames)]
+    assert [i for i, frame in enumerate(ids) if 1 in frame] == [6, 7, 8, 9, 10, 11, *range(14, 20)]
+    assert all(set(frame) <= {0, 1} for frame in ids)
+    assert ids[4] == [0] and ids[5] == [0]  # the face's first two frames, still a candidate
+    # confirm=1 (the default): every detection is a person at once, as before.
+    assert max(max(frame, default=0) for frame in track(frames)) == 4
+
+
 def test_max_faces_keeps_the_best_scoring_detections():
     tracker = Tracker(TrackingSettings(max_faces=2), 10)
     ids = tracker.update(0, np.array([square(0, 0), square(100, 0), square(200, 0)]),
@@ -74,7 +95,7 @@ def test_iou():
     np.testing.assert_allclose(iou(boxes[:1], boxes)[0], [1.0, 50 / 150, 0.0])
 
 
-@pytest.mark.parametrize("bad", [{"max_faces": 0}, {"patience": -1.0}])
+@pytest.mark.parametrize("bad", [{"max_faces": 0}, {"patience": -1.0}, {"confirm": 0}])
 def test_tracking_settings_refuse_nonsense(bad):
     with pytest.raises(ValueError):
         TrackingSettings(**bad)
@@ -150,6 +171,33 @@ def test_ids_stay_with_people_through_crossing_leaving_and_occlusion(three_peopl
     print(f"id switches {switches}, true faces missed {missed} of {faces}")
     assert switches <= 1
     assert missed <= 0.15 * faces
+
+
+def test_track_confirm_costs_each_person_their_first_frames_only(three_people, tmp_path):
+    """--track-confirm 3 on the same clip: the same three people, each listed from their
+    third frame in a row on, with the same boxes (numbered in order of confirmation)."""
+    sample, out = three_people
+    run_cli("detect", str(sample.video), "--max-faces", "3", "--track-confirm", "3",
+            "-o", str(tmp_path), "-q")  # fmt: skip
+    before, after = faces_rows(out / "people.faces.csv"), faces_rows(tmp_path / "people.faces.csv")
+
+    def frames_of(rows: dict) -> dict[int, list[int]]:
+        found = defaultdict(list)
+        for frame in sorted(rows):
+            for face, _ in rows[frame]:
+                found[face].append(frame)
+        return found
+
+    seen_before, seen_after = frames_of(before), frames_of(after)
+    assert sorted(seen_after) == sorted(seen_before) == [1, 2, 3]
+    # Numbers follow the order of confirmation: people are matched by their frames.
+    person_after = {tuple(frames): person for person, frames in seen_after.items()}
+    for person, frames in seen_before.items():
+        assert frames[2] - frames[0] == 2  # seen in their first three frames in a row
+        same = person_after[tuple(frames[2:])]
+        for frame in frames[2:]:
+            box = dict(before[frame])[person]
+            np.testing.assert_array_equal(dict(after[frame])[same], box)
 
 
 def test_detect_writes_a_discover_stream_per_person(three_people):

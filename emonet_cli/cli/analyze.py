@@ -65,9 +65,9 @@ from emonet_cli.cli.common import (
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            max_faces, track_patience, recursive, nclass, weights, offline, batch_size, device,
-            precision, min_face_conf, smooth, start, end, sample_rate, merge, landmarks,
-            embeddings, annotation_format,
+            max_faces, track_patience, track_confirm, recursive, nclass, weights, offline,
+            batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
+            merge, landmarks, embeddings, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
             quiet) -> None:  # fmt: skip
     """Analyse videos, images or folders of them; write per-frame results for each input.
@@ -91,7 +91,9 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     from emonet_cli.writers import OutputOptions
 
     prepare_to_run(quiet)
-    detection = detection_choice(min_score, square, repeat_last, device, max_faces, track_patience)
+    detection = detection_choice(
+        min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
+    )
     boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
     media = find_inputs(inputs, recursive, output_dir)
     selection = selection_choice(start, end, sample_rate)

@@ -181,6 +181,15 @@ def detection_options(f):
             show_default=True,
             help="Seconds a tracked person may go unseen and keep their id.",
         ),
+        click.option(
+            "--track-confirm",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            metavar="FRAMES",
+            help="Frames in a row a new face must be detected to become a person; above 1, "
+            "fleeting false detections make no person.",
+        ),
     )(f)
 
 
@@ -191,6 +200,7 @@ def detection_choice(
     device: str,
     max_faces: int = 1,
     track_patience: float = DEFAULT_PATIENCE_S,
+    track_confirm: int = 1,
 ):
     """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
     numbers, and a small share of the time)."""
@@ -203,6 +213,7 @@ def detection_choice(
         device=device,
         max_faces=max_faces,
         track_patience=track_patience,
+        track_confirm=track_confirm,
     )
 
 

@@ -29,8 +29,8 @@ from emonet_cli.cli.common import (
 @run_options
 @quiet_option()
 def detect_command(inputs, min_score, square, repeat_last, max_faces, track_patience,
-                   recursive, device, output_dir, skip_existing, fail_fast, as_json, debug,
-                   quiet) -> None:  # fmt: skip
+                   track_confirm, recursive, device, output_dir, skip_existing, fail_fast,
+                   as_json, debug, quiet) -> None:  # fmt: skip
     """Find the face in each frame of videos and images with BlazeFace and write, for an input
     S.ext, S.stream (ymin, xmin, ymax, xmax, conf per frame) and S.keypoints.stream (six y, x
     pairs and conf) exactly as DISCOVER's blazeface module does: the best face per frame,
@@ -48,7 +48,7 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     outcomes = detect_many(
         media,
         detection=detection_choice(
-            min_score, square, repeat_last, device, max_faces, track_patience
+            min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
         ),
         directory=output_dir,
         skip_existing=skip_existing,

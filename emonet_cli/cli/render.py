@@ -52,9 +52,9 @@ from emonet_cli.cli.common import (
 @analysis_options("Boxes below this confidence count as no face (when the model runs).")
 @quiet_option("No progress bar, no warnings.")
 def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-                   max_faces, track_patience, output, results_dir, reanalyze, every, max_width,
-                   nclass, weights, offline, batch_size, device, precision, min_face_conf, smooth,
-                   quiet) -> None:  # fmt: skip
+                   max_faces, track_patience, track_confirm, output, results_dir, reanalyze,
+                   every, max_width, nclass, weights, offline, batch_size, device, precision,
+                   min_face_conf, smooth, quiet) -> None:  # fmt: skip
     """Write the video with its results drawn on it: face box, expression and landmarks on the
     frame; beside it a bar per class and the valence/arousal circumplex with the last second's
     trail. Frames without a face say so.
@@ -66,7 +66,9 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
     from emonet_cli.render import render_file
 
     prepare_to_run(quiet)
-    detection = detection_choice(min_score, square, repeat_last, device, max_faces, track_patience)
+    detection = detection_choice(
+        min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
+    )
     source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")
     model = model_choice(weights, nclass, offline, device, precision, quiet)

@@ -42,9 +42,12 @@ class DetectionSettings:
     batch_size: int = 16
     max_faces: int = 1  # above 1: every face up to this many per frame, tracked (see tracking)
     track_patience: float = DEFAULT_PATIENCE_S  # seconds a tracked person may go unseen
+    track_confirm: int = 1  # frames in a row a new face must be seen to become a person
 
     def tracking(self) -> TrackingSettings:
-        return TrackingSettings(max_faces=self.max_faces, patience=self.track_patience)
+        return TrackingSettings(
+            max_faces=self.max_faces, patience=self.track_patience, confirm=self.track_confirm
+        )
 
     def detector(self) -> BlazeFace:
         """The detector, built once per process and settings."""

@@ -18,15 +18,15 @@ from emonet_cli.video import MediaInfo
 
 
 def box_source_for(
-    inputs: Mapping[str, Any], info: MediaInfo, device: str = "auto", max_faces: int = 1
+    inputs: Mapping[str, Any], info: MediaInfo, detection: DetectionSettings | None = None
 ) -> BoxSource:
     """The faces of the video described by `info`: the `face_bb` input (a DISCOVER SSIStream
     of normalised BlazeFace rows), matched to frames by time; without it, the built-in
-    detector's, found with DISCOVER's blazeface defaults (what its module would have written
-    into `face_bb`), every face up to `max_faces` per frame tracked when it is above 1."""
+    detector's with `detection` (DISCOVER's blazeface defaults, what its module would have
+    written into `face_bb`; several faces tracked when its max_faces is above 1)."""
     stream = inputs.get(FACE_BOXES_ID)
     if stream is None:
-        return BoxSource(detect=DetectionSettings(device=device, max_faces=max_faces))
+        return BoxSource(detect=detection or DetectionSettings())
     values = getattr(stream, "data", None)
     sample_rate = getattr(stream.meta_data, "sample_rate", None)
     source = Path(getattr(stream.meta_data, "file_path", None) or FACE_BOXES_ID)

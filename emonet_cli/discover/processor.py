@@ -129,7 +129,7 @@ class EmoNetModule(Processor):
         if info.is_image:
             raise InputError(f"{video}: the emonet module analyses videos, not still images")
         options = self.module_options
-        box_source = box_source_for(session.input_data, info, options.device, options.max_faces)
+        box_source = box_source_for(session.input_data, info, options.detection())
         wanted = {split_output_id(output_id)[0] for output_id in active_outputs(session)}
         people: dict[str | None, FrameResults] = {}
         frames = 0

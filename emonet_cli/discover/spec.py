@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emonet_cli import __version__
+from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.errors import EmonetError
 from emonet_cli.inference import PRECISIONS
 from emonet_cli.model import NCLASS_CHOICES
@@ -102,6 +103,7 @@ OPTIONS = (
     Option("precision", "LIST", PRECISIONS[0], PRECISIONS),
     Option("device", "STRING", "auto"),
     Option("max_faces", "STRING", 1),
+    Option("track_confirm", "STRING", 1),
     Option("weights", "STRING", ""),
 )
 DEFAULTS = {option.name: option.default for option in OPTIONS}
@@ -119,8 +121,15 @@ class ModuleOptions:
     precision: str = DEFAULTS["precision"]
     device: str = DEFAULTS["device"]
     max_faces: int = DEFAULTS["max_faces"]  # above 1: detect and track several people
+    track_confirm: int = DEFAULTS["track_confirm"]  # frames in a row that make a new person
     # A weights file (e.g. `emonet finetune`'s best.pth): its classes replace num_expressions.
     weights: str = DEFAULTS["weights"]
+
+    def detection(self) -> DetectionSettings:
+        """How the built-in detector finds faces when the request gives no `face_bb`."""
+        return DetectionSettings(
+            device=self.device, max_faces=self.max_faces, track_confirm=self.track_confirm
+        )
 
     def settings(self) -> AnalysisSettings:
         return AnalysisSettings(
@@ -157,10 +166,11 @@ def parse_options(given: dict[str, Any] | None) -> ModuleOptions:
         values["face_detection_min_conf"] = conf
     if "temporal_smoothing" in given:
         values["temporal_smoothing"] = _boolean("temporal_smoothing", given["temporal_smoothing"])
-    if "max_faces" in given:
-        values["max_faces"] = _integer("max_faces", given["max_faces"])
-        if values["max_faces"] < 1:
-            raise RequestError(f"max_faces must be at least 1, not {given['max_faces']!r}")
+    for name in ("max_faces", "track_confirm"):
+        if name in given:
+            values[name] = _integer(name, given[name])
+            if values[name] < 1:
+                raise RequestError(f"{name} must be at least 1, not {given[name]!r}")
     for name in ("precision", "device"):
         if name in given:
             values[name] = str(given[name]).strip().lower()
