@@ -4,7 +4,7 @@ The sample is scikit-image's astronaut photo moving and zooming across the frame
 second in which no face is shown (the detector then repeats its last box with confidence 0,
 as DISCOVER's BlazeFace module does).
 
-    python -m emonet_cli.demo [FOLDER] [-- extra analyze options]
+    python -m emonet_cli.demo [FOLDER] [extra analyze options]
 """
 
 from __future__ import annotations
@@ -227,8 +227,18 @@ def run_cli(args: list[str]) -> int:
         return exc.exit_code
 
 
+USAGE = """Usage: python -m emonet_cli.demo [FOLDER] [EMONET ANALYZE OPTIONS]...
+
+  Write a sample video (FOLDER/astronaut.mp4, default FOLDER: demo) with its true face boxes,
+  then analyse it twice with `emonet analyze`: detecting the faces, and from the boxes.
+  Options after FOLDER go to both analyses, e.g. --weights FILE."""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     folder = Path(argv.pop(0)) if argv and not argv[0].startswith("-") else Path("demo")
     sample = make_sample(folder)
     # The generated boxes go into a folder of their own: beside the video they would be used

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from emonet_cli.boxes import read_boxes
-from emonet_cli.demo import ASTRONAUT_FACE_BOX, make_sample
+from emonet_cli.demo import ASTRONAUT_FACE_BOX, main, make_sample
 from emonet_cli.streams import read_stream
 from emonet_cli.video import MediaReader
 
@@ -49,3 +49,10 @@ def test_demo_without_weights_still_makes_the_sample_and_says_what_to_do(tmp_pat
     assert (tmp_path / "demo" / "astronaut.mp4").is_file()
     assert (tmp_path / "demo" / "generated-boxes" / "astronaut.stream").is_file()
     assert "emonet_8.pth" in proc.stderr and "once the weights are in place" in proc.stderr
+
+
+def test_demo_help_describes_itself_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("Usage: python -m emonet_cli.demo [FOLDER]")
+    assert list(tmp_path.iterdir()) == []
