@@ -60,7 +60,7 @@ class _Person:
     box: np.ndarray  # x1, y1, x2, y2 of the last match
     last_frame: int
     velocity: np.ndarray  # per frame, of the four corners
-    seen: int = 1  # frames matched, while a candidate
+    seen: int = 1  # frames matched (what confirms a candidate)
 
     def predicted(self, frame: int) -> np.ndarray:
         return self.box + self.velocity * (frame - self.last_frame)
@@ -98,7 +98,8 @@ class Tracker:
 
     def update(self, frame: int, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Person ids (1, 2, ...) of a frame's detections `boxes` (n, 4) in pixels with their
-        `scores`; 0 for a detection beyond `max_faces`. Frames come in increasing order."""
+        `scores`; 0 for a detection beyond `max_faces` or of a face not yet confirmed. Frames
+        come in increasing order."""
         ids = np.zeros(len(boxes), dtype=np.int64)
         self.people = [p for p in self.people if self._remembered(p, frame)]
         kept = np.argsort(-np.asarray(scores), kind="stable")[: self.settings.max_faces]
