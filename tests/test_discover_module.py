@@ -176,7 +176,9 @@ def discovered(clip, standin_weights, tmp_path_factory):
     modules = work / "modules"
     modules.mkdir()
     install_module(modules)
-    typed = {"batch_size": 2, "temporal_smoothing": False, "precision": "fp32", "device": "cpu"}
+    # max_faces with a face_bb input: the stream's one face, and a warning in the log.
+    typed = {"batch_size": 2, "temporal_smoothing": False, "precision": "fp32", "device": "cpu",
+             "max_faces": 2}  # fmt: skip
     as_string = "batch_size=3;temporal_smoothing=true;face_detection_min_conf=0.65;precision=fp32"
     runs = {
         False: ("video", "file:stream:ssistream", True, ["--options", json.dumps(typed)]),
@@ -190,7 +192,9 @@ def discovered(clip, standin_weights, tmp_path_factory):
         if smooth:  # an output the request switches off is neither computed nor written
             inactive = {"id": "embedding", "uri": str(folders[smooth] / "embedding.stream")}
             data.append({"src": "file:stream", "type": "output", "active": False, **inactive})
-        succeeded(du_process(modules, data, options, standin_weights[8], work))
+        proc = du_process(modules, data, options, standin_weights[8], work)
+        succeeded(proc)
+        (folders[smooth] / "du-process.log").write_text(proc.stdout + proc.stderr)
     return work, folders
 
 
@@ -260,6 +264,14 @@ def test_streams_equal_analyze_exactly(discovered, analyzed, name):
 
 
 @needs_ffprobe
+@needs_ffprobe
+def test_max_faces_with_a_face_bb_input_says_it_is_ignored(discovered):
+    _, folders = discovered
+    warning = "emonet: warning: max_faces counts detected faces: with a face_bb input"
+    assert warning in (folders[False] / "du-process.log").read_text()
+    assert warning not in (folders[True] / "du-process.log").read_text()
+
+
 def test_a_bad_option_ends_du_process_with_one_clear_line(discovered, clip, standin_weights):
     work, _ = discovered
     video, boxes = clip

@@ -130,6 +130,11 @@ class EmoNetModule(Processor):
             raise InputError(f"{video}: the emonet module analyses videos, not still images")
         options = self.module_options
         box_source = box_source_for(session.input_data, info, options.detection())
+        if options.max_faces > 1 and box_source.detect is None:
+            log(
+                "emonet: warning: max_faces counts detected faces: with a face_bb input its one "
+                "face per frame is analysed"
+            )
         wanted = {split_output_id(output_id)[0] for output_id in active_outputs(session)}
         people: dict[str | None, FrameResults] = {}
         frames = 0
