@@ -119,6 +119,13 @@ def probe_command(probe: str, video: Path, stream: Path, args, *extra: str) -> l
     return [sys.executable, str(PROBES), probe, *inputs, "--device", args.device, *extra]
 
 
+def probe_sizes(args, batches: int) -> tuple[str, ...]:
+    """The model probes' batches: `batches` of 8 as the CLI, or one of 4 with --quick."""
+    if args.quick:
+        return ("--batch", "4", "--batches", "1")
+    return ("--batch", "8", "--batches", str(batches))
+
+
 def measure_baseline(label: str, video: Path, stream: Path, args, work: Path) -> Run:
     command = probe_command("baseline", video, stream, args)
     wall, rss, text, _ = run_child(command, work / "baseline.log")
@@ -133,10 +140,7 @@ def measure_model(precision: str, video: Path, stream: Path, args, work: Path) -
     # (on a shared AMX host, 48 frames of the model alone ran 30-45% faster than the
     # analyses of 300 and 1,500 frames in the same run, whose own work beside the model is
     # about 1% of their time: benchmarks/profile_analysis.py).
-    batches = str(max(1, args.frames // 8))
-    sizes = (
-        ("--batch", "4", "--batches", "1") if args.quick else ("--batch", "8", "--batches", batches)
-    )
+    sizes = probe_sizes(args, max(1, args.frames // 8))
     command = probe_command("model", video, stream, args, "--precision", precision, *sizes)
     _, _, text, started = run_child(command, work / "model.log")
     result = last_json(text)
@@ -152,7 +156,7 @@ def measure_model(precision: str, video: Path, stream: Path, args, work: Path) -
 
 def measure_operators(precision: str, video: Path, stream: Path, args, work: Path) -> dict:
     """The model's time by operator (bench_probes.py operators), in a process of its own."""
-    sizes = ("--batch", "4", "--batches", "1") if args.quick else ("--batch", "8", "--batches", "2")
+    sizes = probe_sizes(args, 2)
     command = probe_command("operators", video, stream, args, "--precision", precision, *sizes)
     return last_json(run_child(command, work / "operators.log")[2])
 

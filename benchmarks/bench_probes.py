@@ -141,6 +141,7 @@ def run_operators(args: argparse.Namespace) -> dict:
     """The model's CPU time by operator over --batches batches after a warm-up one: each
     operator's share, and the rate of the convolutions alone (their FLOPs over their time)."""
     import torch
+    from bench_report import is_convolution
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -161,7 +162,7 @@ def run_operators(args: argparse.Namespace) -> dict:
             predictor(crops)
     seconds = {e.key: e.self_cpu_time_total / 1e6 for e in profiler.key_averages()}
     total = sum(seconds.values())
-    conv = sum(t for name, t in seconds.items() if "conv" in name)  # conv2d's dispatch too
+    conv = sum(t for name, t in seconds.items() if is_convolution(name))
     return {
         "precision": predictor.precision,
         "conv_gflop_per_s": conv_gflop * args.batches / conv,

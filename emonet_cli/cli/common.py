@@ -179,7 +179,8 @@ def detection_options(f):
             type=click.FloatRange(min=0.0),
             default=DEFAULT_PATIENCE_S,
             show_default=True,
-            help="Seconds a tracked person may go unseen and keep their id.",
+            help="With --max-faces above 1: seconds a tracked person may go unseen and keep "
+            "their id.",
         ),
         click.option(
             "--track-confirm",
@@ -187,8 +188,8 @@ def detection_options(f):
             default=1,
             show_default=True,
             metavar="FRAMES",
-            help="Frames in a row a new face must be detected to become a person; above 1, "
-            "fleeting false detections make no person.",
+            help="With --max-faces above 1: frames in a row a new face must be detected to "
+            "become a person; above 1, fleeting false detections make no person.",
         ),
     )(f)
 
