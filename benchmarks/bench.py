@@ -254,8 +254,8 @@ def print_machine(args, flags: set[str], cls: str) -> None:
 
 
 def benchmark(args, work: Path) -> None:
-    from emonet_cli.detection.benchmark import detector_throughput
-    from emonet_cli.inference import resolve_precision, select_device
+    from emonet_cli.devices import resolve_precision, select_device
+    from emonet_cli.faces.detection.benchmark import detector_throughput
 
     started = time.perf_counter()
     flags = cpu_flags()

@@ -68,7 +68,7 @@ def matmul_peak(precision: str, size: int, device_name: str, seconds: float) -> 
     """The best GFLOP/s of size^3 matmuls in `precision` over about `seconds`."""
     import torch
 
-    from emonet_cli.inference import select_device
+    from emonet_cli.devices import select_device
 
     device = select_device(device_name)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
@@ -95,7 +95,7 @@ def model_gflop() -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from emonet_cli.constants import INPUT_SIZE
-    from emonet_cli.model import EmoNet
+    from emonet_cli.models.emonet.model import EmoNet
 
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:

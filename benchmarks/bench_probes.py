@@ -32,10 +32,10 @@ def run_baseline(args: argparse.Namespace) -> dict:
     import cv2
     import torch
 
-    from emonet_cli.boxes import read_boxes
-    from emonet_cli.checkpoint import load_model
     from emonet_cli.constants import INPUT_SIZE
-    from emonet_cli.inference import select_device
+    from emonet_cli.devices import select_device
+    from emonet_cli.faces import read_boxes
+    from emonet_cli.models.emonet.checkpoint import load_model
 
     device = select_device(args.device)
     model = load_model(args.weights, offline=True, progress=False).model.to(device).eval()
@@ -83,9 +83,9 @@ def video_crops(video: Path, stream: Path, count: int):
     """The first `count` face crops of the video, as the pipeline makes them."""
     import numpy as np
 
-    from emonet_cli.align import affine_from_box, crop_frame
-    from emonet_cli.boxes import read_boxes
-    from emonet_cli.video import MediaReader
+    from emonet_cli.faces import read_boxes
+    from emonet_cli.faces.align import affine_from_box, crop_frame
+    from emonet_cli.media.video import MediaReader
 
     crops = []
     with MediaReader(video) as reader:
@@ -102,11 +102,11 @@ def run_model(args: argparse.Namespace) -> dict:
     the process set-up of `emonet analyze` and one batch more (its warm-up, timed apart).
     Times are epoch seconds, for the parent to split the start-up."""
     import emonet_cli.cli  # noqa: F401  (what `emonet` imports before any work)
-    from emonet_cli.tuning import tune_process
+    from emonet_cli.media.tuning import tune_process
 
     tune_process()
-    from emonet_cli.checkpoint import load_model
-    from emonet_cli.inference import Predictor
+    from emonet_cli.models.emonet.checkpoint import load_model
+    from emonet_cli.models.emonet.inference import Predictor
 
     imported = time.time()
     loaded = load_model(args.weights, offline=True, progress=False)  # SHA-256, as the CLI
@@ -145,9 +145,9 @@ def run_operators(args: argparse.Namespace) -> dict:
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    from emonet_cli.checkpoint import load_model
-    from emonet_cli.inference import Predictor
-    from emonet_cli.tuning import tune_process
+    from emonet_cli.media.tuning import tune_process
+    from emonet_cli.models.emonet.checkpoint import load_model
+    from emonet_cli.models.emonet.inference import Predictor
 
     tune_process()
     model = load_model(args.weights, offline=True, progress=False).model

@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     video, stream, weights = args.inputs
 
     import emonet_cli.cli  # noqa: F401  (what `emonet` imports first)
-    from emonet_cli.tuning import tune_process
+    from emonet_cli.media.tuning import tune_process
 
     tune_process()
-    import emonet_cli.analyze as analyze
-    import emonet_cli.pipeline as pipeline
-    from emonet_cli.boxes import BoxSource
-    from emonet_cli.runner import ModelOptions
-    from emonet_cli.selection import FrameSelection
-    from emonet_cli.writers import OutputOptions
+    import emonet_cli.analysis.analyze as analyze
+    import emonet_cli.analysis.pipeline as pipeline
+    from emonet_cli.faces import BoxSource
+    from emonet_cli.media.selection import FrameSelection
+    from emonet_cli.outputs.writers import OutputOptions
+    from emonet_cli.run.one_input import ModelOptions
 
     imported = time.perf_counter()
     predictor, provenance = ModelOptions(
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         options = OutputOptions(directory=Path(out))
         analysis_started = time.perf_counter()
         if args.detect:
-            from emonet_cli.detection.source import DetectionSettings
+            from emonet_cli.faces.detection.source import DetectionSettings
 
             source = BoxSource(detect=DetectionSettings(device=args.device))
         else:

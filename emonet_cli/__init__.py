@@ -22,21 +22,21 @@ __version__ = "0.1.0"
 
 # name -> module that defines it
 _PUBLIC = {
-    "load_model": "emonet_cli.checkpoint",
-    "Predictor": "emonet_cli.inference",
-    "Analysis": "emonet_cli.pipeline",
-    "AnalysisSettings": "emonet_cli.pipeline",
-    "analyze_file": "emonet_cli.analyze",
-    "BoxOptions": "emonet_cli.boxes",
-    "BoxSource": "emonet_cli.boxes",
-    "DetectionSettings": "emonet_cli.detection.source",
-    "OutputOptions": "emonet_cli.writers",
-    "ModelOptions": "emonet_cli.runner",
-    "Outcome": "emonet_cli.runner",
-    "run_many": "emonet_cli.runner",
-    "find_media": "emonet_cli.video",
-    "read_results": "emonet_cli.results",
-    "tune_process": "emonet_cli.tuning",
+    "load_model": "emonet_cli.models.emonet.checkpoint",
+    "Predictor": "emonet_cli.models.emonet.inference",
+    "Analysis": "emonet_cli.analysis.pipeline",
+    "AnalysisSettings": "emonet_cli.analysis.pipeline",
+    "analyze_file": "emonet_cli.analysis.analyze",
+    "BoxOptions": "emonet_cli.faces",
+    "BoxSource": "emonet_cli.faces",
+    "DetectionSettings": "emonet_cli.faces.detection.source",
+    "OutputOptions": "emonet_cli.outputs.writers",
+    "ModelOptions": "emonet_cli.run.one_input",
+    "Outcome": "emonet_cli.run.one_input",
+    "run_many": "emonet_cli.run.runner",
+    "find_media": "emonet_cli.media.video",
+    "read_results": "emonet_cli.outputs.results",
+    "tune_process": "emonet_cli.media.tuning",
 }
 
 __all__ = ["__version__", *_PUBLIC]

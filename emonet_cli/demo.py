@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import skimage.data
 
-from emonet_cli.fileio import atomic_path
-from emonet_cli.streams import write_stream
+from emonet_cli.formats.fileio import atomic_path
+from emonet_cli.formats.streams import write_stream
 
 # The astronaut's face in the 512x512 photo, x1 y1 x2 y2 in pixels.
 ASTRONAUT_FACE_BOX = (170.0, 58.0, 272.0, 178.0)

@@ -9,7 +9,7 @@ import numpy as np
 import skimage.data
 from standin import DATA
 
-from emonet_cli.align import (
+from emonet_cli.faces.align import (
     affine_from_box,
     affine_full_frame,
     apply_affine,
@@ -17,7 +17,8 @@ from emonet_cli.align import (
     crop_frame,
     invert_affine,
 )
-from emonet_cli.video import Frame, read_image
+from emonet_cli.media.frames import Frame
+from emonet_cli.media.images import read_image
 
 GOLDEN = json.loads((DATA / "golden.json").read_text())
 

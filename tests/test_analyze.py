@@ -17,19 +17,19 @@ import torch
 from cli_helpers import run_cli
 from discover_utils.data.handler.file_handler import FileHandler
 
-from emonet_cli.align import affine_from_box, apply_affine, crop_face, invert_affine
-from emonet_cli.analyze import analyze_file
-from emonet_cli.annotations import read_annotation
-from emonet_cli.boxes import BoxSource, read_boxes
-from emonet_cli.checkpoint import build_model, load_state_dict
+from emonet_cli.analysis.analyze import analyze_file
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
-from emonet_cli.inference import Predictor, decode_landmarks
-from emonet_cli.results import read_results_csv
-from emonet_cli.streams import read_stream, write_stream
-from emonet_cli.video import MediaReader
-from emonet_cli.weights import sha256_file
-from emonet_cli.writers import OutputOptions
+from emonet_cli.faces import BoxSource, read_boxes
+from emonet_cli.faces.align import affine_from_box, apply_affine, crop_face, invert_affine
+from emonet_cli.formats.annotations import read_annotation
+from emonet_cli.formats.streams import read_stream, write_stream
+from emonet_cli.media.video import MediaReader
+from emonet_cli.models.emonet.checkpoint import build_model, load_state_dict
+from emonet_cli.models.emonet.inference import Predictor, decode_landmarks
+from emonet_cli.models.weights import sha256_file
+from emonet_cli.outputs.results import read_results_csv
+from emonet_cli.outputs.writers import OutputOptions
 
 FPS = 10.0
 

@@ -13,7 +13,8 @@ from discover_utils.data.handler.file_handler import FileHandler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emonet_cli.annotations import (
+from emonet_cli.errors import FormatError
+from emonet_cli.formats.annotations import (
     GARBAGE_ID,
     ContinuousAnnotationWriter,
     ContinuousScheme,
@@ -22,7 +23,6 @@ from emonet_cli.annotations import (
     write_continuous_annotation,
     write_discrete_annotation,
 )
-from emonet_cli.errors import FormatError
 
 EMOTIONS = DiscreteScheme(
     "emotion", ["Neutral", "Happy", "Sad"], ["#FF9E9E9E", "#FFFFC107", "#FF2196F3"]

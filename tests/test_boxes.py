@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from emonet_cli.boxes import read_boxes
-from emonet_cli.boxes.files import MAX_FRAME_NUMBER
 from emonet_cli.errors import FormatError
-from emonet_cli.streams import write_stream
+from emonet_cli.faces import read_boxes
+from emonet_cli.faces.boxfiles import MAX_FRAME_NUMBER
+from emonet_cli.formats.streams import write_stream
 
 
 def test_reads_a_blazeface_stream_saved_by_discover(tmp_path):

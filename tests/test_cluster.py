@@ -20,14 +20,15 @@ from cli_helpers import cli_command, cli_env
 from click.testing import CliRunner
 
 import emonet_cli
-from emonet_cli.boxes import BoxOptions
+from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.cli import cli
-from emonet_cli.cluster import connect
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError
-from emonet_cli.pipeline import AnalysisSettings
-from emonet_cli.runner import ModelOptions, run_many
-from emonet_cli.writers import OutputOptions, is_complete
+from emonet_cli.faces import BoxOptions
+from emonet_cli.outputs.writers import OutputOptions, is_complete
+from emonet_cli.run.cluster import connect
+from emonet_cli.run.one_input import ModelOptions
+from emonet_cli.run.runner import run_many
 
 MODEL = ModelOptions(device="cpu", precision="fp32")
 SETTINGS = AnalysisSettings(batch_size=2)  # several batches: a kill lands mid-file
@@ -153,9 +154,9 @@ def test_a_weights_problem_on_the_workers_ends_the_run_as_locally(client, clips,
 def install_killer(marker: str, victim: str) -> None:
     """On a worker: the first time `victim` is analysed (anywhere: `marker` tells), its worker
     process is killed outright after the first batch, while its part files are open."""
-    from emonet_cli import runner
+    from emonet_cli.run import one_input
 
-    real = runner.__dict__.setdefault("real_analyze_file", runner.analyze_file)
+    real = one_input.__dict__.setdefault("real_analyze_file", one_input.analyze_file)
 
     def killing(path, *args, on_batch=None, **kwargs):
         def batch(n):
@@ -165,13 +166,13 @@ def install_killer(marker: str, victim: str) -> None:
 
         return real(path, *args, on_batch=batch, **kwargs)
 
-    runner.analyze_file = killing
+    one_input.analyze_file = killing
 
 
 def remove_killer() -> None:
-    from emonet_cli import runner
+    from emonet_cli.run import one_input
 
-    runner.analyze_file = runner.__dict__.pop("real_analyze_file", runner.analyze_file)
+    one_input.analyze_file = one_input.__dict__.pop("real_analyze_file", one_input.analyze_file)
 
 
 def test_a_task_whose_worker_was_killed_completes_elsewhere(client, clips, reference, tmp_path):

@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 
-from emonet_cli.boxes import read_boxes
 from emonet_cli.demo import ASTRONAUT_FACE_BOX, main, make_sample
-from emonet_cli.streams import read_stream
-from emonet_cli.video import MediaReader
+from emonet_cli.faces import read_boxes
+from emonet_cli.formats.streams import read_stream
+from emonet_cli.media.video import MediaReader
 
 
 def test_sample_boxes_follow_the_face(tmp_path):

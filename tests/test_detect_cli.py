@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from emonet_cli.boxes import read_boxes
 from emonet_cli.demo import make_sample
-from emonet_cli.detection.blazeface import WEIGHTS_SHA256
-from emonet_cli.results import read_results
+from emonet_cli.faces import read_boxes
+from emonet_cli.faces.detection.blazeface import WEIGHTS_SHA256
+from emonet_cli.outputs.results import read_results
 
 WIDTH, HEIGHT, FPS = 320, 240, 10.0
 MODEL = ("--precision", "fp32", "--device", "cpu", "--batch-size", "3")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from discover_utils.data.handler.file_handler import FileHandler
 
-from emonet_cli.detection.blazeface import (
+from emonet_cli.errors import WeightsError
+from emonet_cli.faces.detection.blazeface import (
     WEIGHTS_PATH,
     WEIGHTS_SHA256,
     BlazeFace,
@@ -23,18 +24,17 @@ from emonet_cli.detection.blazeface import (
     as_frame_batch,
     load_weights,
 )
-from emonet_cli.detection.boxstream import (
+from emonet_cli.faces.detection.boxstream import (
     BOX_MEDIA_TYPE,
     KEYPOINT_MEDIA_TYPE,
     FaceSelector,
     stream_rows,
 )
-from emonet_cli.detection.postprocess import INPUT_SIZE, scores_from_logits
-from emonet_cli.detection.run import detect_file
-from emonet_cli.detection.source import DetectionSettings
-from emonet_cli.errors import WeightsError
-from emonet_cli.streams import read_stream
-from emonet_cli.video import read_image
+from emonet_cli.faces.detection.postprocess import INPUT_SIZE, scores_from_logits
+from emonet_cli.faces.detection.run import detect_file
+from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.formats.streams import read_stream
+from emonet_cli.media.images import read_image
 
 DATA = Path(__file__).parent / "data" / "blazeface"
 GOLDEN = json.loads((DATA / "golden.json").read_text())["frames"]

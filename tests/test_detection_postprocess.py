@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emonet_cli.detection.boxstream import (
+from emonet_cli.faces.detection.boxstream import (
     BOX_MEDIA_TYPE,
     KEYPOINT_MEDIA_TYPE,
     BoxStreamWriter,
@@ -23,7 +23,7 @@ from emonet_cli.detection.boxstream import (
     square_box,
     stream_rows,
 )
-from emonet_cli.detection.postprocess import (
+from emonet_cli.faces.detection.postprocess import (
     ANCHORS,
     NUM_ANCHORS,
     decode,
@@ -31,7 +31,7 @@ from emonet_cli.detection.postprocess import (
     scores_from_logits,
     weighted_nms,
 )
-from emonet_cli.streams import read_stream
+from emonet_cli.formats.streams import read_stream
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "blazeface" / "golden.json").read_text())
 
@@ -216,7 +216,7 @@ def test_an_empty_box_stream_leaves_no_files(tmp_path):
 
 def test_the_torch_free_modules_import_no_torch():
     code = (
-        "import sys; import emonet_cli.detection.postprocess, emonet_cli.detection.boxstream, "
-        "emonet_cli.detection.run; sys.exit('torch' in sys.modules)"
+        "import sys; import emonet_cli.faces.detection.postprocess, emonet_cli.faces.detection.boxstream, "
+        "emonet_cli.faces.detection.run; sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -27,13 +27,10 @@ from discover_utils.utils.request_utils import parse_src_tag
 from discover_utils.utils.ssi_xml_utils import Trainer
 
 from emonet_cli import __version__
-from emonet_cli.analyze import analyze_file
-from emonet_cli.annotations import read_annotation
-from emonet_cli.boxes import BoxSource
-from emonet_cli.checkpoint import load_model
+from emonet_cli.analysis.analyze import analyze_file
+from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.constants import CLASS_NAMES, Classes
 from emonet_cli.demo import make_sample
-from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.discover import install_module
 from emonet_cli.discover.install import InstallError, requirement_line
 from emonet_cli.discover.processor import (
@@ -51,13 +48,16 @@ from emonet_cli.discover.spec import (
     parse_options,
 )
 from emonet_cli.errors import InputError
+from emonet_cli.faces import BoxSource
+from emonet_cli.faces.detection.source import DetectionSettings
 from emonet_cli.finetune.state import adapt_head, save_checkpoint
-from emonet_cli.inference import Predictor
-from emonet_cli.pipeline import AnalysisSettings
-from emonet_cli.results import ResultBatch
-from emonet_cli.streams import read_stream
-from emonet_cli.video import MediaInfo
-from emonet_cli.writers import (
+from emonet_cli.formats.annotations import read_annotation
+from emonet_cli.formats.streams import read_stream
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.models.emonet.checkpoint import load_model
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.outputs.results import ResultBatch
+from emonet_cli.outputs.writers import (
     DimensionAnnotationWriter,
     ExpressionAnnotationWriter,
     OutputOptions,

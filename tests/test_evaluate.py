@@ -16,14 +16,14 @@ import pytest
 from scipy import stats
 from skimage import data as skimage_data
 
-from emonet_cli.affectnet import class_index, fails_cleaning
-from emonet_cli.align import affine_from_box, affine_full_frame, crop_face
-from emonet_cli.checkpoint import load_model
 from emonet_cli.errors import EmonetError, FormatError
-from emonet_cli.evaluate import evaluate, evaluation_report, format_table
-from emonet_cli.inference import Predictions, Predictor
-from emonet_cli.labels import LabelRow, read_labels, select_rows
-from emonet_cli.writers import write_json
+from emonet_cli.evaluate.affectnet import class_index, fails_cleaning
+from emonet_cli.evaluate.labels import LabelRow, read_labels, select_rows
+from emonet_cli.evaluate.scoring import evaluate, evaluation_report, format_table
+from emonet_cli.faces.align import affine_from_box, affine_full_frame, crop_face
+from emonet_cli.models.emonet.checkpoint import load_model
+from emonet_cli.models.emonet.inference import Predictions, Predictor
+from emonet_cli.outputs.writers import write_json
 
 REPO = Path(__file__).resolve().parent.parent
 AFFECTNET_HEADER = (

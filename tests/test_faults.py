@@ -24,13 +24,13 @@ import pytest
 import torch
 from cli_helpers import cli_command, cli_env, run_cli
 
-from emonet_cli import video
-from emonet_cli.boxes import read_boxes
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import FormatError
-from emonet_cli.fileio import host_tag, remove_partial_files, temporary_sibling
-from emonet_cli.results import read_results
-from emonet_cli.streams import read_stream, write_stream
+from emonet_cli.faces import read_boxes
+from emonet_cli.formats.fileio import host_tag, remove_partial_files, temporary_sibling
+from emonet_cli.formats.streams import read_stream, write_stream
+from emonet_cli.media import images
+from emonet_cli.outputs.results import read_results
 
 FPS = 10.0
 
@@ -350,15 +350,15 @@ def test_libpng_lines_are_dropped_and_other_stderr_kept(tmp_path, capfd, monkeyp
     """While libpng's lines are kept off stderr, what another thread writes there meanwhile
     (simulated inside the decode) still comes out."""
     image = png_with_a_bad_colour_profile(tmp_path / "noisy.png")
-    monkeypatch.setattr(video, "_native_messages_muted", True)
+    monkeypatch.setattr(images, "_native_messages_muted", True)
     decode = cv2.imdecode
 
     def decode_beside_another_writer(*args):
         os.write(2, b"emonet: warning: written meanwhile\n")
         return decode(*args)
 
-    monkeypatch.setattr(video.cv2, "imdecode", decode_beside_another_writer)
-    assert video.read_image(image).shape == (48, 64, 3)
+    monkeypatch.setattr(images.cv2, "imdecode", decode_beside_another_writer)
+    assert images.read_image(image).shape == (48, 64, 3)
     assert capfd.readouterr().err == "emonet: warning: written meanwhile\n"
 
 

@@ -21,14 +21,13 @@ from click.testing import CliRunner
 from scipy import stats
 from skimage import data as skimage_data
 
-from emonet_cli.align import crop_face
-from emonet_cli.annotations import read_annotation
-from emonet_cli.checkpoint import METADATA_KEY, load_model, load_state_dict
 from emonet_cli.cli import cli
 from emonet_cli.constants import PALETTE
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError, FormatError, WeightsError
-from emonet_cli.evaluate import evaluate, evaluation_report, face_matrix, format_table
+from emonet_cli.evaluate.labels import LabelRow, read_labels
+from emonet_cli.evaluate.scoring import evaluate, evaluation_report, face_matrix, format_table
+from emonet_cli.faces.align import crop_face
 from emonet_cli.finetune.data import (
     FER2013_CLASSES,
     SKIP_NOT_A_CLASS,
@@ -43,11 +42,12 @@ from emonet_cli.finetune.data import (
 from emonet_cli.finetune.losses import LossWeights, emonet_loss
 from emonet_cli.finetune.train import TrainingSettings, finetune
 from emonet_cli.finetune.trainer import Trainer
-from emonet_cli.inference import Predictor
-from emonet_cli.labels import LabelRow, read_labels
-from emonet_cli.model import EMOTION_BRANCH, EmoNet
-from emonet_cli.plot import class_colors
-from emonet_cli.results import read_results
+from emonet_cli.formats.annotations import read_annotation
+from emonet_cli.models.emonet.checkpoint import METADATA_KEY, load_model, load_state_dict
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.models.emonet.model import EMOTION_BRANCH, EmoNet
+from emonet_cli.outputs.results import read_results
+from emonet_cli.views.plot import class_colors
 
 FACE_BOX = np.array([170.0, 58.0, 272.0, 178.0])  # the astronaut's face in skimage's image
 BANDS = (0.35, 0.75, 1.25)  # brightness of each class: the label is a function of the image

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from emonet_cli import metrics
+from emonet_cli.evaluate import metrics
 
 SEEDS = range(5)
 

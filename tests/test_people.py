@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from emonet_cli.align import affine_from_box, crop_face
-from emonet_cli.boxes.files import read_boxes, read_people_boxes
-from emonet_cli.checkpoint import load_model
 from emonet_cli.demo import make_people_sample
 from emonet_cli.errors import FormatError
-from emonet_cli.inference import Predictor
-from emonet_cli.results import read_results_csv
-from emonet_cli.tracking import Tracker, TrackingSettings, iou
-from emonet_cli.video import MediaReader
+from emonet_cli.faces.align import affine_from_box, crop_face
+from emonet_cli.faces.boxfiles import read_boxes, read_people_boxes
+from emonet_cli.faces.tracking import Tracker, TrackingSettings, iou
+from emonet_cli.media.video import MediaReader
+from emonet_cli.models.emonet.checkpoint import load_model
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.outputs.results import read_results_csv
 
 # --- the tracker, on boxes alone ---
 
@@ -201,7 +201,7 @@ def test_track_confirm_costs_each_person_their_first_frames_only(three_people, t
 
 
 def test_detect_writes_a_discover_stream_per_person(three_people):
-    from emonet_cli.streams import read_stream
+    from emonet_cli.formats.streams import read_stream
 
     sample, out = three_people
     faces = faces_rows(out / "people.faces.csv")
@@ -298,7 +298,7 @@ def test_the_box_files_of_an_analysis_reproduce_it(two_people, tmp_path):
 
 
 def test_skip_existing_knows_a_finished_analysis_of_several_people(two_people):
-    from emonet_cli.writers import OutputOptions, is_complete
+    from emonet_cli.outputs.writers import OutputOptions, is_complete
 
     sample, out, common = two_people
     proc = run_cli("analyze", str(sample.video), "--max-faces", "2", "--landmarks", "-o",
@@ -340,8 +340,8 @@ def test_the_discover_module_gives_each_person_their_own_outputs(
     from discover_utils.data.handler.file_handler import FileHandler
     from test_discover_module import discover_ascii, du_process, needs_ffprobe, succeeded
 
-    from emonet_cli.annotations import read_annotation
     from emonet_cli.discover import install_module
+    from emonet_cli.formats.annotations import read_annotation
 
     if needs_ffprobe.args[0]:
         pytest.skip(needs_ffprobe.kwargs["reason"])

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from emonet_cli.align import affine_from_box
-from emonet_cli.boxes import BoxSource, FaceBoxes, open_lookup
+from emonet_cli.analysis.pipeline import face_matrix
 from emonet_cli.cli import PRECISION_CHOICES
-from emonet_cli.constants import SMOOTHING_WEIGHTS
+from emonet_cli.constants import PRECISIONS, SMOOTHING_WEIGHTS
+from emonet_cli.devices import resolve_precision, select_device
 from emonet_cli.errors import EmonetError
-from emonet_cli.inference import PRECISIONS, resolve_precision, select_device
-from emonet_cli.pipeline import face_matrix
-from emonet_cli.results import TemporalSmoother
-from emonet_cli.streams import write_stream
-from emonet_cli.video import Frame, MediaInfo
+from emonet_cli.faces import BoxSource, FaceBoxes, open_lookup
+from emonet_cli.faces.align import affine_from_box
+from emonet_cli.formats.streams import write_stream
+from emonet_cli.media.frames import Frame, MediaInfo
+from emonet_cli.outputs.results import TemporalSmoother
 
 
 def video_info(tmp_path, fps=25.0, frames=10, width=200, height=100) -> MediaInfo:

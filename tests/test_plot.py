@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from emonet_cli.cli import cli
 from emonet_cli.constants import CLASS_NAMES
-from emonet_cli.plot import NO_FACE_COLOR, class_color, plot_size, runs
-from emonet_cli.results import ResultBatch
-from emonet_cli.video import MediaInfo
-from emonet_cli.writers import CsvWriter, OutputOptions, WriterContext
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.outputs.results import ResultBatch
+from emonet_cli.outputs.writers import CsvWriter, OutputOptions, WriterContext
+from emonet_cli.views.plot import NO_FACE_COLOR, class_color, plot_size, runs
 
 WIDTH = 900
 FPS = 10.0

@@ -13,15 +13,15 @@ import pytest
 from cli_helpers import run_cli
 from click.testing import CliRunner
 
-from emonet_cli.boxes import BoxSource, open_lookup, read_boxes
 from emonet_cli.cli import cli
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
-from emonet_cli.painter import FramePainter, FrameResult, class_rgb, output_size
-from emonet_cli.render import find_stored_results, render_frames
-from emonet_cli.results import read_results
-from emonet_cli.video import MediaReader
+from emonet_cli.faces import BoxSource, open_lookup, read_boxes
+from emonet_cli.media.video import MediaReader
+from emonet_cli.outputs.results import read_results
+from emonet_cli.views.painter import FramePainter, FrameResult, class_rgb, output_size
+from emonet_cli.views.render import find_stored_results, render_frames
 
 FPS = 10.0
 WIDTH, HEIGHT = 320, 240

@@ -11,9 +11,9 @@ import pytest
 from cli_helpers import run_cli
 from click.testing import CliRunner
 
-from emonet_cli import runner
 from emonet_cli.cli import cli
 from emonet_cli.demo import make_sample
+from emonet_cli.run import one_input, runner
 
 MODEL = ("--precision", "fp32", "--device", "cpu")
 
@@ -57,14 +57,14 @@ def test_an_unexpected_error_fails_its_input_alone(clip, tmp_path, standin_weigh
     first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
     shutil.copy(clip.video, first)
     shutil.copy(clip.video, second)
-    real = runner.analyze_file
+    real = one_input.analyze_file
 
     def broken_for_a(path, *args, **kwargs):
         if path.name == "a.mp4":
             raise ZeroDivisionError("float division by zero")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "analyze_file", broken_for_a)
+    monkeypatch.setattr(one_input, "analyze_file", broken_for_a)
     args = ["analyze", str(first), str(second), "--full-frame"]
     args += ["--weights", str(standin_weights[8]), *MODEL, "-o", str(tmp_path / "out")]
     result = CliRunner().invoke(cli, args)

@@ -13,15 +13,16 @@ import pytest
 from cli_helpers import run_cli
 from test_video import FFMPEG, ffmpeg, write_video
 
-from emonet_cli.annotations import read_annotation
 from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
-from emonet_cli.results import ResultBatch, read_results_csv
-from emonet_cli.selection import TIME_EPSILON, FrameSelection, Timeline
-from emonet_cli.streams import read_stream
-from emonet_cli.video import MediaInfo, MediaReader
-from emonet_cli.writers import OutputOptions, WriterContext, close_all, open_writers
+from emonet_cli.formats.annotations import read_annotation
+from emonet_cli.formats.streams import read_stream
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.media.selection import TIME_EPSILON, FrameSelection, Timeline
+from emonet_cli.media.video import MediaReader
+from emonet_cli.outputs.results import ResultBatch, read_results_csv
+from emonet_cli.outputs.writers import OutputOptions, WriterContext, close_all, open_writers
 
 assert FFMPEG  # the encoder of the H.264 and variable-rate clips
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from emonet_cli.errors import FormatError
-from emonet_cli.streams import SSI_TYPES, format_float, read_stream, write_stream
+from emonet_cli.formats.streams import SSI_TYPES, format_float, read_stream, write_stream
 
 
 def discover_write(path: Path, data: np.ndarray, sr: float, ftype: str, chunk_sizes: list[int]):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from emonet_cli.errors import InputError
-from emonet_cli.video import MediaReader, find_media, read_image
+from emonet_cli.media.images import read_image
+from emonet_cli.media.video import MediaReader, find_media
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 

@@ -20,12 +20,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from emonet_cli import weights
-from emonet_cli.checkpoint import build_model, load_model, load_state_dict
 from emonet_cli.cli import cli
 from emonet_cli.errors import WeightsError
-from emonet_cli.fileio import current_umask
-from emonet_cli.weights import (
+from emonet_cli.formats.fileio import current_umask
+from emonet_cli.models import weights
+from emonet_cli.models.emonet.checkpoint import build_model, load_model, load_state_dict
+from emonet_cli.models.weights import (
     PUBLISHED,
     cache_dir,
     fetch_weights,

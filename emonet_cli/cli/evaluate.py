@@ -75,9 +75,9 @@ def evaluate_command(
     crop. Unreadable images are skipped and listed."""
     import sys
 
-    from emonet_cli.evaluate import evaluate, evaluation_report, format_table
-    from emonet_cli.labels import AFFECTNET_IDS, read_labels
-    from emonet_cli.writers import write_json
+    from emonet_cli.evaluate.labels import AFFECTNET_IDS, read_labels
+    from emonet_cli.evaluate.scoring import evaluate, evaluation_report, format_table
+    from emonet_cli.outputs.writers import write_json
 
     prepare_to_run(quiet)
     show_progress = not quiet and sys.stderr.isatty()

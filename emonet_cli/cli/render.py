@@ -62,8 +62,8 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
     The results are S.csv and S.landmarks.stream from `emonet analyze` when they cover every
     frame; otherwise the model runs (with the model options) and nothing else is written.
     Exit status: 0 done, 1 failed, 2 usage error."""
-    from emonet_cli.pipeline import AnalysisSettings
-    from emonet_cli.render import render_file
+    from emonet_cli.analysis.pipeline import AnalysisSettings
+    from emonet_cli.views.render import render_file
 
     prepare_to_run(quiet)
     detection = detection_choice(
@@ -111,7 +111,7 @@ def plot_command(csvs: tuple[Path, ...], output: Path | None, width: int, quiet:
 
     Needs matplotlib: pip install 'emonet-cli[plot]'. Exit status: 0 done, 1 failed, 2 usage
     error."""
-    from emonet_cli.plot import plot_results
+    from emonet_cli.views.plot import plot_results
 
     setup_logging(quiet)
     first = csvs[0]

@@ -34,7 +34,7 @@ def weights_fetch(nclass: str, dest: Path | None) -> None:
     """Download the published weights and check their SHA-256.
 
     Prints the path of each file; a verified file already there is not downloaded again."""
-    from emonet_cli.weights import fetch_weights
+    from emonet_cli.models.weights import fetch_weights
 
     for n in (5, 8) if nclass == "all" else (int(nclass),):
         click.echo(fetch_weights(n, dest_dir=dest))
@@ -46,7 +46,7 @@ def weights_list() -> None:
 
     Places are listed in resolution order; '*' marks the file that would be used, and
     'verified' means its SHA-256 is the published one."""
-    from emonet_cli.weights import cache_dir, expected_weights, weights_inventory
+    from emonet_cli.models.weights import cache_dir, expected_weights, weights_inventory
 
     for n in NCLASS_CHOICES:
         expected = expected_weights(n)
@@ -74,7 +74,7 @@ def weights_list() -> None:
 )
 def weights_path(nclass: str) -> None:
     """Print the weights file that would be used (exit 1 if none)."""
-    from emonet_cli.weights import find_weights, weights_not_found
+    from emonet_cli.models.weights import find_weights, weights_not_found
 
     found = find_weights(int(nclass))
     if found is None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from emonet_cli.boxes import BoxSource, boxes_from_normalised
-from emonet_cli.detection.source import DetectionSettings
 from emonet_cli.discover.spec import FACE_BOXES_ID
 from emonet_cli.errors import InputError
-from emonet_cli.video import MediaInfo
+from emonet_cli.faces import BoxSource, boxes_from_normalised
+from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.media.frames import MediaInfo
 
 
 def box_source_for(

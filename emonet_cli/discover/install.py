@@ -10,7 +10,7 @@ from pathlib import Path
 from emonet_cli import __version__
 from emonet_cli.discover.spec import PROCESSOR_CLASS, SCRIPT_NAME, TRAINER_NAME, trainer_xml
 from emonet_cli.errors import EmonetError
-from emonet_cli.fileio import atomic_open
+from emonet_cli.formats.fileio import atomic_open
 
 MODULE_FOLDER = "emonet_cli"
 PACKAGE_NAME = re.compile(r"emonet[-_.]cli(?![\w.-])", re.IGNORECASE)

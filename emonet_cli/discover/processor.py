@@ -28,7 +28,7 @@ from discover_utils.interfaces.server_module import Processor
 from discover_utils.utils.log_utils import log
 from discover_utils.utils.request_utils import Origin, parse_src_tag
 
-from emonet_cli.checkpoint import LoadedModel, load_model
+from emonet_cli.analysis.pipeline import Analysis
 from emonet_cli.constants import Classes
 from emonet_cli.discover.faces import box_source_for
 from emonet_cli.discover.results import (
@@ -52,10 +52,11 @@ from emonet_cli.discover.spec import (
     split_output_id,
 )
 from emonet_cli.errors import EmonetError, InputError
-from emonet_cli.inference import Predictor
-from emonet_cli.pipeline import Analysis
-from emonet_cli.video import MediaInfo, MediaReader
-from emonet_cli.writers import frame_segments
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.media.video import MediaReader
+from emonet_cli.models.emonet.checkpoint import LoadedModel, load_model
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.outputs.writers import frame_segments
 
 ANNOTATOR = "emonet"
 EXPRESSION_SCHEME = "emotion"

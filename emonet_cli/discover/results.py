@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emonet_cli.boxes.sources import SAME_RATE_TOLERANCE
-from emonet_cli.writers import ResultBatch
+from emonet_cli.faces.sources import SAME_RATE_TOLERANCE
+from emonet_cli.outputs.writers import ResultBatch
 
 TIME_EPSILON = 1e-6
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from emonet_cli import __version__
-from emonet_cli.detection.source import DetectionSettings
+from emonet_cli.analysis.pipeline import DEFAULT_MIN_FACE_CONF, AnalysisSettings
+from emonet_cli.constants import PRECISIONS
 from emonet_cli.errors import EmonetError
-from emonet_cli.inference import PRECISIONS
-from emonet_cli.model import NCLASS_CHOICES
-from emonet_cli.pipeline import DEFAULT_MIN_FACE_CONF, AnalysisSettings
+from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.models.emonet.model import NCLASS_CHOICES
 
 PROCESSOR_CLASS = "EmoNetModule"
 SCRIPT_NAME = "emonet_cli_module.py"

@@ -19,7 +19,7 @@ import importlib
 _PUBLIC = {
     "finetune": "emonet_cli.finetune.train",
     "prepare_data": "emonet_cli.finetune.train",
-    "TrainingSettings": "emonet_cli.finetune.train",
+    "TrainingSettings": "emonet_cli.finetune.settings",
     "FinetuneResult": "emonet_cli.finetune.train",
     "Augmentation": "emonet_cli.finetune.data",
     "LossWeights": "emonet_cli.finetune.losses",

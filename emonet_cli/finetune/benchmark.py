@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emonet_cli.evaluate.labels import LabelRow
 from emonet_cli.finetune.data import Augmentation, CropLoader, Example, batch_indices
-from emonet_cli.labels import LabelRow
 
 IMAGE_SIDE = 320  # generated frames, each with a face box for the aligner
 FACE_BOX = (90.0, 70.0, 230.0, 250.0)
@@ -50,10 +50,10 @@ def training_throughput(
     the values)."""
     import torch
 
-    from emonet_cli.checkpoint import load_model
+    from emonet_cli.devices import resolve_precision, select_device
     from emonet_cli.finetune.trainer import Trainer, labels_of
-    from emonet_cli.inference import resolve_precision, select_device
-    from emonet_cli.model import EmoNet
+    from emonet_cli.models.emonet.checkpoint import load_model
+    from emonet_cli.models.emonet.model import EmoNet
 
     device_ = select_device(device)
     precision = resolve_precision(precision, device_)

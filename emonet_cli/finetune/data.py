@@ -20,14 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emonet_cli.affectnet import AFFECTNET_EXPRESSIONS, SCORED_EXPRESSIONS
-from emonet_cli.align import crop_face
 from emonet_cli.constants import INPUT_SIZE
 from emonet_cli.errors import EmonetError, FormatError
-from emonet_cli.evaluate import face_matrix
-from emonet_cli.fileio import unreadable_reason
-from emonet_cli.labels import LAYOUT_AFFECTNET, LabelRow, Sample, csv_rows, read_label_file
-from emonet_cli.video import UnreadableImage, read_image
+from emonet_cli.evaluate.affectnet import AFFECTNET_EXPRESSIONS, SCORED_EXPRESSIONS
+from emonet_cli.evaluate.labels import LAYOUT_AFFECTNET, LabelRow, Sample, csv_rows, read_label_file
+from emonet_cli.evaluate.scoring import face_matrix
+from emonet_cli.faces.align import crop_face
+from emonet_cli.formats.fileio import unreadable_reason
+from emonet_cli.media.images import UnreadableImage, read_image
 
 LAYOUT_FER2013 = "fer2013"
 FER2013_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")

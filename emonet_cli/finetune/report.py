@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from emonet_cli import metrics
 from emonet_cli.errors import EmonetError
-from emonet_cli.fileio import atomic_open, atomic_path, remove_partial_files
+from emonet_cli.evaluate import metrics
+from emonet_cli.formats.fileio import atomic_open, atomic_path, remove_partial_files
 
 REGRESSION = ("ccc", "pcc", "rmse", "sagr")
 TRAIN_COLUMNS = ("train_loss", "train_expression_loss", "train_affect_loss", "train_acc")
@@ -77,7 +77,7 @@ def write_metrics(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> P
 def plot_curves(rows: Sequence[dict], path: Path) -> Path | None:
     """The training curves (loss; training and validation accuracy; validation CCCs) as a
     picture, or None without matplotlib (the plot extra)."""
-    from emonet_cli.plot import _import_matplotlib
+    from emonet_cli.views.plot import _import_matplotlib
 
     try:
         figure_class, canvas_class = _import_matplotlib()

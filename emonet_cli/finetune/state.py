@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from emonet_cli.checkpoint import (
+from emonet_cli.errors import EmonetError
+from emonet_cli.formats.fileio import atomic_path, remove_partial_files
+from emonet_cli.models.emonet.checkpoint import (
     HEAD_BIAS_KEY,
     HEAD_WEIGHT_KEY,
     METADATA_KEY,
@@ -27,9 +29,7 @@ from emonet_cli.checkpoint import (
     load_model,
     read_checkpoint,
 )
-from emonet_cli.errors import EmonetError
-from emonet_cli.fileio import atomic_path, remove_partial_files
-from emonet_cli.model import EmoNet
+from emonet_cli.models.emonet.model import EmoNet
 
 FORMAT = 1
 BEST_NAME = "best.pth"

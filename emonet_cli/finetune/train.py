@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from emonet_cli import __version__
 from emonet_cli.constants import Classes
+from emonet_cli.devices import resolve_precision, select_device
 from emonet_cli.errors import EmonetError
-from emonet_cli.evaluate import Evaluation
+from emonet_cli.evaluate.labels import LAYOUT_AFFECTNET
+from emonet_cli.evaluate.scoring import Evaluation
 from emonet_cli.finetune.data import (
-    BALANCE_CHOICES,
-    Augmentation,
     CropLoader,
     Example,
     LabelledFaces,
@@ -37,13 +37,13 @@ from emonet_cli.finetune.data import (
     read_faces,
     split,
 )
-from emonet_cli.finetune.losses import LossWeights
 from emonet_cli.finetune.report import (
     metrics_columns,
     plot_curves,
     validation_scores,
     write_metrics,
 )
+from emonet_cli.finetune.settings import TrainingSettings
 from emonet_cli.finetune.state import (
     BEST_NAME,
     FORMAT,
@@ -54,10 +54,8 @@ from emonet_cli.finetune.state import (
     save_checkpoint,
 )
 from emonet_cli.finetune.trainer import Trainer, feature_cache, train_epoch, validate
-from emonet_cli.inference import resolve_precision, select_device
-from emonet_cli.labels import LAYOUT_AFFECTNET
-from emonet_cli.weights import sha256_file
-from emonet_cli.writers import write_json
+from emonet_cli.models.weights import sha256_file
+from emonet_cli.outputs.writers import write_json
 
 log = logging.getLogger("emonet")
 
@@ -67,28 +65,6 @@ SUMMARY_NAME = "finetune.json"
 # FAN features of crops that never change (no augmentation) are computed once and kept when
 # they fit in this much memory: 12.6 MB a face in fp32, half in bf16.
 FEATURE_CACHE_BYTES = 2 * 1024**3
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainingSettings:
-    """How to train (the documented defaults). `augmentation` None trains on the plain crops."""
-
-    epochs: int = 10
-    batch_size: int = 16
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    schedule: str = "cosine"
-    seed: int = 0
-    augmentation: Augmentation | None = field(default_factory=Augmentation)
-    balance: str = "none"  # "sample": class-balanced sampling; "weight": loss weights
-    loss: LossWeights = field(default_factory=LossWeights)
-    train_fan: bool = False
-
-    def __post_init__(self):
-        if self.balance not in BALANCE_CHOICES:
-            raise ValueError(f"balance must be one of {', '.join(BALANCE_CHOICES)}")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be at least 1 and batch_size at least 2")
 
 
 @dataclass

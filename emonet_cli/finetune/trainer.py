@@ -21,15 +21,16 @@ import torch
 from tqdm import tqdm
 
 from emonet_cli.constants import EMBEDDING_SIZE
-from emonet_cli.evaluate import Evaluation, scored_arrays, scored_outputs
+from emonet_cli.devices import autocast
+from emonet_cli.evaluate.labels import Selection
+from emonet_cli.evaluate.scoring import Evaluation, scored_arrays, scored_outputs
 from emonet_cli.finetune.data import CropLoader, Example, batch_indices, epoch_order
 from emonet_cli.finetune.losses import LossWeights, emonet_loss
-from emonet_cli.inference import CPU_FRAMES_PER_PASS, autocast
-from emonet_cli.labels import Selection
-from emonet_cli.model import EMOTION_BRANCH, EmoNet
+from emonet_cli.models.emonet.inference import CPU_FRAMES_PER_PASS
+from emonet_cli.models.emonet.model import EMOTION_BRANCH, EmoNet
 
 if TYPE_CHECKING:
-    from emonet_cli.finetune.train import TrainingSettings
+    from emonet_cli.finetune.settings import TrainingSettings
 
 SCHEDULES = ("cosine", "constant")
 LAST_STACK = ("m{i}", "top_m_{i}", "conv_last{i}", "bn_end{i}", "l{i}")

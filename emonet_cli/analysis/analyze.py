@@ -1,0 +1,230 @@
+"""One input analysed and written: the Analysis chain's results into every output file, one
+set per person when the source has several, and the summary JSON last."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings, ResultGroup
+from emonet_cli.constants import Classes
+from emonet_cli.errors import InputError
+from emonet_cli.faces import BoxSource
+from emonet_cli.faces.faces_csv import FACES_SUFFIX, FacesCsvWriter
+from emonet_cli.faces.lookup import face_id
+from emonet_cli.formats.fileio import remove_partial_files
+from emonet_cli.media.frames import MediaInfo
+from emonet_cli.media.video import FrameSelection
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.outputs.results import ResultBatch, Summary
+from emonet_cli.outputs.writers import (
+    OutputOptions,
+    ResultWriter,
+    WriterContext,
+    close_all,
+    input_identity,
+    open_writers,
+    output_path,
+    planned_outputs,
+    summary_path,
+    write_json,
+)
+
+
+@dataclass
+class AnalysisReport:
+    input: Path
+    outputs: list[Path]
+    summary: dict
+    warnings: list[str]
+
+
+class PeopleWriters:
+    """The output writers of one input: one set per person, opened when the person first
+    appears, and with several people the `S.faces.csv` overview."""
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        nclass: int,
+        options: OutputOptions,
+        several: bool,
+        selection: FrameSelection | None = None,
+        classes: Classes | None = None,
+    ):
+        self.info, self.nclass, self.options = info, nclass, options
+        self.selection = selection
+        self.classes = classes or Classes.default(nclass)  # names and colours
+        self.sets: dict[str | None, list[ResultWriter]] = {}
+        self.summaries: dict[str | None, Summary] = {}
+        self.faces: FacesCsvWriter | None = None
+        if several:
+            faces_path = output_path(info.path, options.directory, FACES_SUFFIX)
+            _remove_stale(faces_path)
+            self.faces = FacesCsvWriter(faces_path)
+        else:  # the one person's files exist even without a face
+            self.sets[None] = self._open(None)
+            self.summaries[None] = Summary(self.classes.names)
+
+    def add(self, group: ResultGroup) -> None:
+        for batch in group.batches:
+            if batch.person not in self.sets:
+                self.sets[batch.person] = self._open(batch.person)
+                self.summaries[batch.person] = Summary(self.classes.names)
+            for writer in self.sets[batch.person]:
+                writer.add(batch)
+            self.summaries[batch.person].add(batch)
+        if self.faces is not None:
+            self._add_faces(group.batches)
+
+    def _open(self, person: str | None) -> list[ResultWriter]:
+        for planned in planned_outputs(self.info.path, self.options, person)[:-1]:
+            _remove_stale(planned)
+        path = self.info.path
+        role = path.stem if person is None else f"{path.stem}.{person}"
+        meta = {
+            "role": role,
+            "annotator": "emonet",
+            "description": f"EmoNet ({self.nclass} classes) on {path.name}"
+            + (f", {person}" if person else ""),
+        }
+        context = WriterContext(
+            self.info, self.nclass, self.options, meta, self.selection, person, self.classes
+        )
+        return open_writers(context)
+
+    def _add_faces(self, batches: list[ResultBatch]) -> None:
+        analysed = [batch for batch in batches if batch.face.any()]
+        if not analysed:
+            return
+        self.faces.add(
+            np.concatenate([b.frame[b.face] for b in analysed]),
+            np.concatenate([b.time[b.face] for b in analysed]),
+            np.concatenate([np.full(int(b.face.sum()), b.person) for b in analysed]),
+            np.concatenate([b.box[b.face] for b in analysed]),
+            np.concatenate([b.face_conf[b.face] for b in analysed]),
+        )
+
+    @property
+    def writers(self) -> list:
+        everything = [w for writers in self.sets.values() for w in writers]
+        return [*everything, self.faces] if self.faces is not None else everything
+
+    def close(self) -> None:
+        close_all(self.writers)
+
+    def abort(self) -> None:
+        for writer in self.writers:
+            writer.abort()
+
+    def totals(self) -> dict:
+        """The summary JSON's part about the results: of the one person, or per person."""
+        if self.faces is None:
+            return self.summaries[None].totals()
+        return {
+            "people": [
+                {"person": person, **summary.totals(), "outputs": _paths(self.sets[person])}
+                for person, summary in sorted(self.summaries.items(), key=_by_face_id)
+            ]
+        }
+
+
+def _by_face_id(item: tuple) -> int:
+    return face_id(item[0])
+
+
+def _paths(writers: list) -> list[str]:
+    return [str(p) for writer in writers for p in writer.paths]
+
+
+def _remove_stale(path: Path) -> None:
+    """Part files of `path` left by a run that was killed outright (never a live one's)."""
+    for name in (path, path.with_name(path.name + "~")):
+        remove_partial_files(name)
+
+
+def analyze_file(
+    path: str | Path,
+    predictor: Predictor,
+    box_source: BoxSource,
+    settings: AnalysisSettings | None = None,
+    options: OutputOptions | None = None,
+    provenance: dict | None = None,
+    on_start: Callable[[MediaInfo], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> AnalysisReport:
+    """Analyse one video or image and write its outputs; returns what was written.
+
+    `provenance` (weights file and SHA-256, tool version...) goes into the summary JSON as is.
+    The callbacks let a front end show progress: `on_start` with the media's info, `on_batch`
+    with the number of frames done in each batch.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    settings = settings or AnalysisSettings()
+    # Detected faces are written as a box stream, so that the analysis can be repeated.
+    options = replace(options or OutputOptions(), box_stream=box_source.detect is not None)
+    # closing() releases the decoder on every way out, errors in the set-up included.
+    with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
+        info = analysis.info
+        nclass = predictor.nclass
+        warnings = analysis.warnings()
+        for message in warnings:
+            if on_warning is not None:
+                on_warning(message)
+        if on_start is not None:
+            on_start(info)
+        writers = PeopleWriters(
+            info, nclass, options, analysis.several, settings.selection, predictor.classes
+        )
+        frames = frames_with_face = 0
+        try:
+            for group in analysis.groups():
+                writers.add(group)
+                frames += group.frames
+                frames_with_face += group.frames_with_face
+                if on_batch is not None:
+                    on_batch(group.frames)
+            if frames == 0:
+                raise InputError(f"{path}: no frame could be decoded")
+            writers.close()
+        except BaseException:
+            writers.abort()
+            raise
+
+    totals = writers.totals()
+    document = {
+        "input": str(path),
+        "input_file": input_identity(path),
+        **(provenance or {}),
+        "nclass": nclass,
+        "classes": list(predictor.classes.names),
+        "precision": predictor.precision,
+        "device": str(predictor.device),
+        "batch_size": settings.batch_size,
+        "min_face_conf": settings.min_face_conf,
+        "smooth": settings.smooth,
+        **({"selection": settings.selection.as_dict()} if settings.selection else {}),
+        "boxes": box_source.describe(),
+        "media": {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "is_image": info.is_image,
+        },
+        **({"detector": box_source.detect.provenance()} if box_source.detect else {}),
+        "frames": frames,
+        "frames_with_face": frames_with_face,
+        **totals,
+        "warnings": warnings,
+        "outputs": _paths(writers.writers),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    json_path = write_json(summary_path(path, options.directory), document)
+    return AnalysisReport(path, [*document["outputs"], json_path], document, warnings)

@@ -1,0 +1,318 @@
+"""The analysis chain for one input: decode -> box lookup -> align -> batch -> model -> writers.
+
+Decoding and aligning run in a background thread that fills a small queue of batches while
+the model works on the previous one; memory stays bounded by that queue, whatever the length
+of the video.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.errors import ModelOutputError
+from emonet_cli.faces import BoxSource, FrameFace
+from emonet_cli.faces.align import (
+    affine_from_box,
+    affine_full_frame,
+    apply_affine,
+    crop_frame,
+    invert_affine,
+)
+from emonet_cli.faces.lookup import PeopleLookup
+from emonet_cli.faces.people import OnePerson, open_people
+from emonet_cli.media.tuning import background_thread
+from emonet_cli.media.video import FrameSelection, MediaReader
+from emonet_cli.models.emonet.inference import Predictions, Predictor, softmax
+from emonet_cli.outputs.results import ResultBatch, TemporalSmoother
+
+QUEUE_BATCHES = 2
+MAX_PENDING_FRAMES = 256
+LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisSettings:
+    """How faces are analysed: model batch size, the box confidence that counts as a face,
+    the published temporal smoothing, and which frames of a video (None: all of them)."""
+
+    batch_size: int = 8
+    min_face_conf: float = DEFAULT_MIN_FACE_CONF
+    smooth: bool = False
+    selection: FrameSelection | None = None
+
+
+@dataclass
+class _PendingBatch:
+    """Frames decoded and their faces aligned, waiting for the model. One crop per analysed
+    face: with several people, a frame has several."""
+
+    frame: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    faces: list[dict[str | None, FrameFace]] = field(default_factory=list)  # per frame
+    owners: list[tuple[int, str | None]] = field(default_factory=list)  # per crop: row, person
+    crops: list[np.ndarray] = field(default_factory=list)
+    matrices: list[np.ndarray] = field(default_factory=list)
+    face_conf: list[float] = field(default_factory=list)  # per crop
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass
+class ResultGroup:
+    """The results of consecutive frames for every person known so far: one ResultBatch per
+    person, a person who first appears here preceded by no-face batches for the frames
+    before (so that each person's batches cover every frame, in order)."""
+
+    frames: int
+    frames_with_face: int  # frames with at least one analysed face
+    batches: list[ResultBatch]
+
+
+def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, float]:
+    """The affine for a frame's face and its confidence; None and 0 when it is no usable face."""
+    if face.whole_frame:
+        return affine_full_frame(face.box[2], face.box[3]), face.conf
+    if not face.usable(min_conf):
+        return None, 0.0
+    return affine_from_box(face.box), face.conf
+
+
+def _decode_and_align(
+    reader: MediaReader,
+    lookup: PeopleLookup,
+    min_face_conf: float,
+    batch_size: int,
+    out: queue.Queue,
+    stop: threading.Event,
+) -> None:
+    """Producer thread: fills `out` with _PendingBatch objects, then None; an exception is
+    passed on to the consumer instead."""
+    try:
+        background_thread()  # behind the model's threads (see tuning)
+        pending = _PendingBatch()
+        frames = iter(reader)
+        # Faces are looked up a chunk of frames at a time, so that a detector runs batched.
+        while chunk := list(itertools.islice(frames, LOOKUP_FRAMES)):
+            if stop.is_set():
+                return
+            for frame, faces in zip(chunk, lookup.people(chunk)):
+                pending.frame.append(frame.index)
+                pending.time.append(frame.time)
+                pending.faces.append(faces)
+                for person, face in faces.items():
+                    matrix, conf = face_matrix(face, min_face_conf)
+                    if matrix is not None:
+                        pending.owners.append((len(pending) - 1, person))
+                        pending.crops.append(crop_frame(frame, matrix))
+                        pending.matrices.append(matrix)
+                        pending.face_conf.append(conf)
+                # Frames without a face still flush: memory stays bounded in a faceless stretch.
+                if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
+                    out.put(pending)
+                    pending = _PendingBatch()
+        if len(pending):
+            out.put(pending)
+        out.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(exc)
+
+
+def _iter_pending(
+    reader: MediaReader, lookup: PeopleLookup, min_face_conf: float, batch_size: int
+) -> Iterator[_PendingBatch]:
+    batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_decode_and_align,
+        args=(reader, lookup, min_face_conf, batch_size, batches, stop),
+        name="emonet-decode",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                batches.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+class Analysis:
+    """Streams one video or image through the model. Iterating yields ResultBatch objects in
+    frame order (several people: each person's batch of a stretch of frames in turn);
+    `groups()` yields them grouped by stretch of frames."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        predictor: Predictor,
+        box_source: BoxSource,
+        settings: AnalysisSettings | None = None,
+    ):
+        self.settings = settings or AnalysisSettings()
+        if self.settings.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.predictor = predictor
+        self.reader = MediaReader(path, self.settings.selection)
+        self.info = self.reader.info
+        try:
+            self.lookup = open_people(box_source, self.info)
+        except BaseException:
+            self.reader.close()
+            raise
+        # Several people: outputs carry person labels, and a late person's earlier frames
+        # are filled in from the frame history.
+        self.several = not isinstance(self.lookup, OnePerson)
+        self._history: list[tuple[np.ndarray, np.ndarray]] = []
+        self._known: set[str | None] = set()
+        self._smoothers: dict[str | None, TemporalSmoother] = {}
+
+    def warnings(self) -> list[str]:
+        return self.lookup.warnings()
+
+    def __iter__(self) -> Iterator[ResultBatch]:
+        for group in self.groups():
+            yield from group.batches
+
+    def groups(self) -> Iterator[ResultGroup]:
+        for pending in _iter_pending(
+            self.reader, self.lookup, self.settings.min_face_conf, self.settings.batch_size
+        ):
+            batches = self._run(pending)
+            grouped: list[ResultBatch] = []
+            for batch in batches:
+                if batch.person not in self._known:
+                    self._known.add(batch.person)
+                    grouped.extend(self.catch_up(batch.person))
+                grouped.append(batch)
+            if self.several:
+                self._history.append(
+                    (batches[0].frame, batches[0].time)
+                    if batches
+                    else (
+                        np.asarray(pending.frame, dtype=np.int64),
+                        np.asarray(pending.time, dtype=np.float64),
+                    )
+                )
+            with_face = np.zeros(len(pending), dtype=bool)
+            for batch in batches:
+                with_face |= batch.face
+            yield ResultGroup(len(pending), int(with_face.sum()), grouped)
+
+    def catch_up(self, person: str | None) -> Iterator[ResultBatch]:
+        """No-face batches for the frames so far (of several people: a person's frames before
+        their first appearance)."""
+        if not self._history:
+            return
+        frames = np.concatenate([frame for frame, _ in self._history])
+        times = np.concatenate([time for _, time in self._history])
+        detection = self.lookup.absent(person).detection
+        for start in range(0, len(frames), MAX_PENDING_FRAMES):
+            chunk = slice(start, start + MAX_PENDING_FRAMES)
+            yield ResultBatch.empty(
+                frames[chunk], times[chunk], self.predictor.nclass, person, detection
+            )
+
+    def _run(self, pending: _PendingBatch) -> list[ResultBatch]:
+        """One ResultBatch per person in `pending`, all its faces through the model at once."""
+        n, nclass = len(pending), self.predictor.nclass
+        people = list(dict.fromkeys(person for faces in pending.faces for person in faces))
+        slot = {person: k for k, person in enumerate(people)}
+        raw = np.full((len(people), n, nclass + 2), np.nan)
+        landmarks = np.full((len(people), n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
+        embedding = np.full((len(people), n, EMBEDDING_SIZE), np.nan, dtype=np.float32)
+        face = np.zeros((len(people), n), dtype=bool)
+        face_conf = np.zeros((len(people), n))
+        box = np.full((len(people), n, 4), np.nan)
+        if pending.crops:
+            rows = np.array([row for row, _ in pending.owners])
+            owner = np.array([slot[person] for _, person in pending.owners])
+            predictions = self.predictor(np.stack(pending.crops))
+            self._check_finite(predictions, np.asarray(pending.frame)[rows])
+            face[owner, rows] = True
+            face_conf[owner, rows] = pending.face_conf
+            raw[owner, rows, :nclass] = predictions.expression
+            raw[owner, rows, nclass] = predictions.valence
+            raw[owner, rows, nclass + 1] = predictions.arousal
+            embedding[owner, rows] = predictions.embedding
+            for k, (row, person) in enumerate(pending.owners):
+                matrix = pending.matrices[k]
+                landmarks[slot[person], row] = apply_affine(
+                    invert_affine(matrix), predictions.landmarks[k]
+                )
+                box[slot[person], row] = pending.faces[row][person].box
+        return [
+            self._person_batch(
+                pending, person, raw[k], face[k], face_conf[k], landmarks[k], embedding[k], box[k]
+            )
+            for k, person in enumerate(people)
+        ]
+
+    def _person_batch(self, pending, person, raw, face, face_conf, landmarks, embedding, box):
+        nclass = self.predictor.nclass
+        if self.settings.smooth:
+            raw = self._smoothers.setdefault(person, TemporalSmoother())(raw, face)
+        probabilities = np.full((len(pending), nclass), np.nan, dtype=np.float32)
+        expression = np.full(len(pending), -1, dtype=np.int64)
+        if face.any():
+            probabilities[face] = softmax(raw[face, :nclass])
+            expression[face] = probabilities[face].argmax(axis=1)
+        absent = self.lookup.absent(person)
+        detections = [faces.get(person, absent).detection for faces in pending.faces]
+        return ResultBatch(
+            frame=np.asarray(pending.frame, dtype=np.int64),
+            time=np.asarray(pending.time, dtype=np.float64),
+            face=face,
+            face_conf=np.where(face, face_conf, 0.0).astype(np.float32),
+            expression=expression,
+            probabilities=probabilities,
+            valence=raw[:, nclass].astype(np.float32),
+            arousal=raw[:, nclass + 1].astype(np.float32),
+            landmarks=landmarks,
+            embedding=embedding,
+            detection=_stacked_detections(detections),
+            box=box,
+            person=person,
+        )
+
+    def _check_finite(self, predictions: Predictions, frames: np.ndarray) -> None:
+        """Fail this input on NaN or infinite outputs (broken weights, fp16 overflow), which
+        would otherwise be written as results or trip up the writers."""
+        heads = (predictions.expression, predictions.valence, predictions.arousal)
+        outputs = np.column_stack(heads)
+        bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+        if bad.size:
+            kind = "NaN" if np.isnan(outputs[bad[0]]).any() else "infinite"
+            raise ModelOutputError(
+                f"{self.info.path}: the model's outputs are not finite ({kind}) at frame "
+                f"{frames[bad[0]]}: the weights may be broken; with fp16, try --precision fp32"
+            )
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _stacked_detections(detections: list[np.ndarray | None]) -> np.ndarray | None:
+    """(n, 17) what a detector kept for each frame; None when the faces came from elsewhere."""
+    if not detections or detections[0] is None:
+        return None
+    return np.stack(detections).astype(np.float32)

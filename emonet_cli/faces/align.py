@@ -1,0 +1,69 @@
+"""Face alignment: the affine crop of the published EmoNet data pipeline.
+
+A pixel box (x1, y1, x2, y2) becomes a square of side 200 * scale around the box centre, with
+scale = (width + height) / 220; the square is mapped onto the 256x256 network input.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from emonet_cli.constants import INPUT_SIZE
+from emonet_cli.media.frames import Frame
+
+REFERENCE_SIDE = 200.0
+SCALE_DIVISOR = 220.0
+
+
+def affine_from_box(box_xyxy, size: int = INPUT_SIZE) -> np.ndarray:
+    """The 2x3 matrix mapping frame pixels to crop pixels for a box in frame pixels."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    scale = ((x2 - x1) + (y2 - y1)) / SCALE_DIVISOR
+    zoom = size / (REFERENCE_SIDE * scale)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    return np.array(
+        [
+            [zoom, 0.0, size * (0.5 - cx / (REFERENCE_SIDE * scale))],
+            [0.0, zoom, size * (0.5 - cy / (REFERENCE_SIDE * scale))],
+        ],
+        dtype=np.float64,
+    )
+
+
+def affine_full_frame(width: int, height: int, size: int = INPUT_SIZE) -> np.ndarray:
+    """The matrix that resizes a whole (already cropped) face image to the network input."""
+    return np.array([[size / width, 0.0, 0.0], [0.0, size / height, 0.0]], dtype=np.float64)
+
+
+def crop_face(image: np.ndarray, matrix: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """Warp an HxWx3 uint8 image with `matrix` to a size x size crop (bilinear, black outside)."""
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+
+
+def crop_frame(frame: Frame, matrix: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """The RGB crop of a decoded frame: warped from the decoder's BGR, then only the crop
+    converted (the warp treats the channels alike, so the pixels are those of warping the
+    RGB frame, bit for bit; converting a 256x256 crop instead of a 1280x720 frame saves
+    a copy of the frame)."""
+    if frame.bgr is None:
+        return crop_face(frame.image, matrix, size)
+    return cv2.cvtColor(crop_face(frame.bgr, matrix, size), cv2.COLOR_BGR2RGB)
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """The 2x3 matrix mapping crop pixels back to frame pixels."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def apply_affine(matrix: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 matrix to an (..., 2) array of points."""
+    points_xy = np.asarray(points_xy, dtype=np.float64)
+    return points_xy @ matrix[:, :2].T + matrix[:, 2]

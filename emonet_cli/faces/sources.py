@@ -1,0 +1,238 @@
+"""Where an input's faces are, and which face belongs to a decoded frame.
+
+A `BoxSource` names the faces of one input: a box file, boxes already in memory (handed over by
+DISCOVER), the whole frame (images that are already face crops), or the built-in detector.
+`open_lookup` turns it into a `FaceLookup`, whose one method gives the face of each decoded
+frame (a batch of frames at a time, so that a detector can batch them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from emonet_cli.errors import InputError
+from emonet_cli.faces.boxfiles import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
+from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace
+from emonet_cli.media.frames import Frame, MediaInfo
+
+if TYPE_CHECKING:
+    from emonet_cli.faces.detection.source import DetectionSettings
+
+TIME_EPSILON = 1e-6
+SAME_RATE_TOLERANCE = 5e-4
+
+
+@dataclass(frozen=True)
+class BoxSource:
+    """Where an input's faces are: a box file (`path`; a CSV with a face column holds several
+    people), box files one per person (`paths`), boxes in memory (`boxes`), the whole frame
+    (`full_frame`: already cropped faces), or the frames themselves (`detect`)."""
+
+    path: Path | None = None
+    full_frame: bool = False
+    boxes: FaceBoxes | None = None
+    detect: DetectionSettings | None = None
+    paths: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        given = [
+            self.path is not None,
+            self.full_frame,
+            self.boxes is not None,
+            self.detect,
+            self.paths,
+        ]
+        if sum(bool(g) for g in given) != 1:
+            raise ValueError(
+                "a BoxSource needs exactly one of path, paths, boxes, full_frame, detect"
+            )
+
+    def describe(self) -> str:
+        """How the summary JSON names the source."""
+        if self.full_frame:
+            return "full frame"
+        if self.detect is not None:
+            return "detected"
+        if self.paths:
+            return ", ".join(str(path) for path in self.paths)
+        return str(self.path if self.path is not None else self.boxes.source)
+
+
+class WholeFrameLookup:
+    """Every frame is a face crop."""
+
+    def __init__(self, info: MediaInfo):
+        self.face = FrameFace(np.array([0.0, 0.0, info.width, info.height]), 1.0, True)
+
+    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+        return [self.face] * len(frames)
+
+    def warnings(self) -> list[str]:
+        return []
+
+
+class BoxFileLookup:
+    """Boxes of a file or in memory: stream sample floor(t * sr) for SSI streams (the frame
+    index when the rates are equal), the frame index for CSV boxes, the file name for image
+    lists."""
+
+    def __init__(self, boxes: FaceBoxes, info: MediaInfo):
+        self.boxes = boxes
+        self.info = info
+        self.image_row = _find_image_row(boxes, info.path) if boxes.images is not None else None
+        # DISCOVER writes rates with 3 decimals (29.970 for 30000/1001): equal rates as written
+        # mean one sample per frame, which floor(t * sr) would miss by one after a while.
+        self.index_aligned = boxes.sr is not None and abs(boxes.sr - info.fps) < SAME_RATE_TOLERANCE
+
+    def _sample(self, index: int, time_s: float) -> int:
+        if self.image_row is not None:
+            return self.image_row
+        if self.boxes.sr is None or self.index_aligned:
+            return index
+        return math.floor(time_s * self.boxes.sr + TIME_EPSILON)
+
+    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+        found = []
+        for frame in frames:
+            row = self.boxes.row(self._sample(frame.index, frame.time))
+            if row is None:
+                found.append(NO_FACE)
+            else:
+                found.append(FrameFace(self.boxes.boxes[row], float(self.boxes.conf[row])))
+        return found
+
+    def warnings(self) -> list[str]:
+        """Warnings about the boxes of this input: empty or inverted boxes, and a box stream
+        and a video that differ by more than one frame."""
+        return [*self._empty_box_warnings(), *self._duration_warnings()]
+
+    def _empty_box_warnings(self) -> list[str]:
+        empty = self.boxes.empty_or_inverted()
+        hint = "x, y, width, height given instead of two corners?"
+        name = self.boxes.source.name
+        if self.image_row is not None:  # a list may cover many images: only this one's box
+            if not empty[self.image_row]:
+                return []
+            return [f"{self.info.path}: its box in {name} is empty or inverted: no face ({hint})"]
+        count = int(empty.sum())
+        if not count:
+            return []
+        return [
+            f"{self.info.path}: {count} of {len(empty)} boxes in {name} are empty or inverted "
+            f"(x2 <= x1 or y2 <= y1): no face in those frames ({hint})"
+        ]
+
+    def _duration_warnings(self) -> list[str]:
+        if self.boxes.sr is None or self.info.is_image:
+            return []
+        stream_duration = len(self.boxes) / self.boxes.sr
+        if abs(stream_duration - self.info.duration) > 1.0 / self.info.fps + TIME_EPSILON:
+            return [
+                f"{self.info.path}: the box stream {self.boxes.source.name} lasts "
+                f"{stream_duration:.3f} s, the video {self.info.duration:.3f} s; frames past "
+                "the end of the stream have no face"
+            ]
+        return []
+
+
+def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
+    target = image.resolve()
+    for row, listed in enumerate(boxes.images):
+        listed_path = Path(listed)
+        candidates = (
+            [listed_path]
+            if listed_path.is_absolute()
+            else [boxes.source.parent / listed_path, Path.cwd() / listed_path]
+        )
+        if any(c.resolve() == target for c in candidates):
+            return row
+    same_name = [row for row, listed in enumerate(boxes.images) if Path(listed).name == image.name]
+    if len(same_name) == 1:
+        return same_name[0]
+    raise InputError(f"{image}: not listed in the box list {boxes.source}")
+
+
+def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
+    """The lookup that gives the faces of `info`'s frames from `source`."""
+    if source.full_frame:
+        return WholeFrameLookup(info)
+    if source.detect is not None:
+        from emonet_cli.faces.detection.source import DetectionLookup
+
+        return DetectionLookup(info, source.detect)
+    boxes = source.boxes
+    if boxes is None:
+        boxes = read_boxes(source.path, frame_size=(info.width, info.height))
+    return BoxFileLookup(boxes, info)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoxOptions:
+    """The box options of a run (`--bbox`, `--bbox-dir`, `--full-frame`, `--detect`): at most
+    one. With none, an input uses the box file beside it (NAME.stream or NAME.csv) when there
+    is one, else the detector finds its faces."""
+
+    bbox: Path | tuple[Path, ...] | None = None  # several: one box file per person
+    bbox_dir: Path | None = None
+    full_frame: bool = False
+    detect: bool = False  # detect even where a box file sits beside the input
+    detection: DetectionSettings | None = None  # how; None: the defaults
+
+    def __post_init__(self) -> None:
+        given = [bool(self.bbox), self.bbox_dir is not None, self.full_frame, self.detect]
+        if sum(given) > 1:
+            raise ValueError("give only one of --bbox, --bbox-dir, --full-frame and --detect")
+
+    def bbox_files(self) -> tuple[Path, ...]:
+        """The --bbox files: one, or one per person."""
+        if isinstance(self.bbox, (tuple, list)):
+            return tuple(Path(path) for path in self.bbox)
+        return () if self.bbox is None else (Path(self.bbox),)
+
+    def source_for(self, media: Path, subfolder: Path = Path(".")) -> BoxSource:
+        """The box source of one input found in `subfolder` of a folder input."""
+        if self.full_frame:
+            return BoxSource(full_frame=True)
+        bbox = self.bbox_files()
+        if len(bbox) > 1:
+            return BoxSource(paths=bbox)
+        if bbox:
+            return BoxSource(path=bbox[0])
+        if self.bbox_dir is not None:
+            return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder))
+        # Several faces per frame are only ever found by detecting: a box file beside the
+        # input holds one face.
+        several = self.detection is not None and self.detection.max_faces > 1
+        beside = None if self.detect or several else box_file_beside(media)
+        if beside is not None:
+            return BoxSource(path=beside)
+        from emonet_cli.faces.detection.source import DetectionSettings
+
+        return BoxSource(detect=self.detection or DetectionSettings())
+
+
+def box_file_beside(media: Path) -> Path | None:
+    """NAME.stream or NAME.csv next to the input NAME.ext, if there is one."""
+    for suffix in BOX_FILE_SUFFIXES:
+        candidate = media.with_name(media.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_box_file(media: Path, bbox_dir: Path, subfolder: Path = Path(".")) -> Path:
+    """The box file of `media` in `bbox_dir`: DIR/SUBFOLDER/NAME.stream or .csv for an input
+    found in a sub-folder of a folder input, else DIR/NAME.*."""
+    for folder in dict.fromkeys([bbox_dir / subfolder, bbox_dir]):
+        for suffix in BOX_FILE_SUFFIXES:
+            candidate = folder / f"{media.stem}{suffix}"
+            if candidate.is_file():
+                return candidate
+    looked_for = " and ".join(f"{media.stem}{suffix}" for suffix in BOX_FILE_SUFFIXES)
+    raise InputError(f"{media}: no face boxes in {bbox_dir} (looked for {looked_for})")

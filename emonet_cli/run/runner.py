@@ -1,0 +1,166 @@
+"""Running many inputs: the per-input loop of `emonet analyze`, callable from Python.
+
+`run_many` yields one `Outcome` per input, in order: analysed, skipped (results exist) or
+failed (with the one-line reason). A failing input never stops the others unless `fail_fast`;
+the model is loaded once, on the first input that needs it, and a weights problem ends the run
+(it would fail every input the same way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emonet_cli.analysis.pipeline import AnalysisSettings
+from emonet_cli.errors import EmonetError
+from emonet_cli.faces import BoxOptions
+from emonet_cli.faces.faces_csv import FACES_SUFFIX
+from emonet_cli.outputs.writers import OutputOptions, is_complete
+from emonet_cli.run.one_input import (
+    ModelOptions,
+    Outcome,
+    ProgressFactory,
+    analyze_one,
+    bar_callbacks,
+    guarded,
+    mirrored,
+)
+
+if TYPE_CHECKING:
+    from emonet_cli.faces.detection.source import DetectionSettings
+
+
+def output_clashes(
+    media: Sequence[tuple[Path, Path]], directory: Path | None
+) -> list[tuple[Path, Path]]:
+    """Pairs of inputs that would write the same output names (`clip.avi` and `clip.mp4` in
+    one folder): a run refuses them before any work, rather than one overwriting the other."""
+    first: dict[tuple[Path, str], Path] = {}
+    clashes = []
+    for path, subfolder in media:
+        folder = directory / subfolder if directory is not None else path.parent
+        key = (folder.resolve(), path.stem)
+        if key in first and first[key].resolve() != path.resolve():
+            clashes.append((first[key], path))
+        first.setdefault(key, path)
+    return clashes
+
+
+def run_many(
+    media: Sequence[tuple[Path, Path]],
+    *,
+    boxes: BoxOptions,
+    model: ModelOptions,
+    settings: AnalysisSettings | None = None,
+    options: OutputOptions | None = None,
+    skip_existing: bool = False,
+    fail_fast: bool = False,
+    progress: ProgressFactory | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    executor=None,
+) -> Iterator[Outcome]:
+    """Analyse each (path, sub-folder) of `media` (as `video.find_media` lists them) and yield
+    its Outcome. `progress(path)` may return a context manager with `total` and `update(n)`
+    (a tqdm bar) to follow the frames of each input.
+
+    With `executor`, a dask.distributed Client, each input is a task on its cluster and the
+    Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
+    settings = settings or AnalysisSettings()
+    options = options or OutputOptions()
+    if executor is not None:
+        from emonet_cli.run.cluster import run_on_cluster
+
+        yield from run_on_cluster(
+            executor,
+            media,
+            boxes=boxes,
+            model=model,
+            settings=settings,
+            options=options,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            on_warning=on_warning,
+        )
+        return
+    predictor = provenance = None
+    for path, subfolder in media:
+        try:
+            source = boxes.source_for(path, subfolder)
+        except EmonetError as exc:
+            outcome = Outcome(path, "error", error=str(exc))
+        else:
+            written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+            if skip_existing and is_complete(path, written, settings.selection):
+                yield Outcome(path, "skipped")
+                continue
+            if predictor is None:  # loaded on first need
+                predictor, provenance = model.load()
+            outcome = analyze_one(
+                path,
+                source,
+                predictor,
+                provenance,
+                settings=settings,
+                options=written,
+                progress=progress,
+                on_warning=on_warning,
+            )
+        yield outcome
+        if fail_fast and outcome.status == "error":
+            return
+
+
+def detect_many(
+    media: Sequence[tuple[Path, Path]],
+    *,
+    detection: DetectionSettings,
+    directory: Path | None = None,
+    skip_existing: bool = False,
+    fail_fast: bool = False,
+    progress: ProgressFactory | None = None,
+) -> Iterator[Outcome]:
+    """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
+    `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
+    input."""
+    from emonet_cli.faces.detection.people import detect_people_file
+    from emonet_cli.faces.detection.run import detect_file
+
+    several = detection.max_faces > 1
+    for path, subfolder in media:
+        folder = directory / subfolder if directory is not None else path.parent
+        if several:  # the overview is published last
+            written = [folder / f"{path.stem}{FACES_SUFFIX}"]
+        else:
+            written = [folder / f"{path.stem}.keypoints.stream", folder / f"{path.stem}.stream"]
+        if skip_existing and all(p.exists() for p in written):
+            yield Outcome(path, "skipped")
+            continue
+
+        def work(path=path, folder=folder) -> Outcome:
+            started = time.perf_counter()
+            with progress(path) if progress else contextlib.nullcontext() as bar:
+                if several:
+                    streams = detect_people_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = streams.paths
+                else:
+                    streams = detect_file(path, detection, folder, **bar_callbacks(bar))
+                    outputs = [streams.keypoints, streams.boxes]
+            return Outcome(
+                path,
+                "ok",
+                outputs=outputs,
+                frames=streams.frames,
+                frames_with_face=streams.frames_with_face,
+                seconds=round(time.perf_counter() - started, 3),
+                main="faces" if several else "stream",
+                report=streams,
+            )
+
+        outcome = guarded(path, work)
+        yield outcome
+        if fail_fast and outcome.status == "error":
+            return
