@@ -251,6 +251,9 @@ def print_machine(args, flags: set[str], cls: str) -> None:
         "other": "no bf16 in hardware: bf16 is emulated, --precision auto runs fp32",
     }[cls]
     print(f"CPU class: {cls} ({note}); flags: {', '.join(shown) or 'none of interest'}")
+    from emonet_cli.models.registry import FAMILIES
+
+    print("model families: " + "; ".join(f"{f.name} ({f.title})" for f in FAMILIES.values()))
 
 
 def benchmark(args, work: Path) -> None:

@@ -105,12 +105,12 @@ def run_model(args: argparse.Namespace) -> dict:
     from emonet_cli.media.tuning import tune_process
 
     tune_process()
-    from emonet_cli.models.emonet.checkpoint import load_model
-    from emonet_cli.models.emonet.inference import Predictor
+    from emonet_cli.models import registry
 
+    family = registry.family(args.model)
     imported = time.time()
-    loaded = load_model(args.weights, offline=True, progress=False)  # SHA-256, as the CLI
-    predictor = Predictor(loaded.model, args.device, args.precision)
+    loaded = family.load(args.weights, offline=True, progress=False)  # SHA-256, as the CLI
+    predictor = family.predictor_for(loaded, args.device, args.precision)
     weights_loaded = time.time()
     crops = video_crops(args.video, args.stream, args.batch)
 
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("weights", type=Path)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--model", default="emonet", help="the model family (models.registry)")
     parser.add_argument("--batch", type=int, default=8, help="frames per batch (the CLI's 8)")
     parser.add_argument("--batches", type=int, default=4, help="timed batches")
     args = parser.parse_args(argv)

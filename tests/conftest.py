@@ -10,7 +10,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
-from standin import save_standin  # noqa: E402
+from standin import STANDIN_MAKERS, save_standin  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,10 @@ def standin_weights(tmp_path_factory) -> dict[int, Path]:
     """Paths of the stand-in checkpoints for nclass 5 and 8, with the published 'module.' prefix."""
     folder = tmp_path_factory.mktemp("weights")
     return {n: save_standin(folder / f"emonet_{n}.pth", n) for n in (5, 8)}
+
+
+@pytest.fixture(scope="session")
+def family_weights(tmp_path_factory) -> dict[str, Path]:
+    """A stand-in weights file of every model family (see standin.STANDIN_MAKERS), by name."""
+    folder = tmp_path_factory.mktemp("family-weights")
+    return {name: make(folder) for name, make in STANDIN_MAKERS.items()}

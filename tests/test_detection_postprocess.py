@@ -216,7 +216,8 @@ def test_an_empty_box_stream_leaves_no_files(tmp_path):
 
 def test_the_torch_free_modules_import_no_torch():
     code = (
-        "import sys; import emonet_cli.faces.detection.postprocess, emonet_cli.faces.detection.boxstream, "
-        "emonet_cli.faces.detection.run; sys.exit('torch' in sys.modules)"
+        "import sys; import emonet_cli.faces.detection.postprocess, "
+        "emonet_cli.faces.detection.boxstream, emonet_cli.faces.detection.run; "
+        "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

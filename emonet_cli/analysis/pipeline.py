@@ -20,8 +20,8 @@ from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMA
 from emonet_cli.errors import ModelOutputError
 from emonet_cli.faces import BoxSource, FrameFace
 from emonet_cli.faces.align import (
-    affine_from_box,
-    affine_full_frame,
+    PUBLISHED_CROP,
+    FaceCrop,
     apply_affine,
     crop_frame,
     invert_affine,
@@ -31,6 +31,7 @@ from emonet_cli.faces.people import OnePerson, open_people
 from emonet_cli.media.tuning import background_thread
 from emonet_cli.media.video import FrameSelection, MediaReader
 from emonet_cli.models.emonet.inference import Predictions, Predictor, softmax
+from emonet_cli.models.registry import DEFAULT_FAMILY, family
 from emonet_cli.outputs.results import ResultBatch, TemporalSmoother
 
 QUEUE_BATCHES = 2
@@ -77,13 +78,16 @@ class ResultGroup:
     batches: list[ResultBatch]
 
 
-def face_matrix(face: FrameFace, min_conf: float) -> tuple[np.ndarray | None, float]:
-    """The affine for a frame's face and its confidence; None and 0 when it is no usable face."""
+def face_matrix(
+    face: FrameFace, min_conf: float, crop: FaceCrop = PUBLISHED_CROP
+) -> tuple[np.ndarray | None, float]:
+    """The affine of `crop` for a frame's face and its confidence; None and 0 when it is no
+    usable face."""
     if face.whole_frame:
-        return affine_full_frame(face.box[2], face.box[3]), face.conf
+        return crop.whole_frame(face.box[2], face.box[3]), face.conf
     if not face.usable(min_conf):
         return None, 0.0
-    return affine_from_box(face.box), face.conf
+    return crop.matrix(face.box), face.conf
 
 
 def _decode_and_align(
@@ -91,6 +95,7 @@ def _decode_and_align(
     lookup: PeopleLookup,
     min_face_conf: float,
     batch_size: int,
+    crop: FaceCrop,
     out: queue.Queue,
     stop: threading.Event,
 ) -> None:
@@ -109,10 +114,10 @@ def _decode_and_align(
                 pending.time.append(frame.time)
                 pending.faces.append(faces)
                 for person, face in faces.items():
-                    matrix, conf = face_matrix(face, min_face_conf)
+                    matrix, conf = face_matrix(face, min_face_conf, crop)
                     if matrix is not None:
                         pending.owners.append((len(pending) - 1, person))
-                        pending.crops.append(crop_frame(frame, matrix))
+                        pending.crops.append(crop_frame(frame, matrix, crop.size))
                         pending.matrices.append(matrix)
                         pending.face_conf.append(conf)
                 # Frames without a face still flush: memory stays bounded in a faceless stretch.
@@ -127,13 +132,17 @@ def _decode_and_align(
 
 
 def _iter_pending(
-    reader: MediaReader, lookup: PeopleLookup, min_face_conf: float, batch_size: int
+    reader: MediaReader,
+    lookup: PeopleLookup,
+    min_face_conf: float,
+    batch_size: int,
+    crop: FaceCrop,
 ) -> Iterator[_PendingBatch]:
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     worker = threading.Thread(
         target=_decode_and_align,
-        args=(reader, lookup, min_face_conf, batch_size, batches, stop),
+        args=(reader, lookup, min_face_conf, batch_size, crop, batches, stop),
         name="emonet-decode",
         daemon=True,
     )
@@ -172,6 +181,8 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
+        # The predictor's model family says how its input is cut from a frame.
+        self.crop = family(getattr(predictor, "family", DEFAULT_FAMILY)).crop
         self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
@@ -195,7 +206,11 @@ class Analysis:
 
     def groups(self) -> Iterator[ResultGroup]:
         for pending in _iter_pending(
-            self.reader, self.lookup, self.settings.min_face_conf, self.settings.batch_size
+            self.reader,
+            self.lookup,
+            self.settings.min_face_conf,
+            self.settings.batch_size,
+            self.crop,
         ):
             batches = self._run(pending)
             grouped: list[ResultBatch] = []

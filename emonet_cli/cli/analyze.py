@@ -15,8 +15,6 @@ from emonet_cli.cli.common import (
     detection_choice,
     find_inputs,
     log,
-    model_choice,
-    model_options,
     output_dir_option,
     prepare_to_run,
     progress_bar,
@@ -27,6 +25,7 @@ from emonet_cli.cli.common import (
     selection_choice,
     selection_options,
 )
+from emonet_cli.cli.model_options import model_choice, model_options
 
 
 @click.command("analyze")
@@ -65,7 +64,8 @@ from emonet_cli.cli.common import (
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            max_faces, track_patience, track_confirm, recursive, nclass, weights, offline,
+            max_faces, track_patience, track_confirm, recursive, family, nclass, weights,
+            offline,
             batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
             merge, landmarks, embeddings, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
@@ -116,7 +116,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
         outcomes = run_many(
             media,
             boxes=boxes,
-            model=model_choice(weights, nclass, offline, device, precision, quiet),
+            model=model_choice(weights, nclass, offline, device, precision, quiet, family),
             settings=AnalysisSettings(
                 batch_size=batch_size,
                 min_face_conf=min_face_conf,

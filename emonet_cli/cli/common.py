@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, NCLASS_CHOICES, PRECISIONS
+from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, PRECISIONS
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.detection.postprocess import MIN_SCORE
 from emonet_cli.faces.tracking import DEFAULT_PATIENCE_S
@@ -244,62 +244,6 @@ def box_choice(
                 "decide the people (a file per person, or a CSV with a face column)"
             )
     return options
-
-
-def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch."):
-    """--nclass / --weights / --offline / --batch-size / --device / --precision."""
-    return stack(
-        click.option(
-            "--nclass",
-            type=click.IntRange(min=2),
-            help=f"Expression classes: {' or '.join(map(str, NCLASS_CHOICES))} for the "
-            "published weights; with --weights, what the file holds (another number is an "
-            "error).  [default: from --weights, else 8]",
-        ),
-        click.option(
-            "--weights",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="A weights file (state dict, e.g. from `emonet finetune`) instead of the "
-            "published weights.",
-        ),
-        offline_option,
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            default=batch_size,
-            show_default=True,
-            help=batch_help,
-        ),
-        device_options,
-    )
-
-
-offline_option = click.option("--offline", is_flag=True, help="Never download weights.")
-
-device_options = stack(
-    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps."),
-    click.option(
-        "--precision",
-        type=click.Choice(PRECISION_CHOICES),
-        default="auto",
-        show_default=True,
-        help="auto: bf16 on CUDA and on CPUs with fast bf16, fp32 otherwise.",
-    ),
-)
-
-
-def model_choice(weights, nclass, offline, device, precision, quiet):
-    """The ModelOptions of a command line."""
-    from emonet_cli.run.one_input import ModelOptions
-
-    return ModelOptions(
-        weights=weights,
-        nclass=int(nclass) if nclass else None,
-        offline=offline,
-        device=device,
-        precision=precision,
-        progress=not quiet,
-    )
 
 
 def analysis_options(min_face_conf_help: str = "Boxes below this confidence count as no face."):

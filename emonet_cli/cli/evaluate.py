@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from emonet_cli.cli.common import log, model_choice, model_options, prepare_to_run, quiet_option
+from emonet_cli.cli.common import log, prepare_to_run, quiet_option
+from emonet_cli.cli.model_options import model_choice, model_options
 
 UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report lists them all
 
@@ -49,6 +50,7 @@ UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report list
 def evaluate_command(
     labels: Path,
     images_root: Path,
+    family: str,
     nclass: str | None,
     weights: Path | None,
     flip: bool,
@@ -81,7 +83,9 @@ def evaluate_command(
 
     prepare_to_run(quiet)
     show_progress = not quiet and sys.stderr.isatty()
-    model = model_choice(weights, nclass, offline, device, precision, quiet=not show_progress)
+    model = model_choice(
+        weights, nclass, offline, device, precision, quiet=not show_progress, family=family
+    )
     predictor, provenance = model.load()
     # A fine-tuned model's own classes are class indices in the simple layout.
     rows = read_labels(labels, None if predictor.classes.labels == "index" else AFFECTNET_IDS)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from emonet_cli.cli.common import device_options, log, offline_option, prepare_to_run, quiet_option
+from emonet_cli.cli.common import log, prepare_to_run, quiet_option
+from emonet_cli.cli.model_options import device_options, model_family_option, offline_option
+from emonet_cli.models.registry import trainable_families
 
 
 def name_list(ctx, param, value: str | None) -> list[str] | None:
@@ -108,6 +110,7 @@ def epoch_line(report) -> str:
     help="Class balance: draw classes equally often, or weight the loss by class.",
 )
 @click.option("--train-fan", is_flag=True, help="Also train the FAN's last hourglass.")
+@model_family_option(trainable_families())
 @device_options
 @offline_option
 @click.option(
@@ -121,7 +124,7 @@ def epoch_line(report) -> str:
 @quiet_option("No progress bar and no warnings.")
 def finetune_command(labels, images, output_dir, classes, colors, init, epochs, batch_size,
                      lr, weight_decay, schedule, val_split, val, seed, augment, balance,
-                     train_fan, device, precision, offline, workers, resume,
+                     train_fan, family, device, precision, offline, workers, resume,
                      quiet) -> None:  # fmt: skip
     """Fine-tune EmoNet on labelled faces: the face-alignment network stays frozen, the
     emotion branch learns (with a new final layer for another number of classes). Then
@@ -169,6 +172,7 @@ def finetune_command(labels, images, output_dir, classes, colors, init, epochs, 
         workers=workers,
         progress=not quiet and sys.stderr.isatty(),
         on_epoch=lambda report: click.echo(epoch_line(report)),
+        family=family,
     )
     if result.plot is None and not quiet:
         log.warning("no metrics.png: the plot needs matplotlib (pip install 'emonet-cli[plot]')")

@@ -12,13 +12,12 @@ from emonet_cli.cli.common import (
     box_options,
     detection_choice,
     log,
-    model_choice,
-    model_options,
     prepare_to_run,
     progress_bar,
     quiet_option,
     setup_logging,
 )
+from emonet_cli.cli.model_options import model_choice, model_options
 
 
 @click.command("render")
@@ -53,8 +52,8 @@ from emonet_cli.cli.common import (
 @quiet_option("No progress bar, no warnings.")
 def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
                    max_faces, track_patience, track_confirm, output, results_dir, reanalyze,
-                   every, max_width, nclass, weights, offline, batch_size, device, precision,
-                   min_face_conf, smooth, quiet) -> None:  # fmt: skip
+                   every, max_width, family, nclass, weights, offline, batch_size, device,
+                   precision, min_face_conf, smooth, quiet) -> None:  # fmt: skip
     """Write the video with its results drawn on it: face box, expression and landmarks on the
     frame; beside it a bar per class and the valence/arousal circumplex with the last second's
     trail. Frames without a face say so.
@@ -71,7 +70,7 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
     )
     source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")
-    model = model_choice(weights, nclass, offline, device, precision, quiet)
+    model = model_choice(weights, nclass, offline, device, precision, quiet, family)
     settings = AnalysisSettings(batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth)
 
     with progress_bar(not quiet, video.name) as bar:

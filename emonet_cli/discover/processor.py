@@ -54,8 +54,8 @@ from emonet_cli.discover.spec import (
 from emonet_cli.errors import EmonetError, InputError
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import MediaReader
-from emonet_cli.models.emonet.checkpoint import LoadedModel, load_model
-from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.models import registry
+from emonet_cli.models.emonet.checkpoint import LoadedModel
 from emonet_cli.outputs.writers import frame_segments
 
 ANNOTATOR = "emonet"
@@ -78,14 +78,15 @@ class EmoNetModule(Processor):
     (continuous), optionally `landmarks` and `embedding` streams."""
 
     chainable = False
+    family = registry.DEFAULT_FAMILY  # the entry of models.registry this module runs
 
     def __init__(self, model_io=None, opts: dict | None = None, trainer=None):
         super().__init__(model_io=model_io, opts=dict(opts or {}), trainer=trainer)
         try:
             self.module_options = parse_options(opts)
             loaded = self._load_model()
-            self.predictor = Predictor(
-                loaded.model, self.module_options.device, self.module_options.precision
+            self.predictor = registry.family(self.family).predictor_for(
+                loaded, self.module_options.device, self.module_options.precision
             )
         except EmonetError as error:
             raise error.with_traceback(None) from None  # the message says it all
@@ -102,8 +103,9 @@ class EmoNetModule(Processor):
             path = Path(weights).expanduser()
             if not path.is_file():
                 raise InputError(f"option weights: no such file {path}")
-            return load_model(weights=path, progress=False)
-        return load_model(nclass=self.module_options.num_expressions, progress=False)
+            return registry.family(self.family).load(weights=path, progress=False)
+        nclass = self.module_options.num_expressions
+        return registry.family(self.family).load(nclass=nclass, progress=False)
 
     def process_data(self, ds_manager) -> SessionRun:
         session = self.get_session_manager(ds_manager)

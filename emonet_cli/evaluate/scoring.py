@@ -30,9 +30,10 @@ from emonet_cli.evaluate.labels import (
     describe_counts,
     select_rows,
 )
-from emonet_cli.faces.align import affine_from_box, affine_full_frame, crop_face
+from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, crop_face
 from emonet_cli.media.images import UnreadableImage, read_image
 from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.models.registry import DEFAULT_FAMILY, family
 
 # The paper's results on the cleaned AffectNet test set, shown next to the user's.
 PUBLISHED = {
@@ -52,35 +53,41 @@ PUBLISHED = {
 # --- images -------------------------------------------------------------------------------------
 
 
-def face_crop(image: np.ndarray, box: Box | None) -> np.ndarray:
-    """The 256x256 network input: the box through the published aligner, or the whole image
-    resized when there is no box."""
-    return crop_face(image, face_matrix(image, box))
+def face_crop(image: np.ndarray, box: Box | None, crop: FaceCrop = PUBLISHED_CROP) -> np.ndarray:
+    """The network input: the box through the model family's aligner (the published one by
+    default), or the whole image resized when there is no box."""
+    return crop_face(image, face_matrix(image, box, crop), crop.size)
 
 
-def face_matrix(image: np.ndarray, box: Box | None) -> np.ndarray:
+def face_matrix(image: np.ndarray, box: Box | None, crop: FaceCrop = PUBLISHED_CROP) -> np.ndarray:
     """The aligner's matrix of face_crop."""
     height, width = image.shape[:2]
-    return affine_full_frame(width, height) if box is None else affine_from_box(box)
+    return crop.whole_frame(width, height) if box is None else crop.matrix(box)
 
 
-def load_crop(path: Path, box: Box | None) -> np.ndarray | UnreadableImage:
+def load_crop(path: Path, box: Box | None, crop: FaceCrop) -> np.ndarray | UnreadableImage:
     """The face crop of an image, or the error that says why the image cannot be read."""
     try:
-        return face_crop(read_image(path), box)
+        return face_crop(read_image(path), box, crop)
     except UnreadableImage as exc:
         return exc
 
 
 def loaded_batches(
-    samples: Sequence[Sample], images_root: Path, batch_size: int, pool: ThreadPoolExecutor
+    samples: Sequence[Sample],
+    images_root: Path,
+    batch_size: int,
+    pool: ThreadPoolExecutor,
+    crop: FaceCrop = PUBLISHED_CROP,
 ) -> Iterator[list[tuple[Sample, np.ndarray | UnreadableImage]]]:
     """Batches of (sample, crop or the reason it is missing); the next batch is read in the
     pool while the caller runs the model on the current one."""
     pending: tuple[Sequence[Sample], list[Future]] | None = None
     for start in range(0, len(samples), batch_size):
         batch = samples[start : start + batch_size]
-        futures = [pool.submit(load_crop, images_root / s.row.image, s.row.box) for s in batch]
+        futures = [
+            pool.submit(load_crop, images_root / s.row.image, s.row.box, crop) for s in batch
+        ]
         if pending is not None:
             yield [(s, f.result()) for s, f in zip(*pending)]
         pending = (batch, futures)
@@ -186,6 +193,7 @@ def evaluate(
         raise ValueError(f"batch_size must be positive, not {batch_size}")
     images_root = Path(images_root)
     classes = getattr(predictor, "classes", None) or Classes.default(predictor.nclass)
+    crop = family(getattr(predictor, "family", DEFAULT_FAMILY)).crop
     selection = select_rows(
         rows, predictor.nclass, cleaned=cleaned, limit=limit, labels=classes.labels
     )
@@ -200,7 +208,7 @@ def evaluate(
     expressions, valences, arousals = [], [], []
     bar = tqdm(total=len(selection.samples), disable=not progress, unit="face", desc="evaluate")
     with ThreadPoolExecutor(max_workers=workers) as pool, bar:
-        for batch in loaded_batches(selection.samples, images_root, batch_size, pool):
+        for batch in loaded_batches(selection.samples, images_root, batch_size, pool, crop):
             readable = []
             for sample, crop in batch:
                 if isinstance(crop, UnreadableImage):

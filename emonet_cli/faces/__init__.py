@@ -1,5 +1,12 @@
-"""Face boxes: the files that carry them (`files`) and the lookup of each frame's face
-(`sources`)."""
+"""Faces: where they are and how they are cut out.
+
+- `boxfiles`: the files that carry face boxes (SSI streams, CSV, lists);
+- `lookup`: what every box source hands on (`FrameFace`, `FaceLookup`, `PeopleLookup`);
+- `sources`: `BoxSource` and `BoxOptions`, and the lookup of one face per frame;
+- `people`, `faces_csv`, `tracking`: several people per input, `S.faces.csv`, the tracker;
+- `detection/`: the built-in BlazeFace detector and DISCOVER's box streams;
+- `align`: the crops (`FaceCrop`; the published EmoNet crop).
+"""
 
 from emonet_cli.faces.boxfiles import (
     BOX_FILE_SUFFIXES,

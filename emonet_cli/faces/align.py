@@ -1,10 +1,14 @@
-"""Face alignment: the affine crop of the published EmoNet data pipeline.
+"""Face alignment: the affine crop of the published EmoNet data pipeline, and `FaceCrop`, the
+form in which every model family states its own crop.
 
 A pixel box (x1, y1, x2, y2) becomes a square of side 200 * scale around the box centre, with
 scale = (width + height) / 220; the square is mapped onto the 256x256 network input.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -67,3 +71,30 @@ def apply_affine(matrix: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     """Apply a 2x3 matrix to an (..., 2) array of points."""
     points_xy = np.asarray(points_xy, dtype=np.float64)
     return points_xy @ matrix[:, :2].T + matrix[:, 2]
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """How a model family's input is cut from a frame: an affine map from frame pixels onto a
+    `size` x `size` crop, for a face box (`from_box`) or for an image that is already the face
+    (`from_whole_frame`, given its width and height)."""
+
+    description: str
+    size: int
+    from_box: Callable[[np.ndarray], np.ndarray]
+    from_whole_frame: Callable[[int, int], np.ndarray]
+
+    def matrix(self, box_xyxy) -> np.ndarray:
+        return self.from_box(box_xyxy)
+
+    def whole_frame(self, width: int, height: int) -> np.ndarray:
+        return self.from_whole_frame(width, height)
+
+
+PUBLISHED_CROP = FaceCrop(
+    "the published EmoNet crop: a square of side 200 * (w + h) / 220 about the box centre, "
+    f"warped bilinearly onto {INPUT_SIZE}x{INPUT_SIZE}",
+    INPUT_SIZE,
+    affine_from_box,
+    affine_full_frame,
+)

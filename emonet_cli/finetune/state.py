@@ -21,15 +21,16 @@ import torch
 
 from emonet_cli.errors import EmonetError
 from emonet_cli.formats.fileio import atomic_path, remove_partial_files
+from emonet_cli.models import registry
 from emonet_cli.models.emonet.checkpoint import (
     HEAD_BIAS_KEY,
     HEAD_WEIGHT_KEY,
     METADATA_KEY,
     LoadedModel,
-    load_model,
     read_checkpoint,
 )
 from emonet_cli.models.emonet.model import EmoNet
+from emonet_cli.models.registry import DEFAULT_FAMILY, trainable_families
 
 FORMAT = 1
 BEST_NAME = "best.pth"
@@ -37,16 +38,23 @@ LAST_NAME = "last.pth"
 PUBLISHED_INITS = {"published-8": 8, "published-5": 5}
 
 
-def load_initial(init: str | Path, offline: bool = False, progress: bool = False) -> LoadedModel:
+def load_initial(
+    init: str | Path, offline: bool = False, progress: bool = False, family: str = DEFAULT_FAMILY
+) -> LoadedModel:
     """The weights training starts from: "published-8", "published-5" or a file (published
-    layout, e.g. an earlier fine-tuned model)."""
+    layout, e.g. an earlier fine-tuned model), of a model family that can be trained."""
+    entry = registry.family(family)
+    if not entry.trainable:
+        raise EmonetError(
+            f"--model {family} cannot be fine-tuned (only {', '.join(trainable_families())})"
+        )
     if str(init) in PUBLISHED_INITS:
-        return load_model(nclass=PUBLISHED_INITS[str(init)], offline=offline, progress=progress)
+        return entry.load(nclass=PUBLISHED_INITS[str(init)], offline=offline, progress=progress)
     if not Path(init).is_file():
         raise EmonetError(
             f"--init {init}: no such file (give {', '.join(PUBLISHED_INITS)} or a weights file)"
         )
-    return load_model(weights=Path(init), offline=True)
+    return entry.load(weights=Path(init), offline=True)
 
 
 def adapt_head(model: EmoNet, nclass: int, seed: int) -> EmoNet:

@@ -54,6 +54,7 @@ from emonet_cli.finetune.state import (
     save_checkpoint,
 )
 from emonet_cli.finetune.trainer import Trainer, feature_cache, train_epoch, validate
+from emonet_cli.models.registry import DEFAULT_FAMILY
 from emonet_cli.models.weights import sha256_file
 from emonet_cli.outputs.writers import write_json
 
@@ -171,6 +172,7 @@ def finetune(
     offline: bool = False,
     workers: int = 4,
     progress: bool = False,
+    family: str = DEFAULT_FAMILY,
     plot: bool = True,
     cache_bytes: int = FEATURE_CACHE_BYTES,
     on_epoch: Callable[[EpochReport], None] | None = None,
@@ -193,7 +195,7 @@ def finetune(
             f"{out_dir} already holds a training run ({LAST_NAME}): --resume continues it, "
             "or train into another folder"
         )
-    initial = load_initial(init, offline, progress)
+    initial = load_initial(init, offline, progress, family)
     config = {
         "labels": str(Path(labels).resolve()),
         "labels_sha256": sha256_file(Path(labels)),

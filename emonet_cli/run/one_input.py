@@ -18,6 +18,7 @@ from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxSource
 from emonet_cli.formats.fileio import describe_os_error
 from emonet_cli.media.selection import FrameSelection
+from emonet_cli.models import registry
 from emonet_cli.outputs.writers import OutputOptions
 
 if TYPE_CHECKING:
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelOptions:
-    """Which EmoNet to run and how: weights are found by the CLI's rules (see weights.py)."""
+    """Which model to run and how: `family` names its entry in models.registry; weights are
+    found by the CLI's rules (see weights.py)."""
 
+    family: str = registry.DEFAULT_FAMILY
     weights: Path | None = None
     nclass: int | None = None
     offline: bool = False
@@ -38,21 +41,20 @@ class ModelOptions:
     def load(self) -> tuple[Predictor, dict]:
         """The model ready to run, and what each summary JSON records about it."""
         from emonet_cli.devices import resolve_precision, select_device
-        from emonet_cli.models.emonet.checkpoint import load_model
-        from emonet_cli.models.emonet.inference import Predictor
 
+        family = registry.family(self.family)
         # A device that is not there (--device cuda without CUDA) or a precision it cannot
         # run fails here, in one line, before any weights are read: never a silent CPU run.
         device = select_device(self.device)
         resolve_precision(self.precision, device)
-        loaded = load_model(self.weights, self.nclass, self.offline, progress=self.progress)
+        loaded = family.load(self.weights, self.nclass, self.offline, progress=self.progress)
         provenance = {
             "tool": "emonet-cli",
             "version": __version__,
             "weights": str(loaded.path),
             "weights_sha256": loaded.sha256,
         }
-        return Predictor(loaded.model, device, self.precision), provenance
+        return family.predictor_for(loaded, device, self.precision), provenance
 
 
 @dataclass

@@ -54,6 +54,8 @@ def decode_landmarks(heatmap: torch.Tensor) -> torch.Tensor:
 class Predictor:
     """Runs an EmoNet on batches of uint8 RGB crops with the chosen device and precision."""
 
+    family = "emonet"  # its entry in models.registry: the crop its inputs are cut with
+
     def __init__(self, model: EmoNet, device: str | torch.device = "auto", precision: str = "auto"):
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.precision = resolve_precision(precision, self.device)

@@ -1,0 +1,85 @@
+"""The model families emonet-cli runs, one entry each: what the network is, how its weights are
+loaded, how its input is cut from a frame, what it outputs, and its published weights.
+
+Every command, the Python API, the DISCOVER module and the benchmark pick a family here by
+name (`--model NAME`); nothing else names a family's modules. Adding a family is one package
+under `models/` (its network, its loader and its `Predictor`) plus one entry in `FAMILIES`.
+The loader and the predictor are named by import path, so that this table loads no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emonet_cli.errors import EmonetError
+from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop
+from emonet_cli.models.weights import PUBLISHED, PublishedWeights
+
+# What a family's predictions can hold, per face; each family names the ones it gives.
+RESULT_KINDS = ("expression", "valence", "arousal", "landmarks", "embedding")
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One model family.
+
+    `loader` names a function (weights, nclass, offline, progress) -> a loaded model with
+    `model`, `path` and `sha256`; `predictor` names the class that runs a loaded model on
+    batches of crops, as Predictor(model, device, precision)."""
+
+    name: str
+    title: str
+    reference: str
+    loader: str
+    predictor: str
+    crop: FaceCrop
+    outputs: tuple[str, ...]
+    weights: Mapping[int, PublishedWeights]  # the published files, by expression classes
+    trainable: bool = False  # `emonet finetune` can adapt it
+
+    def load(self, weights=None, nclass=None, offline: bool = False, progress: bool = True):
+        """The family's weights found (or fetched), checked and built into its network."""
+        return _imported(self.loader)(weights, nclass, offline, progress)
+
+    def predictor_for(self, loaded, device="auto", precision: str = "auto") -> Any:
+        """A predictor running `loaded` (what `load` returned) on `device`."""
+        return _imported(self.predictor)(loaded.model, device, precision)
+
+    def gives(self, kind: str) -> bool:
+        return kind in self.outputs
+
+
+def _imported(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+EMONET = ModelFamily(
+    name="emonet",
+    title="EmoNet, the published stacked-hourglass network",
+    reference="Toisoul, Kossaifi, Bulat, Tzimiropoulos, Pantic, Nature Machine Intelligence 2021",
+    loader="emonet_cli.models.emonet.checkpoint:load_model",
+    predictor="emonet_cli.models.emonet.inference:Predictor",
+    crop=PUBLISHED_CROP,
+    outputs=RESULT_KINDS,
+    weights=PUBLISHED,
+    trainable=True,
+)
+
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EMONET,)}
+DEFAULT_FAMILY = EMONET.name
+
+
+def family(name: str) -> ModelFamily:
+    """The family called `name`, or the one-line error naming those there are."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise EmonetError(f"unknown model {name!r}: use one of {', '.join(FAMILIES)}") from None
+
+
+def trainable_families() -> tuple[str, ...]:
+    return tuple(name for name, entry in FAMILIES.items() if entry.trainable)
