@@ -25,11 +25,12 @@ import torch
 from cli_helpers import cli_command, cli_env, run_cli
 
 from emonet_cli.demo import make_sample
-from emonet_cli.errors import FormatError
+from emonet_cli.errors import FormatError, WeightsError
 from emonet_cli.faces import read_boxes
 from emonet_cli.formats.fileio import host_tag, remove_partial_files, temporary_sibling
 from emonet_cli.formats.streams import read_stream, write_stream
 from emonet_cli.media import images
+from emonet_cli.models.emonet.checkpoint import load_model
 from emonet_cli.outputs.results import read_results
 
 FPS = 10.0
@@ -263,7 +264,10 @@ def test_full_disk_fails_that_input_alone(standin_weights, tmp_path):
 def test_nan_outputs_and_odd_inputs_fail_alone(standin_weights, tmp_path):
     weights = tmp_path / "diverged.pth"
     state = torch.load(standin_weights[8], weights_only=True)
-    state["module.emo_fc_2.3.weight"][:] = float("nan")  # the head: expression, valence, arousal
+    # Finite weights whose sums overflow: +inf and -inf meet in the head, whose outputs
+    # (expression, valence, arousal) are NaN while every weight is a number.
+    head = state["module.emo_fc_2.3.weight"]
+    head[:, 0::2], head[:, 1::2] = 3e38, -3e38
     torch.save(state, weights)
     tiny_clip(tmp_path, "face", face_frames=1)
     tiny_clip(tmp_path, "no_face")  # the model never runs: nothing to go wrong
@@ -295,6 +299,28 @@ def test_nan_outputs_and_odd_inputs_fail_alone(standin_weights, tmp_path):
     )
     assert all(name.startswith("no_face.") for name in output_files(tmp_path / "out"))
     assert len(read_results(tmp_path / "out" / "no_face.csv")) == 4
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_holding_nan_or_inf_are_refused_naming_the_file(value, standin_weights, tmp_path):
+    weights = tmp_path / "damaged.pth"
+    state = torch.load(standin_weights[8], weights_only=True)
+    state["module.emo_fc_2.3.weight"][0, 0] = value
+    torch.save(state, weights)
+    with pytest.raises(
+        WeightsError, match=r"damaged\.pth: damaged weights: emo_fc_2\.3\.weight holds"
+    ):
+        load_model(weights, offline=True, progress=False)
+    tiny_clip(tmp_path, "face", face_frames=1)
+    proc = run_cli(
+        "analyze", tmp_path / "videos" / "face.mp4", "--bbox-dir", tmp_path / "boxes",
+        "-o", tmp_path / "out", *model_args(weights), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert error_lines(proc.stderr) == [
+        f"emonet: error: {weights}: damaged weights: emo_fc_2.3.weight holds NaN or infinite values"
+    ]
+    assert not (tmp_path / "out").exists() or output_files(tmp_path / "out") == {}
 
 
 # --- box files ---------------------------------------------------------------------------------

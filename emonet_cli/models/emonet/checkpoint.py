@@ -84,6 +84,18 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     state = dict(loaded)
     if state and all(key.startswith(MODULE_PREFIX) for key in state):
         state = {key[len(MODULE_PREFIX) :]: value for key, value in state.items()}
+    not_finite = [
+        key
+        for key, value in state.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if not_finite:
+        # Caught here, the message names the weights; the run would otherwise fail on the first
+        # video, as if the video were to blame.
+        raise WeightsError(
+            f"{path}: damaged weights: {summarize(not_finite)} "
+            f"{'holds' if len(not_finite) == 1 else 'hold'} NaN or infinite values"
+        )
     return state, None if metadata is None else dict(metadata)
 
 
