@@ -193,6 +193,11 @@ def analyze_file(
                     on_batch(group.frames)
             if frames == 0:
                 raise InputError(f"{path}: no frame could be decoded")
+            mismatch = analysis.reader.count_mismatch()
+            if mismatch is not None:
+                warnings = [*warnings, mismatch]
+                if on_warning is not None:
+                    on_warning(mismatch)
             writers.close()
         except BaseException:
             writers.abort()
@@ -217,6 +222,7 @@ def analyze_file(
             "height": info.height,
             "fps": info.fps,
             "is_image": info.is_image,
+            **({"rotated_clockwise": info.rotated_clockwise} if info.rotated_clockwise else {}),
         },
         **({"detector": box_source.detect.provenance()} if box_source.detect else {}),
         "frames": frames,

@@ -56,6 +56,10 @@ class MediaInfo:
     fps: float  # nominal frame rate; 0 for a still image
     frame_count: int  # as the container states it (may be an estimate)
     is_image: bool
+    # Degrees the decoder turned the frames clockwise to show them as a player does, as the
+    # container's display matrix asks (phone recordings); width and height are the upright
+    # frames'.
+    rotated_clockwise: int = 0
 
     @property
     def duration(self) -> float:

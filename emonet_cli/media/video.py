@@ -37,6 +37,7 @@ class MediaReader:
         self._capture: cv2.VideoCapture | None = None
         self._first: np.ndarray | None = None
         self.last_time = 0.0  # of the last frame, once decoding has reached the end
+        self.frames_decoded: int | None = None  # every frame, once decoding has reached the end
         if is_image(self.path):
             self._first = read_image(self.path)
             height, width = self._first.shape[:2]
@@ -60,7 +61,9 @@ class MediaReader:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         # The decoded frame's shape is the truth: the properties may predate rotation.
         height, width = first.shape[:2]
-        self.info = MediaInfo(self.path, width, height, fps, max(count, 1), False)
+        rotation = capture.get(cv2.CAP_PROP_ORIENTATION_META)
+        rotation = int(rotation) % 360 if math.isfinite(rotation) and rotation > 0 else 0
+        self.info = MediaInfo(self.path, width, height, fps, max(count, 1), False, rotation)
         if selection is not None:
             try:
                 selection.check(self.info)
@@ -113,6 +116,16 @@ class MediaReader:
                 yield Frame(index, time, bgr=image)
             index += 1
         self.last_time = previous_time
+        self.frames_decoded = index
+
+    def count_mismatch(self) -> str | None:
+        """What to tell when the container announced another number of frames than decoded
+        (an estimated header, damaged last packets); None when they agree or decoding has
+        not reached the end."""
+        decoded, announced = self.frames_decoded, self.info.frame_count
+        if self.info.is_image or decoded is None or decoded == announced:
+            return None
+        return f"{self.path}: the container announces {announced} frames, {decoded} were decoded"
 
     def _nothing_selected(self) -> str:
         selection = self.selection
