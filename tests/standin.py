@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emonet_cli.models.rbdm.h5weights import write_standin_h5
+
 DATA = Path(__file__).resolve().parent / "data"
 MANIFEST = DATA / "emonet_state_dict.tsv"
 WEIGHT_GAIN = 0.6
@@ -64,4 +66,7 @@ def save_standin(path: Path, nclass: int, prefix: str = "module.") -> Path:
 
 # Each model family's stand-in weights, as tests write them: a family in models.registry
 # without one here fails tests/test_registry.py.
-STANDIN_MAKERS = {"emonet": lambda folder: save_standin(folder / "emonet_8.pth", 8)}
+STANDIN_MAKERS = {
+    "emonet": lambda folder: save_standin(folder / "emonet_8.pth", 8),
+    "rbdm": lambda folder: write_standin_h5(folder / "rbdm_standin.h5"),
+}

@@ -26,6 +26,7 @@ from emonet_cli.cli.common import (
     selection_options,
 )
 from emonet_cli.cli.model_options import model_choice, model_options
+from emonet_cli.models import registry
 
 
 @click.command("analyze")
@@ -91,6 +92,12 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     from emonet_cli.run.runner import run_many
 
     prepare_to_run(quiet)
+    for flag, kind, asked in (
+        ("--landmarks", "landmarks", landmarks),
+        ("--embeddings", "embedding", embeddings),
+    ):
+        if asked and not registry.family(family).gives(kind):
+            raise click.UsageError(f"{flag}: --model {family} gives no {kind}")
     detection = detection_choice(
         min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop
+from emonet_cli.models.rbdm.preprocess import RBDM_CROP
 from emonet_cli.models.weights import PUBLISHED, PublishedWeights
 
 # What a family's predictions can hold, per face; each family names the ones it gives.
@@ -69,7 +70,29 @@ EMONET = ModelFamily(
     trainable=True,
 )
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EMONET,)}
+RBDM_FILE = "MobileNetV2_RMSE_E060_L10.8965_RMSE0.3812.h5"
+RBDM = ModelFamily(
+    name="rbdm",
+    title="RBDM, DISCOVER's multitask MobileNetV2 (8 expressions, valence, arousal)",
+    reference="Schiller, Huber, Dietz, Andre, Relevance-based data masking, "
+    "Frontiers in Computer Science 2020",
+    loader="emonet_cli.models.rbdm.inference:load_rbdm",
+    predictor="emonet_cli.models.rbdm.inference:RbdmPredictor",
+    crop=RBDM_CROP,
+    outputs=("expression", "valence", "arousal"),
+    weights={
+        8: PublishedWeights(
+            nclass=8,
+            filename=RBDM_FILE,
+            url="https://github.com/hcmlab/discover-modules/releases/download/rbdm-weights-v1/"
+            + RBDM_FILE,
+            sha256="83cf14709c7919ce97b181534342402e655b4e8b2a7e86261a08cced90e41576",
+        )
+    },
+    trainable=False,
+)
+
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EMONET, RBDM)}
 DEFAULT_FAMILY = EMONET.name
 
 
