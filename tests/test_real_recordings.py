@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import run_cli
 from test_detection import tflite_model
+from test_recordings import ffprobe_times
 
 from emonet_cli.faces.detection.blazeface import BlazeFace
 from emonet_cli.faces.detection.postprocess import detections_from_outputs, weighted_nms
@@ -44,16 +44,6 @@ CLIPS = {  # name: frames that decode, frames where a real person is in view
     "no_face.mp4": (95, range(0)),
     "WolfgangLanger_Pexels.mp4": (472, range(0, 472)),  # 24000/1001 fps
 }
-
-
-def ffprobe_times(video: Path) -> list[float]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "quiet", "-select_streams", "v:0", "-show_entries",
-         "frame=pts_time", "-of", "csv=p=0", str(video)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    times = [float(line.strip(",")) for line in out.split()]
-    return [round(t - times[0], 6) for t in times]
 
 
 @pytest.fixture(scope="module")

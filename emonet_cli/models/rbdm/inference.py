@@ -17,12 +17,12 @@ from emonet_cli.models.emonet.inference import Predictions
 from emonet_cli.models.rbdm.architecture import CLASS_NAMES, EXPRESSION_CLASSES
 from emonet_cli.models.rbdm.h5weights import read_keras_h5
 from emonet_cli.models.rbdm.network import RbdmNet
+from emonet_cli.models.registry import RBDM
 from emonet_cli.models.weights import cache_dir, checkout_weights_dir, sha256_file
 
 WEIGHTS_ENV = "EMONET_RBDM_WEIGHTS"
-FILENAME = "MobileNetV2_RMSE_E060_L10.8965_RMSE0.3812.h5"
-URL = f"https://github.com/hcmlab/discover-modules/releases/download/rbdm-weights-v1/{FILENAME}"
-SHA256 = "83cf14709c7919ce97b181534342402e655b4e8b2a7e86261a08cced90e41576"
+PUBLISHED = RBDM.weights[EXPRESSION_CLASSES]  # the registry's table: file name, URL, SHA-256
+FILENAME, URL, SHA256 = PUBLISHED.filename, PUBLISHED.url, PUBLISHED.sha256
 N_LANDMARKS, EMBEDDING_SIZE = 68, 256  # Predictions' shapes; RBDM fills them with NaN
 CPU_FRAMES_PER_PASS = 8
 
