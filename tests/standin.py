@@ -64,9 +64,37 @@ def save_standin(path: Path, nclass: int, prefix: str = "module.") -> Path:
     return path
 
 
+def save_emotic_standin(path: Path, seed: int = 2024) -> Path:
+    """A converted EMOTIC file (EmoticNet's state dict, as `emonet weights convert emotic`
+    writes it) with PCG64 values: He-scaled weights, unit-ish batch norms, thresholds about
+    0 so that some categories hold and others do not."""
+    from emonet_cli.models.emotic.network import EmoticNet
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    state = OrderedDict()
+    for key, tensor in EmoticNet().state_dict().items():
+        shape, leaf = tuple(tensor.shape), key.rsplit(".", 1)[-1]
+        if tensor.dtype == torch.int64:
+            state[key] = torch.tensor(0, dtype=torch.int64)
+            continue
+        u = rng.random(math.prod(shape)) * 2.0 - 1.0
+        if leaf == "running_mean" or key == "thresholds":
+            values = 0.1 * u
+        elif leaf == "running_var":
+            values = 1.0 + 0.25 * (u + 1.0)
+        elif tensor.dim() == 1:  # batch-norm scales (the only 1-d weights) and every bias
+            values = 1.0 + 0.1 * u if leaf == "weight" else 0.05 * u
+        else:
+            values = u * math.sqrt(6.0 / math.prod(shape[1:]))
+        state[key] = torch.from_numpy(values.reshape(shape).astype(np.float32))
+    torch.save(state, path)
+    return path
+
+
 # Each model family's stand-in weights, as tests write them: a family in models.registry
 # without one here fails tests/test_registry.py.
 STANDIN_MAKERS = {
     "emonet": lambda folder: save_standin(folder / "emonet_8.pth", 8),
     "rbdm": lambda folder: write_standin_h5(folder / "rbdm_standin.h5"),
+    "emotic": lambda folder: save_emotic_standin(folder / "emotic_standin.pth"),
 }

@@ -22,7 +22,8 @@ from emonet_cli.evaluate.labels import LabelRow, read_labels, select_rows
 from emonet_cli.evaluate.scoring import evaluate, evaluation_report, format_table
 from emonet_cli.faces.align import affine_from_box, affine_full_frame, crop_face
 from emonet_cli.models.emonet.checkpoint import load_model
-from emonet_cli.models.emonet.inference import Predictions, Predictor
+from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.models.predictions import Predictions
 from emonet_cli.outputs.writers import write_json
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,8 +12,9 @@ from standin import DATA, manifest_rows, parse_shape
 
 from emonet_cli.media.images import read_image
 from emonet_cli.models.emonet.checkpoint import build_model, load_state_dict
-from emonet_cli.models.emonet.inference import Predictor, decode_landmarks, softmax
+from emonet_cli.models.emonet.inference import Predictor, decode_landmarks
 from emonet_cli.models.emonet.model import EmoNet
+from emonet_cli.models.predictions import softmax
 
 GOLDEN = json.loads((DATA / "golden.json").read_text())
 TOLERANCE = 1e-4

@@ -16,8 +16,17 @@ from standin import STANDIN_MAKERS
 from emonet_cli.cli import cli
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError
-from emonet_cli.faces.align import crop_face
-from emonet_cli.models.registry import FAMILIES, RESULT_KINDS, family, trainable_families
+from emonet_cli.faces.align import BOX_KINDS, FaceCrop
+from emonet_cli.faces.lookup import FrameFace
+from emonet_cli.media.frames import Frame
+from emonet_cli.models.registry import (
+    FAMILIES,
+    RESULT_KINDS,
+    families_giving,
+    family,
+    trainable_families,
+)
+from emonet_cli.outputs.results import csv_columns
 from emonet_cli.run.one_input import ModelOptions
 
 NAMES = sorted(FAMILIES)
@@ -34,9 +43,14 @@ def test_every_family_has_stand_in_weights_for_the_tests():
     assert sorted(STANDIN_MAKERS) == NAMES
 
 
-@pytest.mark.parametrize("command", ["analyze", "render", "evaluate"])
+@pytest.mark.parametrize("command", ["analyze", "evaluate"])
 def test_the_commands_offer_every_family(command):
     assert model_choices(command) == list(FAMILIES)
+
+
+def test_render_offers_the_families_whose_expressions_it_draws():
+    assert model_choices("render") == list(families_giving("expression", "valence", "arousal"))
+    assert "emotic" not in model_choices("render") and "rbdm" in model_choices("render")
 
 
 def test_finetune_offers_the_families_that_can_be_trained():
@@ -49,13 +63,22 @@ def test_entry_is_complete(name):
     entry = family(name)
     assert entry.name == name and entry.title and entry.reference
     assert entry.outputs and set(entry.outputs) <= set(RESULT_KINDS)
-    assert {"expression", "valence", "arousal"} <= set(entry.outputs)
+    assert {"valence", "arousal"} <= set(entry.outputs)
+    assert bool(entry.categories) == entry.gives("categories")
+    assert entry.file_boxes in BOX_KINDS
     for nclass, published in entry.weights.items():
         assert published.nclass == nclass
         assert len(published.sha256) == 64 and published.url.startswith("https://")
 
 
-@pytest.mark.parametrize("name", NAMES)
+FACE_FAMILIES = [name for name in NAMES if isinstance(family(name).crop, FaceCrop)]
+
+
+def test_every_family_cuts_faces_or_people():
+    assert set(FACE_FAMILIES) | {n for n in NAMES if family(n).file_boxes == "person"} == set(NAMES)
+
+
+@pytest.mark.parametrize("name", FACE_FAMILIES)
 def test_crop_puts_the_face_box_centre_at_the_crop_centre(name):
     crop = family(name).crop
     matrix = crop.matrix(np.array(ASTRONAUT_FACE))
@@ -72,22 +95,29 @@ def test_loader_and_predictor_run_the_stand_in(name, family_weights):
     assert loaded.path == family_weights[name] and len(loaded.sha256) == 64
     predictor = entry.predictor_for(loaded, "cpu", "fp32")
     assert predictor.family == name  # what the pipeline reads the crop from
-    image = skimage.data.astronaut()
-    crops = np.stack(
-        [crop_face(image, entry.crop.matrix(box), entry.crop.size) for box in (
-            ASTRONAUT_FACE, (150.0, 20.0, 320.0, 200.0)
-        )]
-    )  # fmt: skip
-    out = predictor(crops)
+    frame = Frame(0, 0.0, skimage.data.astronaut())
+    crop = entry.crop.for_boxes("face")
+    cuts = [
+        crop.cut(frame, FrameFace(np.array(box), 1.0))[0]
+        for box in (ASTRONAUT_FACE, (150.0, 20.0, 320.0, 200.0))
+    ]
+    out = predictor(crop.stack(cuts))
     assert len(out) == 2
     assert out.expression.shape == (2, predictor.nclass)
-    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    for kind in ("valence", "arousal"):
+    if entry.gives("expression"):
+        np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    for kind in ("valence", "arousal", "dominance"):
         values = getattr(out, kind)
-        assert values.shape == (2,) and np.isfinite(values).all()
+        if entry.gives(kind):
+            assert values.shape == (2,) and np.isfinite(values).all()
     if entry.gives("landmarks"):
         assert out.landmarks.shape == (2, 68, 2)
-    assert not np.allclose(out.expression[0], out.expression[1])  # the crops differ
+    if entry.categories:
+        assert out.categories.shape == (2, len(entry.categories))
+        assert predictor.thresholds.shape == (len(entry.categories),)
+    heads = out.heads()
+    assert np.isfinite(heads).all()
+    assert not np.allclose(heads[0], heads[1])  # the crops differ
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -103,8 +133,11 @@ def test_analyze_with_each_family_writes_its_results(name, family_weights, tmp_p
         rows = list(csv.DictReader(f))
     summary = json.loads((tmp_path / "out" / f"{stem}.emonet.json").read_text())
     assert len(rows) == summary["frames"] == 5
-    assert summary["frames_with_face"] == 5
-    assert all(np.isfinite(float(row["valence"])) for row in rows)
+    assert summary["frames_with_face"] == 5 and summary["model"] == name
+    assert list(rows[0]) == csv_columns(summary["classes"], family(name))
+    for kind in ("valence", "arousal", "dominance"):
+        if family(name).gives(kind):
+            assert all(np.isfinite(float(row[kind])) for row in rows)
 
 
 def test_an_unknown_family_is_one_line(tmp_path):

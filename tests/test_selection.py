@@ -21,8 +21,9 @@ from emonet_cli.formats.streams import read_stream
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.selection import TIME_EPSILON, FrameSelection, Timeline
 from emonet_cli.media.video import MediaReader
+from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch, read_results_csv
-from emonet_cli.outputs.writers import OutputOptions, WriterContext, close_all, open_writers
+from emonet_cli.outputs.writers import OutputOptions, WriterContext, open_writers
 
 assert FFMPEG  # the encoder of the H.264 and variable-rate clips
 

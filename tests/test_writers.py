@@ -5,37 +5,59 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS, Classes
 from emonet_cli.media.frames import MediaInfo
+from emonet_cli.models.registry import FAMILIES
+from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch
 from emonet_cli.outputs.writers import (
-    OUTPUTS,
     OutputOptions,
     WriterContext,
-    close_all,
+    family_outputs,
     open_writers,
     output_path,
     planned_outputs,
 )
 
 ALL_ON = OutputOptions(landmarks=True, embeddings=True, box_stream=True)
+# Every output of every family, with the family whose results it writes (timm's habit).
+FAMILY_OUTPUTS = [
+    pytest.param(name, output, id=f"{name}{output.suffix}")
+    for name, entry in FAMILIES.items()
+    for output in family_outputs(entry)
+]
+
+
+def family_batch(name: str, frames: int = 6) -> ResultBatch:
+    """A batch of what family `name` gives: EmoNet's 8 classes, or none and its categories."""
+    entry = FAMILIES[name]
+    result = batch(frames, 8 if entry.gives("expression") else 0)
+    if entry.gives("dominance"):
+        result.dominance = np.where(result.face, 0.1, np.nan).astype(np.float32)
+    if entry.categories:
+        count = len(entry.categories)
+        result.categories = np.where(result.face[:, None], 0.5, np.nan).astype(np.float32)
+        result.categories = np.broadcast_to(result.categories, (frames, count)).copy()
+        result.category_set = result.face[:, None] & (np.arange(count) % 2 == 0)
+    return result
 
 
 def batch(frames: int = 6, nclass: int = 8) -> ResultBatch:
     face = np.arange(frames) % 3 != 2
-    probabilities = np.full((frames, nclass), 1.0 / nclass, dtype=np.float32)
+    probabilities = np.full((frames, nclass), 1.0 / max(nclass, 1), dtype=np.float32)
     probabilities[~face] = np.nan
     return ResultBatch(
         frame=np.arange(frames),
         time=np.arange(frames) / 25.0,
         face=face,
         face_conf=np.where(face, 0.9, 0.0).astype(np.float32),
-        expression=np.where(face, 1, -1),
+        expression=np.where(face & (nclass > 0), 1, -1),
         probabilities=probabilities,
         valence=np.where(face, 0.25, np.nan).astype(np.float32),
         arousal=np.where(face, -0.5, np.nan).astype(np.float32),
@@ -45,26 +67,30 @@ def batch(frames: int = 6, nclass: int = 8) -> ResultBatch:
     )
 
 
-def context(folder: Path, options: OutputOptions = ALL_ON) -> WriterContext:
+def context(folder: Path, options: OutputOptions = ALL_ON, name: str = "emonet") -> WriterContext:
     info = MediaInfo(folder / "clip.mp4", 64, 48, 25.0, 6, is_image=False)
-    return WriterContext(info, 8, options, {"role": "clip", "annotator": "t", "description": ""})
+    options = replace(options, family=name)
+    nclass = 8 if FAMILIES[name].gives("expression") else 0
+    classes = None if nclass else Classes((), ())
+    meta = {"role": "clip", "annotator": "t", "description": ""}
+    return WriterContext(info, nclass, options, meta, classes=classes)
 
 
-@pytest.mark.parametrize("output", OUTPUTS, ids=[o.suffix for o in OUTPUTS])
-def test_close_publishes_every_declared_path(output, tmp_path):
+@pytest.mark.parametrize(("name", "output"), FAMILY_OUTPUTS)
+def test_close_publishes_every_declared_path(name, output, tmp_path):
     path = output_path(tmp_path / "clip.mp4", None, output.suffix)
-    writer = output.open(path, context(tmp_path))
-    writer.add(batch())
+    writer = output.open(path, context(tmp_path, name=name))
+    writer.add(family_batch(name))
     writer.close()
     assert path in writer.paths
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in writer.paths)
 
 
-@pytest.mark.parametrize("output", OUTPUTS, ids=[o.suffix for o in OUTPUTS])
-def test_abort_leaves_nothing(output, tmp_path):
+@pytest.mark.parametrize(("name", "output"), FAMILY_OUTPUTS)
+def test_abort_leaves_nothing(name, output, tmp_path):
     path = output_path(tmp_path / "clip.mp4", None, output.suffix)
-    writer = output.open(path, context(tmp_path))
-    writer.add(batch())
+    writer = output.open(path, context(tmp_path, name=name))
+    writer.add(family_batch(name))
     writer.abort()
     assert list(tmp_path.iterdir()) == []
 
@@ -93,7 +119,7 @@ def test_planned_outputs_follow_the_registry(tmp_path):
 def test_open_writers_opens_one_writer_per_applicable_output(tmp_path):
     writers = open_writers(context(tmp_path))
     try:
-        assert len(writers) == len(OUTPUTS)
+        assert len(writers) == len(family_outputs(FAMILIES["emonet"]))
     finally:
         for writer in writers:
             writer.abort()

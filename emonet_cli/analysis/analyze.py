@@ -20,13 +20,14 @@ from emonet_cli.faces.lookup import face_id
 from emonet_cli.formats.fileio import remove_partial_files
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import FrameSelection
-from emonet_cli.models.emonet.inference import Predictor
+from emonet_cli.models.predictions import Predictor
+from emonet_cli.models.registry import DEFAULT_FAMILY, ModelFamily
+from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch, Summary
 from emonet_cli.outputs.writers import (
     OutputOptions,
     ResultWriter,
     WriterContext,
-    close_all,
     input_identity,
     open_writers,
     output_path,
@@ -69,13 +70,15 @@ class PeopleWriters:
             self.faces = FacesCsvWriter(faces_path)
         else:  # the one person's files exist even without a face
             self.sets[None] = self._open(None)
-            self.summaries[None] = Summary(self.classes.names)
+            self.summaries[None] = Summary(self.classes.names, options.model.categories)
 
     def add(self, group: ResultGroup) -> None:
         for batch in group.batches:
             if batch.person not in self.sets:
                 self.sets[batch.person] = self._open(batch.person)
-                self.summaries[batch.person] = Summary(self.classes.names)
+                self.summaries[batch.person] = Summary(
+                    self.classes.names, self.options.model.categories
+                )
             for writer in self.sets[batch.person]:
                 writer.add(batch)
             self.summaries[batch.person].add(batch)
@@ -87,11 +90,12 @@ class PeopleWriters:
             _remove_stale(planned)
         path = self.info.path
         role = path.stem if person is None else f"{path.stem}.{person}"
+        model = self.options.model
+        what = model.title.split(",")[0] + (f" ({self.nclass} classes)" if self.nclass else "")
         meta = {
             "role": role,
             "annotator": "emonet",
-            "description": f"EmoNet ({self.nclass} classes) on {path.name}"
-            + (f", {person}" if person else ""),
+            "description": f"{what} on {path.name}" + (f", {person}" if person else ""),
         }
         context = WriterContext(
             self.info, self.nclass, self.options, meta, self.selection, person, self.classes
@@ -134,6 +138,19 @@ class PeopleWriters:
         }
 
 
+def _categories(model: ModelFamily, predictor: Predictor) -> dict:
+    """A family's categories, their thresholds and its own VAD scale, for the summary."""
+    if not model.categories:
+        return {}
+    document = {
+        "categories": list(model.categories),
+        "category_thresholds": [float(t) for t in predictor.thresholds],
+    }
+    if model.native_scale is not None:
+        document["native_scale"] = list(model.native_scale)
+    return document
+
+
 def _by_face_id(item: tuple) -> int:
     return face_id(item[0])
 
@@ -168,8 +185,13 @@ def analyze_file(
     started = time.perf_counter()
     path = Path(path)
     settings = settings or AnalysisSettings()
-    # Detected faces are written as a box stream, so that the analysis can be repeated.
-    options = replace(options or OutputOptions(), box_stream=box_source.detect is not None)
+    # Detected faces are written as a box stream, so that the analysis can be repeated; the
+    # predictor's family decides which results there are to write.
+    options = replace(
+        options or OutputOptions(),
+        box_stream=box_source.detect is not None,
+        family=getattr(predictor, "family", DEFAULT_FAMILY),
+    )
     # closing() releases the decoder on every way out, errors in the set-up included.
     with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
         info = analysis.info
@@ -208,8 +230,10 @@ def analyze_file(
         "input": str(path),
         "input_file": input_identity(path),
         **(provenance or {}),
+        "model": options.family,
         "nclass": nclass,
         "classes": list(predictor.classes.names),
+        **_categories(options.model, predictor),
         "precision": predictor.precision,
         "device": str(predictor.device),
         "batch_size": settings.batch_size,
@@ -217,6 +241,7 @@ def analyze_file(
         "smooth": settings.smooth,
         **({"selection": settings.selection.as_dict()} if settings.selection else {}),
         "boxes": box_source.describe(),
+        "box_kind": box_source.kind,
         "media": {
             "width": info.width,
             "height": info.height,

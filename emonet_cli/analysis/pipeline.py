@@ -19,18 +19,12 @@ import numpy as np
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.errors import ModelOutputError
 from emonet_cli.faces import BoxSource, FrameFace
-from emonet_cli.faces.align import (
-    PUBLISHED_CROP,
-    FaceCrop,
-    apply_affine,
-    crop_frame,
-    invert_affine,
-)
+from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, ModelInput, apply_affine, invert_affine
 from emonet_cli.faces.lookup import PeopleLookup
 from emonet_cli.faces.people import OnePerson, open_people
 from emonet_cli.media.tuning import background_thread
 from emonet_cli.media.video import FrameSelection, MediaReader
-from emonet_cli.models.emonet.inference import Predictions, Predictor, softmax
+from emonet_cli.models.predictions import Predictor, softmax
 from emonet_cli.models.registry import DEFAULT_FAMILY, family
 from emonet_cli.outputs.results import ResultBatch, TemporalSmoother
 
@@ -59,8 +53,8 @@ class _PendingBatch:
     time: list[float] = field(default_factory=list)
     faces: list[dict[str | None, FrameFace]] = field(default_factory=list)  # per frame
     owners: list[tuple[int, str | None]] = field(default_factory=list)  # per crop: row, person
-    crops: list[np.ndarray] = field(default_factory=list)
-    matrices: list[np.ndarray] = field(default_factory=list)
+    crops: list = field(default_factory=list)  # what the family's crop cut
+    matrices: list[np.ndarray | None] = field(default_factory=list)
     face_conf: list[float] = field(default_factory=list)  # per crop
 
     def __len__(self) -> int:
@@ -90,12 +84,17 @@ def face_matrix(
     return crop.matrix(face.box), face.conf
 
 
+def analysed(face: FrameFace, min_conf: float) -> bool:
+    """Whether the model sees this face: a frame that is its own crop, or a usable box."""
+    return face.whole_frame or face.usable(min_conf)
+
+
 def _decode_and_align(
     reader: MediaReader,
     lookup: PeopleLookup,
     min_face_conf: float,
     batch_size: int,
-    crop: FaceCrop,
+    crop: ModelInput,
     out: queue.Queue,
     stop: threading.Event,
 ) -> None:
@@ -114,12 +113,12 @@ def _decode_and_align(
                 pending.time.append(frame.time)
                 pending.faces.append(faces)
                 for person, face in faces.items():
-                    matrix, conf = face_matrix(face, min_face_conf, crop)
-                    if matrix is not None:
+                    cut = crop.cut(frame, face) if analysed(face, min_face_conf) else None
+                    if cut is not None:
                         pending.owners.append((len(pending) - 1, person))
-                        pending.crops.append(crop_frame(frame, matrix, crop.size))
-                        pending.matrices.append(matrix)
-                        pending.face_conf.append(conf)
+                        pending.crops.append(cut[0])
+                        pending.matrices.append(cut[1])
+                        pending.face_conf.append(face.conf)
                 # Frames without a face still flush: memory stays bounded in a faceless stretch.
                 if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
                     out.put(pending)
@@ -136,7 +135,7 @@ def _iter_pending(
     lookup: PeopleLookup,
     min_face_conf: float,
     batch_size: int,
-    crop: FaceCrop,
+    crop: ModelInput,
 ) -> Iterator[_PendingBatch]:
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
@@ -181,8 +180,12 @@ class Analysis:
         if self.settings.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
-        # The predictor's model family says how its input is cut from a frame.
-        self.crop = family(getattr(predictor, "family", DEFAULT_FAMILY)).crop
+        # The predictor's model family says how its input is cut from a frame, and what else
+        # than expressions, valence and arousal it gives.
+        self.family = family(getattr(predictor, "family", DEFAULT_FAMILY))
+        self.crop = self.family.crop.for_boxes(box_source.kind)
+        self.n_categories = len(self.family.categories)
+        self.dominance = self.family.gives("dominance")
         self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
@@ -244,7 +247,13 @@ class Analysis:
         for start in range(0, len(frames), MAX_PENDING_FRAMES):
             chunk = slice(start, start + MAX_PENDING_FRAMES)
             yield ResultBatch.empty(
-                frames[chunk], times[chunk], self.predictor.nclass, person, detection
+                frames[chunk],
+                times[chunk],
+                self.predictor.nclass,
+                person,
+                detection,
+                self.n_categories,
+                self.dominance,
             )
 
     def _run(self, pending: _PendingBatch) -> list[ResultBatch]:
@@ -252,7 +261,9 @@ class Analysis:
         n, nclass = len(pending), self.predictor.nclass
         people = list(dict.fromkeys(person for faces in pending.faces for person in faces))
         slot = {person: k for k, person in enumerate(people)}
-        raw = np.full((len(people), n, nclass + 2), np.nan)
+        # Every score per row, in Predictions.heads() order: what smoothing averages.
+        width = nclass + 2 + self.dominance + self.n_categories
+        raw = np.full((len(people), n, width), np.nan)
         landmarks = np.full((len(people), n, N_LANDMARKS, 2), np.nan, dtype=np.float32)
         embedding = np.full((len(people), n, EMBEDDING_SIZE), np.nan, dtype=np.float32)
         face = np.zeros((len(people), n), dtype=bool)
@@ -261,19 +272,19 @@ class Analysis:
         if pending.crops:
             rows = np.array([row for row, _ in pending.owners])
             owner = np.array([slot[person] for _, person in pending.owners])
-            predictions = self.predictor(np.stack(pending.crops))
-            self._check_finite(predictions, np.asarray(pending.frame)[rows])
+            predictions = self.predictor(self.crop.stack(pending.crops))
+            heads = predictions.heads()
+            self._check_finite(heads, np.asarray(pending.frame)[rows])
             face[owner, rows] = True
             face_conf[owner, rows] = pending.face_conf
-            raw[owner, rows, :nclass] = predictions.expression
-            raw[owner, rows, nclass] = predictions.valence
-            raw[owner, rows, nclass + 1] = predictions.arousal
+            raw[owner, rows] = heads
             embedding[owner, rows] = predictions.embedding
             for k, (row, person) in enumerate(pending.owners):
                 matrix = pending.matrices[k]
-                landmarks[slot[person], row] = apply_affine(
-                    invert_affine(matrix), predictions.landmarks[k]
-                )
+                if matrix is not None:
+                    landmarks[slot[person], row] = apply_affine(
+                        invert_affine(matrix), predictions.landmarks[k]
+                    )
                 box[slot[person], row] = pending.faces[row][person].box
         return [
             self._person_batch(
@@ -288,11 +299,18 @@ class Analysis:
             raw = self._smoothers.setdefault(person, TemporalSmoother())(raw, face)
         probabilities = np.full((len(pending), nclass), np.nan, dtype=np.float32)
         expression = np.full(len(pending), -1, dtype=np.int64)
-        if face.any():
+        if face.any() and nclass:
             probabilities[face] = softmax(raw[face, :nclass])
             expression[face] = probabilities[face].argmax(axis=1)
         absent = self.lookup.absent(person)
         detections = [faces.get(person, absent).detection for faces in pending.faces]
+        dominance = categories = category_set = None
+        if self.dominance:
+            dominance = raw[:, nclass + 2].astype(np.float32)
+        if self.n_categories:
+            categories = raw[:, -self.n_categories :].astype(np.float32)
+            with np.errstate(invalid="ignore"):  # NaN rows (no face) report nothing
+                category_set = categories > self.predictor.thresholds
         return ResultBatch(
             frame=np.asarray(pending.frame, dtype=np.int64),
             time=np.asarray(pending.time, dtype=np.float64),
@@ -307,13 +325,14 @@ class Analysis:
             detection=_stacked_detections(detections),
             box=box,
             person=person,
+            dominance=dominance,
+            categories=categories,
+            category_set=category_set,
         )
 
-    def _check_finite(self, predictions: Predictions, frames: np.ndarray) -> None:
+    def _check_finite(self, outputs: np.ndarray, frames: np.ndarray) -> None:
         """Fail this input on NaN or infinite outputs (broken weights, fp16 overflow), which
         would otherwise be written as results or trip up the writers."""
-        heads = (predictions.expression, predictions.valence, predictions.arousal)
-        outputs = np.column_stack(heads)
         bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
         if bad.size:
             kind = "NaN" if np.isnan(outputs[bad[0]]).any() else "infinite"

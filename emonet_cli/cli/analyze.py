@@ -25,13 +25,19 @@ from emonet_cli.cli.common import (
     selection_choice,
     selection_options,
 )
-from emonet_cli.cli.model_options import model_choice, model_options
+from emonet_cli.cli.model_options import (
+    box_kind_choice,
+    box_kind_option,
+    model_choice,
+    model_options,
+)
 from emonet_cli.models import registry
 
 
 @click.command("analyze")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @box_options
+@box_kind_option
 @model_options()
 @recursive_option
 @analysis_options()
@@ -65,7 +71,8 @@ from emonet_cli.models import registry
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            max_faces, track_patience, track_confirm, recursive, family, nclass, weights,
+            max_faces, track_patience, track_confirm, box_kind, recursive, family, nclass,
+            weights,
             offline,
             batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
             merge, landmarks, embeddings, annotation_format,
@@ -98,10 +105,16 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     ):
         if asked and not registry.family(family).gives(kind):
             raise click.UsageError(f"{flag}: --model {family} gives no {kind}")
+    if full_frame and registry.family(family).file_boxes == "person":
+        raise click.UsageError(
+            f"--full-frame: --model {family} needs person boxes, not frames that are faces"
+        )
     detection = detection_choice(
         min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
     )
-    boxes = box_choice(bbox, bbox_dir, full_frame, detect, detection)
+    boxes = box_choice(
+        bbox, bbox_dir, full_frame, detect, detection, box_kind_choice(box_kind, family)
+    )
     media = find_inputs(inputs, recursive, output_dir)
     selection = selection_choice(start, end, sample_rate)
     box_files = [path.suffix.lower() in (".stream", ".csv") for path in bbox]
@@ -136,6 +149,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
                 embeddings=embeddings,
                 merge=merge,
                 annotation_ftype=annotation_format.upper(),
+                family=family,
             ),
             skip_existing=skip_existing,
             fail_fast=fail_fast,

@@ -224,13 +224,19 @@ def box_choice(
     full_frame: bool,
     detect: bool = False,
     detection=None,
+    box_kind: str = "face",
 ):
     """The BoxOptions of a command line; more than one of them is a usage error."""
     from emonet_cli.faces import BoxOptions
 
     try:
         options = BoxOptions(
-            bbox=bbox, bbox_dir=bbox_dir, full_frame=full_frame, detect=detect, detection=detection
+            bbox=bbox,
+            bbox_dir=bbox_dir,
+            full_frame=full_frame,
+            detect=detect,
+            detection=detection,
+            box_kind=box_kind,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ import click
 
 from emonet_cli.cli.common import PRECISION_CHOICES, stack
 from emonet_cli.constants import NCLASS_CHOICES
+from emonet_cli.faces.align import BOX_KINDS
 from emonet_cli.models.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -26,10 +27,14 @@ def model_family_option(names: tuple[str, ...] = tuple(FAMILIES)):
     )
 
 
-def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch."):
+def model_options(
+    batch_size: int = 8,
+    batch_help: str = "Faces per model batch.",
+    families: tuple[str, ...] = tuple(FAMILIES),
+):
     """--model / --nclass / --weights / --offline / --batch-size / --device / --precision."""
     return stack(
-        model_family_option(),
+        model_family_option(families),
         click.option(
             "--nclass",
             type=click.IntRange(min=2),
@@ -39,9 +44,9 @@ def model_options(batch_size: int = 8, batch_help: str = "Faces per model batch.
         ),
         click.option(
             "--weights",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             help="A weights file (state dict, e.g. from `emonet finetune`) instead of the "
-            "published weights.",
+            "published weights, or the folder holding the family's published file(s).",
         ),
         offline_option,
         click.option(
@@ -82,3 +87,22 @@ def model_choice(weights, nclass, offline, device, precision, quiet, family=DEFA
         precision=precision,
         progress=not quiet,
     )
+
+
+box_kind_option = click.option(
+    "--box-kind",
+    type=click.Choice(BOX_KINDS),
+    help="What the boxes of box files frame: faces, or whole people (EMOTIC's person boxes). "
+    "Face boxes given to --model emotic (and the faces --detect finds) are grown into "
+    "upper-body boxes.  [default: person for --model emotic, else face]",
+)
+
+
+def box_kind_choice(box_kind: str | None, family: str) -> str:
+    """The --box-kind of a command line: the family's default, or one it can read."""
+    entry = FAMILIES[family]
+    if box_kind is None:
+        return entry.file_boxes
+    if box_kind != "face" and entry.file_boxes == "face":
+        raise click.UsageError(f"--box-kind {box_kind}: --model {family} reads face boxes only")
+    return box_kind

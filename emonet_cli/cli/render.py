@@ -18,12 +18,16 @@ from emonet_cli.cli.common import (
     setup_logging,
 )
 from emonet_cli.cli.model_options import model_choice, model_options
+from emonet_cli.models.registry import families_giving
+
+# render draws each frame's expression and its valence and arousal.
+RENDERED_FAMILIES = families_giving("expression", "valence", "arousal")
 
 
 @click.command("render")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @box_options
-@model_options()
+@model_options(families=RENDERED_FAMILIES)
 @click.option(
     "-o",
     "--output",

@@ -56,7 +56,7 @@ from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import MediaReader
 from emonet_cli.models import registry
 from emonet_cli.models.emonet.checkpoint import LoadedModel
-from emonet_cli.outputs.writers import frame_segments
+from emonet_cli.outputs.annotation_writers import frame_segments
 
 ANNOTATOR = "emonet"
 EXPRESSION_SCHEME = "emotion"

@@ -1,5 +1,6 @@
 """Face alignment: the affine crop of the published EmoNet data pipeline, and `FaceCrop`, the
-form in which every model family states its own crop.
+form in which a face model family states its own crop (`ModelInput`: what any family's
+input cut from a frame answers to).
 
 A pixel box (x1, y1, x2, y2) becomes a square of side 200 * scale around the box centre, with
 scale = (width + height) / 220; the square is mapped onto the 256x256 network input.
@@ -7,14 +8,23 @@ scale = (width + height) / 220; the square is mapped onto the 256x256 network in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 
 from emonet_cli.constants import INPUT_SIZE
+from emonet_cli.errors import InputError
 from emonet_cli.media.frames import Frame
+
+if TYPE_CHECKING:
+    from emonet_cli.faces.lookup import FrameFace
+
+# What the boxes of a source frame: faces (a detector's, DISCOVER's BlazeFace streams) or
+# whole people (EMOTIC's image lists). A family that reads faces takes only face boxes.
+BOX_KINDS = ("face", "person")
 
 REFERENCE_SIDE = 200.0
 SCALE_DIVISOR = 220.0
@@ -73,6 +83,25 @@ def apply_affine(matrix: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     return points_xy @ matrix[:, :2].T + matrix[:, 2]
 
 
+class ModelInput(Protocol):
+    """How a model family's input is cut from a frame, for one of its faces or people."""
+
+    description: str
+
+    def for_boxes(self, kind: str) -> ModelInput:
+        """This input for boxes of `kind` (one of BOX_KINDS); InputError if it cannot use them."""
+        ...
+
+    def cut(self, frame: Frame, face: FrameFace) -> tuple[Any, np.ndarray | None] | None:
+        """The network input for a usable face of `frame` and the affine from frame pixels
+        onto it (None when the input is no affine crop); None when the box yields no input."""
+        ...
+
+    def stack(self, items: Sequence[Any]) -> Any:
+        """Inputs of `cut` as the batch the family's predictor takes."""
+        ...
+
+
 @dataclass(frozen=True)
 class FaceCrop:
     """How a model family's input is cut from a frame: an affine map from frame pixels onto a
@@ -89,6 +118,21 @@ class FaceCrop:
 
     def whole_frame(self, width: int, height: int) -> np.ndarray:
         return self.from_whole_frame(width, height)
+
+    def for_boxes(self, kind: str) -> FaceCrop:
+        if kind != "face":
+            raise InputError(f"this model reads faces: it takes face boxes, not {kind} boxes")
+        return self
+
+    def cut(self, frame: Frame, face: FrameFace) -> tuple[np.ndarray, np.ndarray]:
+        if face.whole_frame:
+            matrix = self.whole_frame(int(face.box[2]), int(face.box[3]))
+        else:
+            matrix = self.matrix(face.box)
+        return crop_frame(frame, matrix, self.size), matrix
+
+    def stack(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack(items)
 
 
 PUBLISHED_CROP = FaceCrop(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emonet_cli.errors import InputError
+from emonet_cli.faces.align import BOX_KINDS
 from emonet_cli.faces.boxfiles import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
 from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace
 from emonet_cli.media.frames import Frame, MediaInfo
@@ -32,15 +33,22 @@ SAME_RATE_TOLERANCE = 5e-4
 class BoxSource:
     """Where an input's faces are: a box file (`path`; a CSV with a face column holds several
     people), box files one per person (`paths`), boxes in memory (`boxes`), the whole frame
-    (`full_frame`: already cropped faces), or the frames themselves (`detect`)."""
+    (`full_frame`: already cropped faces), or the frames themselves (`detect`). `kind` says
+    what the boxes frame (one of align.BOX_KINDS): faces, or whole people; a detector finds
+    faces."""
 
     path: Path | None = None
     full_frame: bool = False
     boxes: FaceBoxes | None = None
     detect: DetectionSettings | None = None
     paths: tuple[Path, ...] = ()
+    kind: str = "face"
 
     def __post_init__(self) -> None:
+        if self.kind not in BOX_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(BOX_KINDS)}, not {self.kind!r}")
+        if self.kind != "face" and (self.detect or self.full_frame):
+            raise ValueError("detected faces and whole frames are faces, not person boxes")
         given = [
             self.path is not None,
             self.full_frame,
@@ -183,11 +191,14 @@ class BoxOptions:
     full_frame: bool = False
     detect: bool = False  # detect even where a box file sits beside the input
     detection: DetectionSettings | None = None  # how; None: the defaults
+    box_kind: str = "face"  # what the boxes of box files frame (align.BOX_KINDS)
 
     def __post_init__(self) -> None:
         given = [bool(self.bbox), self.bbox_dir is not None, self.full_frame, self.detect]
         if sum(given) > 1:
             raise ValueError("give only one of --bbox, --bbox-dir, --full-frame and --detect")
+        if self.box_kind not in BOX_KINDS:
+            raise ValueError(f"box_kind must be one of {', '.join(BOX_KINDS)}")
 
     def bbox_files(self) -> tuple[Path, ...]:
         """The --bbox files: one, or one per person."""
@@ -199,19 +210,19 @@ class BoxOptions:
         """The box source of one input found in `subfolder` of a folder input."""
         if self.full_frame:
             return BoxSource(full_frame=True)
-        bbox = self.bbox_files()
+        bbox, kind = self.bbox_files(), self.box_kind
         if len(bbox) > 1:
-            return BoxSource(paths=bbox)
+            return BoxSource(paths=bbox, kind=kind)
         if bbox:
-            return BoxSource(path=bbox[0])
+            return BoxSource(path=bbox[0], kind=kind)
         if self.bbox_dir is not None:
-            return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder))
+            return BoxSource(path=find_box_file(media, self.bbox_dir, subfolder), kind=kind)
         # Several faces per frame are only ever found by detecting: a box file beside the
         # input holds one face.
         several = self.detection is not None and self.detection.max_faces > 1
         beside = None if self.detect or several else box_file_beside(media)
         if beside is not None:
-            return BoxSource(path=beside)
+            return BoxSource(path=beside, kind=kind)
         from emonet_cli.faces.detection.source import DetectionSettings
 
         return BoxSource(detect=self.detection or DetectionSettings())

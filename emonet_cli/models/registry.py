@@ -15,12 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from emonet_cli.errors import EmonetError
-from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop
+from emonet_cli.faces.align import PUBLISHED_CROP, ModelInput
+from emonet_cli.models.emotic.metrics import CATEGORIES as EMOTIC_CATEGORIES
+from emonet_cli.models.emotic.preprocess import EMOTIC_VAD_MAX, EMOTIC_VAD_MIN, PERSON_CROP
 from emonet_cli.models.rbdm.preprocess import RBDM_CROP
 from emonet_cli.models.weights import PUBLISHED, PublishedWeights
 
-# What a family's predictions can hold, per face; each family names the ones it gives.
-RESULT_KINDS = ("expression", "valence", "arousal", "landmarks", "embedding")
+# What a family's predictions can hold, per face or person; each family names those it gives.
+# `categories`: scores of several labels that can hold at once, each with its threshold.
+RESULT_KINDS = (
+    "expression",
+    "valence",
+    "arousal",
+    "dominance",
+    "categories",
+    "landmarks",
+    "embedding",
+)
 
 
 @dataclass(frozen=True)
@@ -29,17 +40,23 @@ class ModelFamily:
 
     `loader` names a function (weights, nclass, offline, progress) -> a loaded model with
     `model`, `path` and `sha256`; `predictor` names the class that runs a loaded model on
-    batches of crops, as Predictor(model, device, precision)."""
+    batches of what `crop` cuts, as Predictor(model, device, precision) (see
+    models.predictions)."""
 
     name: str
     title: str
     reference: str
     loader: str
     predictor: str
-    crop: FaceCrop
+    crop: ModelInput
     outputs: tuple[str, ...]
     weights: Mapping[int, PublishedWeights]  # the published files, by expression classes
     trainable: bool = False  # `emonet finetune` can adapt it
+    # What the boxes of a box file are taken to frame (align.BOX_KINDS) unless the user says.
+    file_boxes: str = "face"
+    categories: tuple[str, ...] = ()  # the names of its `categories` scores, in output order
+    # Its own scale of valence, arousal (and dominance), written beside the [-1, 1] values.
+    native_scale: tuple[float, float] | None = None
 
     def load(self, weights=None, nclass=None, offline: bool = False, progress: bool = True):
         """The family's weights found (or fetched), checked and built into its network."""
@@ -65,7 +82,7 @@ EMONET = ModelFamily(
     loader="emonet_cli.models.emonet.checkpoint:load_model",
     predictor="emonet_cli.models.emonet.inference:Predictor",
     crop=PUBLISHED_CROP,
-    outputs=RESULT_KINDS,
+    outputs=("expression", "valence", "arousal", "landmarks", "embedding"),
     weights=PUBLISHED,
     trainable=True,
 )
@@ -92,7 +109,22 @@ RBDM = ModelFamily(
     trainable=False,
 )
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EMONET, RBDM)}
+EMOTIC = ModelFamily(
+    name="emotic",
+    title="EMOTIC, emotion in context: 26 categories, valence, arousal, dominance",
+    reference="Kosti, Alvarez, Recasens, Lapedriza, Context based emotion recognition using "
+    "EMOTIC dataset, TPAMI 2019 (weights of Tandon's PyTorch re-implementation)",
+    loader="emonet_cli.models.emotic.inference:load_emotic_family",
+    predictor="emonet_cli.models.emotic.inference:EmoticPredictor",
+    crop=PERSON_CROP,
+    outputs=("valence", "arousal", "dominance", "categories"),
+    weights={},  # published on a file-sharing drive only: converted by the user
+    file_boxes="person",
+    categories=EMOTIC_CATEGORIES,
+    native_scale=(EMOTIC_VAD_MIN, EMOTIC_VAD_MAX),
+)
+
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (EMONET, RBDM, EMOTIC)}
 DEFAULT_FAMILY = EMONET.name
 
 
@@ -102,6 +134,11 @@ def family(name: str) -> ModelFamily:
         return FAMILIES[name]
     except KeyError:
         raise EmonetError(f"unknown model {name!r}: use one of {', '.join(FAMILIES)}") from None
+
+
+def families_giving(*kinds: str) -> tuple[str, ...]:
+    """The families whose outputs include every one of `kinds`."""
+    return tuple(name for name, entry in FAMILIES.items() if set(kinds) <= set(entry.outputs))
 
 
 def trainable_families() -> tuple[str, ...]:

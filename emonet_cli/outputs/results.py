@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +15,11 @@ import numpy as np
 
 from emonet_cli.constants import CLASS_NAMES, EMBEDDING_SIZE, N_LANDMARKS, SMOOTHING_WEIGHTS
 from emonet_cli.errors import FormatError
+from emonet_cli.models.registry import DEFAULT_FAMILY, ModelFamily, family
 
 SUMMARY_SUFFIX = ".emonet.json"  # S.emonet.json beside S.csv (see writers)
+DIMENSIONS = ("valence", "arousal", "dominance")  # in [-1, 1], in every family that gives them
+CATEGORY_SEPARATOR = ";"  # between the categories reported in a CSV cell
 CSV_BASE_COLUMNS = (
     "frame",
     "time",
@@ -48,6 +53,11 @@ class ResultBatch:
     # (n, 4) float64: x1, y1, x2, y2 of each analysed face in frame pixels, NaN without one
     box: np.ndarray | None = None
     person: str | None = None  # whose faces: `face1`...; None for a single-face source
+    dominance: np.ndarray | None = None  # (n,) float32 in [-1, 1], of families that give it
+    # (n, K) float32 raw scores of a family's categories, and (n, K) bool those above their
+    # thresholds (the categories reported); None for families without categories
+    categories: np.ndarray | None = None
+    category_set: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -60,9 +70,12 @@ class ResultBatch:
         nclass: int,
         person: str | None = None,
         detection: np.ndarray | None = None,
+        n_categories: int = 0,
+        dominance: bool = False,
     ) -> ResultBatch:
         """Rows without a face for these frames (a person's frames before they appeared);
-        `detection` is the 17 values a detector stream holds for each of them."""
+        `detection` is the 17 values a detector stream holds for each of them; a family with
+        `n_categories` categories or `dominance` gets those arrays too."""
         n = len(frame)
         return cls(
             frame=np.asarray(frame, dtype=np.int64),
@@ -78,6 +91,11 @@ class ResultBatch:
             detection=None if detection is None else np.repeat(detection[None], n, axis=0),
             box=np.full((n, 4), np.nan),
             person=person,
+            dominance=np.full(n, np.nan, dtype=np.float32) if dominance else None,
+            categories=np.full((n, n_categories), np.nan, dtype=np.float32)
+            if n_categories
+            else None,
+            category_set=np.zeros((n, n_categories), dtype=bool) if n_categories else None,
         )
 
     @property
@@ -92,10 +110,34 @@ def class_names_of(classes: int | Sequence[str]) -> tuple[str, ...]:
     return CLASS_NAMES[classes] if isinstance(classes, int) else tuple(classes)
 
 
-def csv_columns(classes: int | Sequence[str]) -> list[str]:
-    """The results CSV's columns for these class names (or the published ones of nclass)."""
-    names = class_names_of(classes)
-    return [*CSV_BASE_COLUMNS, *(f"prob_{name.lower()}" for name in names)]
+def category_slug(name: str) -> str:
+    """A category's name as file names and columns spell it: `Doubt/Confusion` ->
+    `doubt_confusion`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def native_columns(model: ModelFamily) -> list[str]:
+    """The columns of valence, arousal (and dominance) on a family's own scale, e.g.
+    `valence_1_10` for EMOTIC's 1 to 10; none for a family scored on [-1, 1] only."""
+    if model.native_scale is None:
+        return []
+    low, high = model.native_scale
+    return [f"{d}_{low:g}_{high:g}" for d in DIMENSIONS if d in model.outputs]
+
+
+def csv_columns(classes: int | Sequence[str], model: ModelFamily | None = None) -> list[str]:
+    """The results CSV's columns for these class names (or the published ones of nclass) and
+    the outputs of `model` (default: EmoNet's)."""
+    model = model or family(DEFAULT_FAMILY)
+    names = class_names_of(classes) if model.gives("expression") else ()
+    columns = ["frame", "time", "face", "face_conf"]
+    if model.gives("expression"):
+        columns += ["expression", "expression_name", "expression_conf"]
+    columns += [d for d in DIMENSIONS if model.gives(d)]
+    columns += native_columns(model)
+    if model.categories:
+        columns += ["categories", *(f"score_{category_slug(c)}" for c in model.categories)]
+    return [*columns, *(f"prob_{name.lower()}" for name in names)]
 
 
 class TemporalSmoother:
@@ -136,32 +178,45 @@ class Summary:
     """Running totals of an input's results for its summary JSON, so that no per-frame result
     is kept in memory."""
 
-    def __init__(self, classes: int | Sequence[str]):
+    def __init__(self, classes: int | Sequence[str], categories: Sequence[str] = ()):
         self.class_names = class_names_of(classes)
+        self.categories = tuple(categories)
         self.frames = 0
         self.faces = 0
-        self.valence_sum = 0.0
-        self.arousal_sum = 0.0
+        self.sums = dict.fromkeys(DIMENSIONS, 0.0)
+        self.dominance = False  # seen: the family gives dominance
         self.histogram = np.zeros(len(self.class_names), dtype=np.int64)
+        self.category_frames = np.zeros(len(self.categories), dtype=np.int64)
 
     def add(self, batch: ResultBatch) -> None:
         self.frames += len(batch)
         self.faces += int(batch.face.sum())
-        self.valence_sum += float(batch.valence[batch.face].astype(np.float64).sum())
-        self.arousal_sum += float(batch.arousal[batch.face].astype(np.float64).sum())
-        self.histogram += np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
+        for name in DIMENSIONS:
+            values = getattr(batch, name)
+            if values is not None:
+                self.sums[name] += float(values[batch.face].astype(np.float64).sum())
+        self.dominance = self.dominance or batch.dominance is not None
+        if len(self.class_names):
+            counts = np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
+            self.histogram += counts
+        if batch.category_set is not None:
+            self.category_frames += batch.category_set[batch.face].sum(axis=0)
 
     def totals(self) -> dict:
         """The summary JSON's part about the results."""
-        return {
-            "frames": self.frames,
-            "frames_with_face": self.faces,
-            "mean_valence": self.valence_sum / self.faces if self.faces else float("nan"),
-            "mean_arousal": self.arousal_sum / self.faces if self.faces else float("nan"),
-            "expression_histogram": {
+        dimensions = DIMENSIONS if self.dominance else DIMENSIONS[:2]
+        document = {"frames": self.frames, "frames_with_face": self.faces}
+        for name in dimensions:
+            document[f"mean_{name}"] = self.sums[name] / self.faces if self.faces else math.nan
+        if len(self.class_names):
+            document["expression_histogram"] = {
                 name: int(count) for name, count in zip(self.class_names, self.histogram)
-            },
-        }
+            }
+        if self.categories:  # frames in which each category is reported
+            document["category_frames"] = {
+                name: int(count) for name, count in zip(self.categories, self.category_frames)
+            }
+        return document
 
 
 def read_results_csv(path: Path) -> dict[str, np.ndarray]:

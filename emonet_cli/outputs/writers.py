@@ -13,196 +13,78 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS, Classes
+from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.faces.detection.boxstream import BoxStreamWriter
 from emonet_cli.faces.faces_csv import FACES_SUFFIX
-from emonet_cli.formats.annotations import (
-    ContinuousAnnotationWriter,
-    ContinuousScheme,
-    DiscreteAnnotationWriter,
-    DiscreteScheme,
-)
 from emonet_cli.formats.fileio import PendingFile, WrappedWriter, atomic_open
 from emonet_cli.formats.streams import StreamWriter, format_float
-from emonet_cli.media.frames import IMAGE_SUFFIXES, MediaInfo
-from emonet_cli.media.selection import FrameSelection, Timeline, laid_out
-from emonet_cli.outputs.results import ResultBatch, csv_columns
+from emonet_cli.media.frames import IMAGE_SUFFIXES
+from emonet_cli.media.selection import FrameSelection, laid_out
+from emonet_cli.models.registry import ModelFamily
+from emonet_cli.outputs.annotation_writers import (
+    CategoryAnnotationWriter,
+    DimensionAnnotationWriter,
+    ExpressionAnnotationWriter,
+)
+from emonet_cli.outputs.context import OutputOptions, ResultWriter, WriterContext
+from emonet_cli.outputs.results import (
+    CATEGORY_SEPARATOR,
+    DIMENSIONS,
+    ResultBatch,
+    category_slug,
+    csv_columns,
+)
 
 SUMMARY_SUFFIX = ".emonet.json"
 
 
-@dataclass(frozen=True, kw_only=True)
-class OutputOptions:
-    """Which files to write, and where: `directory` None means beside each input."""
-
-    directory: Path | None = None
-    landmarks: bool = False
-    embeddings: bool = False
-    merge: bool = False
-    annotation_ftype: str = "ASCII"
-    box_stream: bool = False  # the faces were detected: write the box streams that were used
-
-
-@dataclass(frozen=True)
-class WriterContext:
-    """What every writer may need to know about the analysis it records."""
-
-    info: MediaInfo
-    nclass: int
-    options: OutputOptions
-    meta: dict  # role and description for NOVA headers
-    selection: FrameSelection | None = None  # None: every frame (images ignore it)
-    person: str | None = None  # whose results, with several people: `face1`...
-    classes: Classes | None = None  # names and colours; None: the published ones of nclass
-
-    @property
-    def class_set(self) -> Classes:
-        return self.classes or Classes.default(self.nclass)
-
-    @property
-    def frame_rate(self) -> float:
-        """The sample rate of the time series written: the video's, or the selection's."""
-        if self.info.is_image:
-            return 1.0
-        if self.selection is not None and self.selection.sample_rate is not None:
-            return self.selection.sample_rate
-        return self.info.fps
-
-    def timeline(self) -> Timeline | None:
-        """How analysed frames become the samples of a time series; None: one per row."""
-        if self.selection is None or self.info.is_image:
-            return None
-        return Timeline(self.selection)
-
-
-class ResultWriter(Protocol):
-    """Writes one output (`paths`: all its files) batch by batch. finish() writes everything
-    out, publish() renames it into place: see `close_all`."""
-
-    paths: list[Path]
-
-    def add(self, batch: ResultBatch) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def publish(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-def close_all(writers: list[ResultWriter]) -> None:
-    """Finish every writer, then publish them all: a disk that fills up while the last file is
-    written out leaves none of an input's new files beside its earlier results."""
-    for writer in writers:
-        writer.finish()
-    for writer in writers:
-        writer.publish()
-
-
 class CsvWriter(WrappedWriter):
-    """`S.csv`: one row per frame, the columns of `csv_columns`."""
+    """`S.csv`: one row per frame, the columns of `csv_columns` for the family's outputs."""
 
     def __init__(self, path: Path, context: WriterContext):
         self.paths = [path]
+        self.model = context.options.model
         self.names = context.class_set.names
+        self.expression = self.model.gives("expression")
+        self.dimensions = [d for d in DIMENSIONS if self.model.gives(d)]
         self._writer = PendingFile(path, binary=False)
         self._csv = csv.writer(self._writer.file, lineterminator="\n")
-        self._csv.writerow(csv_columns(self.names))
+        self._csv.writerow(csv_columns(self.names, self.model))
 
     def add(self, batch: ResultBatch) -> None:
+        nan = np.float32("nan")
+        scale = self.model.native_scale
         for i in range(len(batch)):
             face = bool(batch.face[i])
-            label = int(batch.expression[i])
-            self._csv.writerow(
-                [
-                    int(batch.frame[i]),
-                    f"{batch.time[i]:.6f}",
-                    int(face),
-                    format_float(batch.face_conf[i]),
+            row = [int(batch.frame[i]), f"{batch.time[i]:.6f}", int(face)]
+            row.append(format_float(batch.face_conf[i]))
+            if self.expression:
+                label = int(batch.expression[i])
+                row += [
                     label,
                     self.names[label] if face else "",
-                    format_float(batch.probabilities[i, label] if face else np.float32("nan")),
-                    format_float(batch.valence[i]),
-                    format_float(batch.arousal[i]),
-                    *(format_float(p) for p in batch.probabilities[i]),
+                    format_float(batch.probabilities[i, label] if face else nan),
                 ]
-            )
+            values = [getattr(batch, d)[i] for d in self.dimensions]
+            row += [format_float(v) for v in values]
+            if scale is not None:
+                row += [format_float(native(v, scale)) for v in values]
+            if self.model.categories:
+                held = np.flatnonzero(batch.category_set[i])
+                row.append(CATEGORY_SEPARATOR.join(self.model.categories[k] for k in held))
+                row += [format_float(v) for v in batch.categories[i]]
+            if self.expression:
+                row += [format_float(p) for p in batch.probabilities[i]]
+            self._csv.writerow(row)
 
 
-class ExpressionAnnotationWriter(WrappedWriter):
-    """`S.expression.annotation`: a discrete NOVA annotation, one segment per frame from its
-    time to the next frame's, or per run of equal labels with `merge`. No-face frames are
-    garbage segments (id -1, confidence 0)."""
-
-    def __init__(self, path: Path, context: WriterContext):
-        classes = context.class_set
-        scheme = DiscreteScheme("emotion", list(classes.names), list(classes.colors))
-        ftype = context.options.annotation_ftype
-        self._writer = DiscreteAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
-        self.paths = self._writer.paths
-        self.frame_duration = 1.0 / context.frame_rate
-        self.merge = context.options.merge
-        self._open: list | None = None  # [start, label, conf sum, count] of the pending segment
-
-    def _emit(self, end: float) -> None:
-        start, label, conf_sum, count = self._open
-        conf = conf_sum / count if label >= 0 else 0.0
-        self._writer.append(np.array([start]), np.array([end]), np.array([label]), np.array([conf]))
-
-    def add(self, batch: ResultBatch) -> None:
-        for time, label, conf in zip(batch.time, batch.expression, batch.expression_conf):
-            label = int(label)
-            if self._open is not None:
-                if self.merge and self._open[1] == label:
-                    self._open[2] += float(conf)
-                    self._open[3] += 1
-                    continue
-                self._emit(float(time))
-            self._open = [float(time), label, float(conf), 1]
-        self._last_time = float(batch.time[-1]) if len(batch) else None
-
-    def finish(self) -> None:
-        if self._open is not None:
-            self._emit(last_frame_end(self._last_time, self.frame_duration))
-            self._open = None
-        self._writer.finish()
-
-
-def last_frame_end(time: float, frame_duration: float) -> float:
-    """Where the last frame's segment ends: one nominal frame after it starts."""
-    return round(float(time) + frame_duration, 6)
-
-
-def frame_segments(time: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end of one segment per frame, as ExpressionAnnotationWriter writes them
-    without `merge`: from the frame's time to the next frame's."""
-    if len(time) == 0:
-        return time.copy(), time.copy()
-    return time.copy(), np.append(time[1:], last_frame_end(time[-1], 1.0 / fps))
-
-
-class DimensionAnnotationWriter(WrappedWriter):
-    """`S.valence.annotation` or `S.arousal.annotation`: continuous, one sample per frame at the
-    video's frame rate in [-1, 1]; no-face samples are NaN with confidence 0."""
-
-    def __init__(self, path: Path, context: WriterContext, dimension: str):
-        self.dimension = dimension
-        scheme = ContinuousScheme(dimension, sr=context.frame_rate, min=-1.0, max=1.0)
-        ftype = context.options.annotation_ftype
-        self._writer = ContinuousAnnotationWriter(path, scheme, ftype=ftype, **context.meta)
-        self.paths = self._writer.paths
-        self.timeline = context.timeline()
-
-    def add(self, batch: ResultBatch) -> None:
-        score = getattr(batch, self.dimension)
-        rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
-        self._writer.append(laid_out(score, rows, np.nan), laid_out(batch.face_conf, rows, 0.0))
+def native(signed: np.float32, scale: tuple[float, float]) -> np.float64:
+    """A [-1, 1] value on a family's own scale (EMOTIC: 1 to 10)."""
+    low, high = scale
+    return np.float64(signed) * (high - low) / 2 + (low + high) / 2
 
 
 class FeatureStreamWriter(WrappedWriter):
@@ -251,35 +133,49 @@ def _videos_only(options: OutputOptions, is_video: bool) -> bool:
 @dataclass(frozen=True)
 class Output:
     """One kind of output file: the suffix added to the input's stem, when it is written,
-    and the writer that writes it (called with the file's path and the WriterContext)."""
+    the writer that writes it (called with the file's path and the WriterContext), and what
+    the model family must give for it (None: every family's results have it)."""
 
     suffix: str
     applies: Callable[[OutputOptions, bool], bool]  # (options, input is a video)
     open: Callable[[Path, WriterContext], ResultWriter]
+    needs: str | None = None  # one of registry.RESULT_KINDS
+
+
+def _dimension(name: str) -> Output:
+    writer = partial(DimensionAnnotationWriter, dimension=name)
+    return Output(f".{name}.annotation", _videos_only, writer, needs=name)
 
 
 OUTPUTS: tuple[Output, ...] = (
     Output(".csv", _always, CsvWriter),
-    Output(".expression.annotation", _videos_only, ExpressionAnnotationWriter),
-    Output(
-        ".valence.annotation", _videos_only, partial(DimensionAnnotationWriter, dimension="valence")
-    ),
-    Output(
-        ".arousal.annotation", _videos_only, partial(DimensionAnnotationWriter, dimension="arousal")
-    ),
+    Output(".expression.annotation", _videos_only, ExpressionAnnotationWriter, "expression"),
+    *(_dimension(name) for name in DIMENSIONS),
     Output(
         ".landmarks.stream",
         lambda options, is_video: options.landmarks,
         partial(FeatureStreamWriter, feature="landmarks"),
+        "landmarks",
     ),
     Output(
         ".embedding.stream",
         lambda options, is_video: options.embeddings,
         partial(FeatureStreamWriter, feature="embedding"),
+        "embedding",
     ),
     Output(".stream", lambda options, is_video: options.box_stream, DetectedBoxesWriter),
 )
-CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[4], OUTPUTS[6]
+CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[5], OUTPUTS[7]
+
+
+def family_outputs(model: ModelFamily) -> list[Output]:
+    """The outputs of a family's results: those of OUTPUTS it gives what they need for, and
+    one discrete annotation per category (`S.happiness.annotation`)."""
+    outputs = [o for o in OUTPUTS if o.needs is None or model.gives(o.needs)]
+    for index, name in enumerate(model.categories):
+        writer = partial(CategoryAnnotationWriter, index=index)
+        outputs.append(Output(f".{category_slug(name)}.annotation", _videos_only, writer))
+    return outputs
 
 
 def output_path(path: Path, directory: Path | None, suffix: str, person: str | None = None) -> Path:
@@ -296,7 +192,7 @@ def summary_path(path: Path, directory: Path | None) -> Path:
 
 def active_outputs(path: Path, options: OutputOptions) -> list[Output]:
     is_video = Path(path).suffix.lower() not in IMAGE_SUFFIXES
-    return [output for output in OUTPUTS if output.applies(options, is_video)]
+    return [o for o in family_outputs(options.model) if o.applies(options, is_video)]
 
 
 def planned_outputs(path: Path, options: OutputOptions, person: str | None = None) -> list[Path]:

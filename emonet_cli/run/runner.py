@@ -70,7 +70,8 @@ def run_many(
     With `executor`, a dask.distributed Client, each input is a task on its cluster and the
     Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
     settings = settings or AnalysisSettings()
-    options = options or OutputOptions()
+    # The family's results decide the files (and so what counts as complete).
+    options = replace(options or OutputOptions(), family=model.family)
     if executor is not None:
         from emonet_cli.run.cluster import run_on_cluster
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from emonet_cli.constants import HEATMAP_SIZE, INPUT_SIZE
 from emonet_cli.devices import autocast, resolve_precision, select_device
 from emonet_cli.models.emonet.model import EmoNet
+from emonet_cli.models.predictions import Predictions
 
 HEATMAP_STRIDE = INPUT_SIZE // HEATMAP_SIZE
 # Frames per forward pass on the CPU. Past these the activations (1M values per frame for the
@@ -17,29 +16,6 @@ HEATMAP_STRIDE = INPUT_SIZE // HEATMAP_SIZE
 # ran at 5.2 frames/s in passes of 1-3 frames and 3.9 at 8; bfloat16 at 10.5 in passes of 2-4
 # and 9.8 at 8.
 CPU_FRAMES_PER_PASS = {"fp32": 2, "bf16": 4}
-
-
-@dataclass
-class Predictions:
-    """Model outputs for a batch, as float32 numpy arrays on the host."""
-
-    expression: np.ndarray  # (B, nclass) logits
-    valence: np.ndarray  # (B,)
-    arousal: np.ndarray  # (B,)
-    landmarks: np.ndarray  # (B, 68, 2) x, y of the heatmap maxima in crop pixels
-    embedding: np.ndarray  # (B, 256)
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        return softmax(self.expression)
-
-    def __len__(self) -> int:
-        return len(self.valence)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def decode_landmarks(heatmap: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,18 @@ box into an upper-body box: our rule, not the reference's, which always has pers
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from emonet_cli.errors import InputError
+from emonet_cli.faces.align import BOX_KINDS
+from emonet_cli.media.frames import Frame
+
+if TYPE_CHECKING:
+    from emonet_cli.faces.lookup import FrameFace
 
 CONTEXT_SIZE = 224
 BODY_SIZE = 128
@@ -59,8 +66,7 @@ def rgb_image(image: np.ndarray, bgr: bool = False) -> np.ndarray:
 def normalized(image: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """(3, size, size) float32: resized, scaled to [0, 1], then (x - mean) / std."""
     resized = cv2.resize(image, (size, size))  # the reference's call: INTER_LINEAR
-    scaled = resized.astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(((scaled - mean) / std).transpose(2, 0, 1))
+    return _scaled(resized, mean, std)
 
 
 def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -121,3 +127,59 @@ def emotic_to_signed(vad: np.ndarray | float) -> np.ndarray:
 def signed_to_emotic(signed: np.ndarray | float) -> np.ndarray:
     """The inverse of emotic_to_signed: [-1, 1] onto the EMOTIC 1-10 scale."""
     return np.asarray(signed, dtype=np.float64) * EMOTIC_VAD_HALF_RANGE + EMOTIC_VAD_MID
+
+
+@dataclass(frozen=True)
+class PersonCrop:
+    """EMOTIC's input for one person of a frame (`align.ModelInput`): the normalised whole
+    frame and body crop. Person boxes are used as they are; face boxes (`grow_faces`: a
+    detector's, or a face box file) are grown with `face_to_body_box` first. A frame that is
+    its own crop (an image given without a box) is refused: the whole picture is no body."""
+
+    description: str = (
+        f"EMOTIC's inputs: the person box resized to {BODY_SIZE}x{BODY_SIZE} and the whole "
+        f"frame to {CONTEXT_SIZE}x{CONTEXT_SIZE} (bilinear), each normalised"
+    )
+    grow_faces: bool = False
+
+    def for_boxes(self, kind: str) -> PersonCrop:
+        if kind not in BOX_KINDS:
+            raise InputError(f"unknown box kind {kind!r}: use one of {', '.join(BOX_KINDS)}")
+        return replace(self, grow_faces=kind == "face")
+
+    def cut(self, frame: Frame, face: FrameFace) -> tuple[tuple[np.ndarray, np.ndarray], None]:
+        if face.whole_frame:
+            raise InputError(
+                "--model emotic needs a person box for each image or frame: give boxes "
+                "(IMAGE x1 y1 x2 y2 in a --bbox list, a box stream or CSV) or --detect"
+            )
+        # The warps treat channels alike: resizing the decoder's BGR and converting the small
+        # result gives the pixels of resizing the RGB frame, without converting it whole.
+        image = frame.bgr if frame.bgr is not None else frame.image
+        height, width = image.shape[:2]
+        box = face_to_body_box(face.box, width, height) if self.grow_faces else face.box
+        try:
+            x1, y1, x2, y2 = pixel_box(box, width, height)
+        except InputError:
+            return None  # a box wholly outside the frame: no person there
+        context = cv2.resize(image, (CONTEXT_SIZE, CONTEXT_SIZE))
+        body = cv2.resize(image[y1:y2, x1:x2], (BODY_SIZE, BODY_SIZE))
+        if frame.bgr is not None:
+            context = cv2.cvtColor(context, cv2.COLOR_BGR2RGB)
+            body = cv2.cvtColor(body, cv2.COLOR_BGR2RGB)
+        return (
+            _scaled(context, CONTEXT_MEAN, CONTEXT_STD),
+            _scaled(body, BODY_MEAN, BODY_STD),
+        ), None
+
+    def stack(self, items) -> tuple[np.ndarray, np.ndarray]:
+        """(contexts (B, 3, 224, 224), bodies (B, 3, 128, 128))."""
+        return np.stack([c for c, _ in items]), np.stack([b for _, b in items])
+
+
+def _scaled(resized: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    scaled = resized.astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(((scaled - mean) / std).transpose(2, 0, 1))
+
+
+PERSON_CROP = PersonCrop()

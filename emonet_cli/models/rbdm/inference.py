@@ -13,7 +13,7 @@ import torch
 from emonet_cli.constants import Classes
 from emonet_cli.devices import autocast, resolve_precision, select_device
 from emonet_cli.errors import WeightsError
-from emonet_cli.models.emonet.inference import Predictions
+from emonet_cli.models.predictions import Predictions
 from emonet_cli.models.rbdm.architecture import CLASS_NAMES, EXPRESSION_CLASSES
 from emonet_cli.models.rbdm.h5weights import read_keras_h5
 from emonet_cli.models.rbdm.network import RbdmNet
