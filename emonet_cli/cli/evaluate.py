@@ -8,6 +8,7 @@ import click
 
 from emonet_cli.cli.common import log, prepare_to_run, quiet_option
 from emonet_cli.cli.model_options import model_choice, model_options
+from emonet_cli.models import registry
 
 UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report lists them all
 
@@ -64,7 +65,9 @@ def evaluate_command(
     quiet: bool,
 ) -> None:
     """Score a model on labelled faces and print the EmoNet paper's table: ACC of the
-    expression; CCC, PCC, RMSE and SAGR of valence and arousal.
+    expression; CCC, PCC, RMSE and SAGR of valence and arousal. With --model emotic, EMOTIC's
+    metrics on labelled people instead: the AP of each category, their mean, and the mean
+    absolute error of valence, arousal and dominance (1-10).
 
     LABELS is AffectNet's CSV (subDirectory_filePath, face_x, face_y, face_width, face_height,
     facial_landmarks, expression, valence, arousal) or a CSV of
@@ -74,7 +77,11 @@ def evaluate_command(
     `emonet finetune` reads its own labels: class indices, and rows without valence and
     arousal score the expression. The face box comes from the
     landmarks, else the face rectangle or x1..y2; without one the image is taken as a face
-    crop. Unreadable images are skipped and listed."""
+    crop. Unreadable images are skipped and listed.
+
+    For --model emotic, LABELS is a CSV with the header image,x1,y1,x2,y2,categories,valence,
+    arousal,dominance: the person box, the categories that hold separated by ';', and VAD on
+    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply."""
     import sys
 
     from emonet_cli.evaluate.labels import AFFECTNET_IDS, read_labels
@@ -86,6 +93,14 @@ def evaluate_command(
     model = model_choice(
         weights, nclass, offline, device, precision, quiet=not show_progress, family=family
     )
+    if registry.family(family).categories:
+        from emonet_cli.evaluate.emotic import read_person_labels
+
+        people = read_person_labels(labels)  # a bad label file fails before the model loads
+        predictor, provenance = model.load()
+        evaluate_categories(people, images_root, predictor, provenance, batch_size, limit,
+                            output, labels, show_progress)  # fmt: skip
+        return
     predictor, provenance = model.load()
     # A fine-tuned model's own classes are class indices in the simple layout.
     rows = read_labels(labels, None if predictor.classes.labels == "index" else AFFECTNET_IDS)
@@ -114,6 +129,29 @@ def evaluate_command(
             labels=labels,
             images_root=images_root,
             weights_path=Path(provenance["weights"]),
+            weights_sha256=provenance["weights_sha256"],
+        )
+        write_json(output, report)
+        log.info("report written to %s", output)
+
+
+def evaluate_categories(
+    people, images_root, predictor, provenance, batch_size, limit, output, labels, progress
+) -> None:
+    """`emonet evaluate` of a family with categories (EMOTIC): its table, and its report."""
+    from emonet_cli.evaluate.emotic import evaluate_people, format_people_table, people_report
+    from emonet_cli.outputs.writers import write_json
+
+    evaluation = evaluate_people(people, images_root, predictor, batch_size, limit, progress)
+    for line, image, reason in evaluation.unreadable[:UNREADABLE_SHOWN]:
+        log.warning("skipped %s (line %d): %s", image, line, reason)
+    click.echo(format_people_table(evaluation))
+    if output is not None:
+        report = people_report(
+            evaluation,
+            labels=labels,
+            images_root=images_root,
+            weights=provenance["weights"],
             weights_sha256=provenance["weights_sha256"],
         )
         write_json(output, report)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from emonet_cli.faces.boxfiles import FaceBoxes, read_boxes, read_people_boxes
 from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace, PeopleLookup, person_label
-from emonet_cli.faces.sources import BoxFileLookup, BoxSource, open_lookup
+from emonet_cli.faces.sources import BoxFileLookup, BoxSource, listed_rows, open_lookup
 from emonet_cli.media.frames import Frame, MediaInfo
 
 
@@ -59,6 +59,14 @@ class BoxFilePeople:
         return [message for lookup in self.lookups.values() for message in lookup.warnings()]
 
 
+def listed_row(boxes: FaceBoxes, row: int) -> FaceBoxes:
+    """One line of an image list, as a list of its own (one person's box)."""
+    return FaceBoxes(
+        boxes.boxes[row : row + 1], boxes.conf[row : row + 1], None, [boxes.images[row]],
+        boxes.source,
+    )  # fmt: skip
+
+
 def open_people(source: BoxSource, info: MediaInfo) -> PeopleLookup:
     """The lookup that gives the faces of every person in `info`'s frames from `source`."""
     if source.detect is not None and source.detect.max_faces > 1:
@@ -75,5 +83,15 @@ def open_people(source: BoxSource, info: MediaInfo) -> PeopleLookup:
         people = read_people_boxes(source.path, (info.width, info.height))
         if list(people) != [None]:
             return BoxFilePeople({person_label(n): b for n, b in people.items()}, info)
+        if people[None].images is not None:
+            rows = listed_rows(people[None], info.path)
+            if len(rows) > 1:  # an image listed on several lines: one person per line
+                return BoxFilePeople(
+                    {
+                        person_label(n): listed_row(people[None], row)
+                        for n, row in enumerate(rows, 1)
+                    },
+                    info,
+                )
         return OnePerson(BoxFileLookup(people[None], info))
     return OnePerson(open_lookup(source, info))

@@ -150,7 +150,14 @@ class BoxFileLookup:
 
 
 def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
+    return listed_rows(boxes, image)[0]
+
+
+def listed_rows(boxes: FaceBoxes, image: Path) -> list[int]:
+    """The rows of an image list that give boxes of `image` (one per person in it): those
+    whose path is the image's, else those of the one listed image of the same name."""
     target = image.resolve()
+    rows = []
     for row, listed in enumerate(boxes.images):
         listed_path = Path(listed)
         candidates = (
@@ -159,10 +166,12 @@ def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
             else [boxes.source.parent / listed_path, Path.cwd() / listed_path]
         )
         if any(c.resolve() == target for c in candidates):
-            return row
+            rows.append(row)
+    if rows:
+        return rows
     same_name = [row for row, listed in enumerate(boxes.images) if Path(listed).name == image.name]
-    if len(same_name) == 1:
-        return same_name[0]
+    if same_name and len({boxes.images[row] for row in same_name}) == 1:
+        return same_name
     raise InputError(f"{image}: not listed in the box list {boxes.source}")
 
 
