@@ -9,7 +9,8 @@ round:
   (a) the published demo's loop: every frame decoded into a list first, then for each frame
       the box cropped and resized one face at a time, float32, batch 1;
   (b) `emonet analyze` with its defaults; (c) with `--precision fp32`; (d) with `--detect`;
-  the model alone (bench_probes.py model) at each precision, through our Predictor, batches of 8;
+  the model alone (bench_probes.py model) at each precision, through our Predictor, batches of 8,
+  and RBDM's (`--model rbdm`) beside it at the same precision;
   then (b) on a longer video (peak RSS flat in video length), `--sample-rate 5`, the detector
   alone and a `--workers 2` run.
 
@@ -51,6 +52,7 @@ from bench_machine import (  # noqa: E402
 from bench_report import (  # noqa: E402
     ModelRun,
     Run,
+    family_lines,
     format_table,
     operators_line,
     print_targets,
@@ -89,6 +91,22 @@ def standin_weights(folder: Path) -> Path:
     return path
 
 
+def rbdm_standin(folder: Path) -> Path | None:
+    """The tests' RBDM stand-in (.h5 in the published layout), written into `folder`; None
+    where h5py, which reads it, is not installed."""
+    import importlib.util
+
+    path = folder / "rbdm_standin.h5"
+    if not path.exists():
+        if importlib.util.find_spec("h5py") is None:
+            return None
+        sys.path.insert(0, str(REPO / "tests"))
+        from standin import STANDIN_MAKERS
+
+        path = STANDIN_MAKERS["rbdm"](folder)
+    return path
+
+
 def run_child(command: list[str], log: Path) -> tuple[float, float, str, float]:
     """Run `command`; returns its wall time, its own peak RSS in MB, its output and the epoch
     time it was started at."""
@@ -114,8 +132,10 @@ def last_json(text: str) -> dict:
     raise SystemExit(f"no JSON result in:\n{text[-3000:]}")
 
 
-def probe_command(probe: str, video: Path, stream: Path, args, *extra: str) -> list[str]:
-    inputs = [str(video), str(stream), str(args.weights)]
+def probe_command(
+    probe: str, video: Path, stream: Path, args, *extra: str, weights: Path | None = None
+) -> list[str]:
+    inputs = [str(video), str(stream), str(weights or args.weights)]
     return [sys.executable, str(PROBES), probe, *inputs, "--device", args.device, *extra]
 
 
@@ -133,16 +153,21 @@ def measure_baseline(label: str, video: Path, stream: Path, args, work: Path) ->
     return Run(label, result["frames"], wall, result["seconds"], rss, "fp32")
 
 
-def measure_model(precision: str, video: Path, stream: Path, args, work: Path) -> ModelRun:
+def measure_model(
+    precision: str, video: Path, stream: Path, args, work: Path, model: str = "emonet"
+) -> ModelRun:
     # Batches of 8 as the CLI (passes of 2 or 4 frames within them, so that --quick's
     # batches of 4 run at the same speed), as many frames as the short video: the model is
     # timed over as long as the configurations it is compared with, not in a short burst
     # (on a shared AMX host, 48 frames of the model alone ran 30-45% faster than the
     # analyses of 300 and 1,500 frames in the same run, whose own work beside the model is
     # about 1% of their time: benchmarks/profile_analysis.py).
+    # `model`: the family; RBDM's crops are cut with its own rule from the same boxes.
     sizes = probe_sizes(args, max(1, args.frames // 8))
-    command = probe_command("model", video, stream, args, "--precision", precision, *sizes)
-    _, _, text, started = run_child(command, work / "model.log")
+    options = ("--precision", precision, "--model", model, *sizes)
+    weights = args.rbdm_weights if model == "rbdm" else args.weights
+    command = probe_command("model", video, stream, args, *options, weights=weights)
+    _, _, text, started = run_child(command, work / f"model-{model}.log")
     result = last_json(text)
     return ModelRun(
         precision=result["precision"],
@@ -316,6 +341,7 @@ def benchmark(args, work: Path) -> None:
     )
 
     args.weights = args.weights or standin_weights(work)
+    args.rbdm_weights = args.rbdm_weights or rbdm_standin(work)
     short = make_inputs(work, args.frames)
     long = make_inputs(work, args.long_frames)
     default_precision = resolve_precision("auto", device)
@@ -328,6 +354,7 @@ def benchmark(args, work: Path) -> None:
     model_after = {"b": default_precision, "c": "fp32"}  # the model alone, after its config
     best: dict[str, Run] = {}
     models: dict[str, ModelRun] = {}
+    rbdm_models: dict[str, ModelRun] = {}  # RBDM alone, at the precisions of `models`
     if args.quick and default_precision == "fp32":
         configs["c"] = (f"{configs['c'][0]} (= (b) here)", None, ())  # a smoke run: once
     for round_index in range(args.repeat):
@@ -352,6 +379,13 @@ def benchmark(args, work: Path) -> None:
                   f"frames/s", flush=True)  # fmt: skip
             if precision not in models or model.fps > models[precision].fps:
                 models[precision] = model
+            if args.rbdm_weights is None:
+                continue
+            rbdm = measure_model(precision, *short, args, work, model="rbdm")
+            print(f"  round {round_index + 1}, RBDM alone, {precision}: {rbdm.fps:.2f} faces/s",
+                  flush=True)  # fmt: skip
+            if precision not in rbdm_models or rbdm.fps > rbdm_models[precision].fps:
+                rbdm_models[precision] = rbdm
     long_run = measure_cli(f"{configs['b'][0]}, long video", *long, args, work)
     print(f"  {long_run.label}: {long_run.fps:.2f} frames/s, {long_run.peak_rss_mb:.0f} MB")
     rate = SAMPLE_RATE
@@ -364,6 +398,11 @@ def benchmark(args, work: Path) -> None:
     print(
         format_table([baseline, default, fp32, detected, long_run], baseline, models, gflop, peaks)
     )
+    if args.rbdm_weights is None:
+        print("RBDM (--model rbdm): not measured (reading its weights needs h5py: "
+              "pip install 'emonet-cli[rbdm]')")  # fmt: skip
+    for line in family_lines("RBDM (--model rbdm)", rbdm_models, models):
+        print(line)
     print()
     video_s = args.frames / VIDEO_FPS
     print(
@@ -419,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="auto", help="device for every configuration")
     parser.add_argument("--weights", type=Path, help="weights file  [default: stand-in weights]")
+    parser.add_argument("--rbdm-weights", type=Path, help="RBDM's .h5  [default: stand-in weights]")
     parser.add_argument(
         "--workdir", type=Path, help="keep videos, weights and outputs here  [default: temporary]"
     )

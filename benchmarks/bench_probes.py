@@ -3,13 +3,13 @@ JSON line.
 
     python benchmarks/bench_probes.py baseline VIDEO STREAM WEIGHTS [--device D]
     python benchmarks/bench_probes.py model VIDEO STREAM WEIGHTS [--device D] [--precision P]
-                                           [--batch 8] [--batches N]
+                                           [--batch 8] [--batches N] [--model rbdm]
     python benchmarks/bench_probes.py operators VIDEO STREAM WEIGHTS [same options as model]
 
-`baseline` is the published demo's loop; `model` is the model alone through our Predictor, set
-up as `emonet analyze` sets itself up, with its start-up split into imports, weights and the
-first pass; `operators` is where the model's time goes, operator by operator (torch.profiler),
-with the convolutions' own GFLOP/s.
+`baseline` is the published demo's loop; `model` is the model alone through our Predictor (or
+another family's predictor, with --model), set up as `emonet analyze` sets itself up, with its
+start-up split into imports, weights and the first pass; `operators` is where the model's time
+goes, operator by operator (torch.profiler), with the convolutions' own GFLOP/s.
 """
 
 from __future__ import annotations
@@ -79,28 +79,31 @@ def run_baseline(args: argparse.Namespace) -> dict:
     }
 
 
-def video_crops(video: Path, stream: Path, count: int):
-    """The first `count` face crops of the video, as the pipeline makes them."""
+def video_crops(video: Path, stream: Path, count: int, crop=None):
+    """The first `count` face crops of the video, as the pipeline makes them with `crop` (a
+    family's FaceCrop; default EmoNet's)."""
     import numpy as np
 
     from emonet_cli.faces import read_boxes
-    from emonet_cli.faces.align import affine_from_box, crop_frame
+    from emonet_cli.faces.align import PUBLISHED_CROP, crop_frame
     from emonet_cli.media.video import MediaReader
 
+    crop = crop or PUBLISHED_CROP
     crops = []
     with MediaReader(video) as reader:
         boxes = read_boxes(stream, frame_size=(reader.info.width, reader.info.height))
         for frame in reader:
-            crops.append(crop_frame(frame, affine_from_box(boxes.boxes[frame.index])))
+            crops.append(crop_frame(frame, crop.matrix(boxes.boxes[frame.index]), crop.size))
             if len(crops) == count:
                 break
     return np.stack(crops)
 
 
 def run_model(args: argparse.Namespace) -> dict:
-    """The model alone: --batches batches of --batch real crops through the Predictor, after
-    the process set-up of `emonet analyze` and one batch more (its warm-up, timed apart).
-    Times are epoch seconds, for the parent to split the start-up."""
+    """The model alone (--model's family): --batches batches of --batch real crops, cut with
+    the family's crop, through its predictor, after the process set-up of `emonet analyze` and
+    one batch more (its warm-up, timed apart). Times are epoch seconds, for the parent to split
+    the start-up."""
     import emonet_cli.cli  # noqa: F401  (what `emonet` imports before any work)
     from emonet_cli.media.tuning import tune_process
 
@@ -112,7 +115,7 @@ def run_model(args: argparse.Namespace) -> dict:
     loaded = family.load(args.weights, offline=True, progress=False)  # SHA-256, as the CLI
     predictor = family.predictor_for(loaded, args.device, args.precision)
     weights_loaded = time.time()
-    crops = video_crops(args.video, args.stream, args.batch)
+    crops = video_crops(args.video, args.stream, args.batch, family.crop)
 
     def timed_batch() -> float:
         t0 = time.perf_counter()
@@ -129,6 +132,7 @@ def run_model(args: argparse.Namespace) -> dict:
         "started": STARTED,
         "imported": imported,
         "weights_loaded": weights_loaded,
+        "model": family.name,
         "precision": predictor.precision,
         "device": str(predictor.device),
         "first_batch_s": round(first, 4),

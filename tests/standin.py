@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emonet_cli.models.rbdm.h5weights import write_standin_h5
+from emonet_cli.models.rbdm.keras_layout import write_published_layout_standin
 
 DATA = Path(__file__).resolve().parent / "data"
 MANIFEST = DATA / "emonet_state_dict.tsv"
@@ -95,6 +95,6 @@ def save_emotic_standin(path: Path, seed: int = 2024) -> Path:
 # without one here fails tests/test_registry.py.
 STANDIN_MAKERS = {
     "emonet": lambda folder: save_standin(folder / "emonet_8.pth", 8),
-    "rbdm": lambda folder: write_standin_h5(folder / "rbdm_standin.h5"),
+    "rbdm": lambda folder: write_published_layout_standin(folder / "rbdm_standin.h5"),
     "emotic": lambda folder: save_emotic_standin(folder / "emotic_standin.pth"),
 }

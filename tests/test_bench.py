@@ -31,6 +31,8 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "(b)/(a) =" in proc.stdout and "peak RSS of (b)" in proc.stdout
     assert "CPU class: " in proc.stdout and "| model alone |" in proc.stdout
     assert "(b) end to end / the model alone =" in proc.stdout
+    assert "RBDM (--model rbdm), the model alone in fp32: " in proc.stdout
+    assert "x EmoNet's " in proc.stdout and "round 1, RBDM alone, fp32: " in proc.stdout
     assert "the model alone in fp32:" in proc.stdout and "start-up of (b):" in proc.stdout
     assert "--sample-rate 5 on the 25 fps video: 2 of 8 frames analysed" in proc.stdout
     assert "the model's time in fp32 (torch.profiler): convolutions " in proc.stdout

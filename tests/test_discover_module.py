@@ -31,7 +31,7 @@ from emonet_cli.analysis.analyze import analyze_file
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.constants import CLASS_NAMES, Classes
 from emonet_cli.demo import make_sample
-from emonet_cli.discover import install_module
+from emonet_cli.discover import MODULE_FOLDER, install_module
 from emonet_cli.discover.install import InstallError, requirement_line
 from emonet_cli.discover.processor import (
     EmoNetModule,
@@ -43,6 +43,7 @@ from emonet_cli.discover.processor import (
 from emonet_cli.discover.results import FrameResults, held_frames
 from emonet_cli.discover.spec import (
     DEFAULTS,
+    EMONET_MODULE,
     ModuleOptions,
     RequestError,
     parse_options,
@@ -109,8 +110,17 @@ def analyzed(clip, standin_weights, tmp_path_factory):
     return folders
 
 
-def du_process(modules: Path, data: list[dict], options: list[str], weights: Path, cwd: Path):
-    """The real DISCOVER entry point on files, as DISCOVER's server calls it."""
+def du_process(
+    modules: Path,
+    data: list[dict],
+    options: list[str],
+    weights: Path | None,
+    cwd: Path,
+    trainer: str = EMONET_MODULE.trainer_name,
+    weights_env: str = "EMONET_WEIGHTS",
+):
+    """The real DISCOVER entry point on files, as DISCOVER's server calls it: `trainer` of the
+    installed folder, `weights` given as `weights_env` (none: no weights but the cache's)."""
     console_script = Path(sys.executable).with_name("du-process")
     command = (
         [str(console_script)]
@@ -118,14 +128,18 @@ def du_process(modules: Path, data: list[dict], options: list[str], weights: Pat
         else [sys.executable, "-m", "discover_utils.scripts.process"]
     )
     command += [
-        "--trainer_file_path", "emonet_cli\\emonet_cli.trainer",
+        "--trainer_file_path", f"{MODULE_FOLDER}\\{trainer}",
         "--cml_dir", str(modules),
         "--cache_dir", str(cwd / "cache"),
         "--tmp_dir", str(cwd / "tmp"),
         "--data", json.dumps(data),
         *options,
     ]  # fmt: skip
-    env = {**os.environ, "EMONET_WEIGHTS": str(weights), "EMONET_CACHE": "/nonexistent-cache"}
+    env = {**os.environ, "EMONET_CACHE": "/nonexistent-cache"}
+    for name in ("EMONET_WEIGHTS", "EMONET_RBDM_WEIGHTS"):
+        env.pop(name, None)
+    if weights is not None:
+        env[weights_env] = str(weights)
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
@@ -394,6 +408,7 @@ def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [
         "emonet_cli.trainer",
         "emonet_cli_module.py",
+        "emonet_cli_rbdm.trainer",
         "requirements.txt",
     ]
     trainer = Trainer()
@@ -525,8 +540,8 @@ def test_class_names_in_the_scheme():
 def test_the_cli_installs_the_module(tmp_path):
     proc = run_cli("discover-module", "install", tmp_path)
     assert proc.stdout.strip() == (
-        f"installed the DISCOVER module in {tmp_path / 'emonet_cli'} (requires: "
-        f"emonet-cli=={__version__})"
+        f"installed the DISCOVER module in {tmp_path / 'emonet_cli'}, trainers "
+        f"emonet_cli.trainer, emonet_cli_rbdm.trainer (requires: emonet-cli=={__version__})"
     )
     assert (tmp_path / "emonet_cli" / "emonet_cli.trainer").is_file()
     missing = run_cli("discover-module", "install", tmp_path / "missing", check=False)

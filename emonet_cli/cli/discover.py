@@ -21,9 +21,12 @@ def discover_group() -> None:
 )
 def discover_install(modules_dir: Path, requirement: str | None) -> None:
     """Write the module into MODULES_DIR/emonet_cli (DISCOVER's DISCOVER_CML_DIR): its
-    trainer, script and requirements.txt. Exit status: 0 done, 1 failed."""
+    trainers (EmoNet's and RBDM's), script and requirements.txt. Exit status: 0 done, 1
+    failed."""
     from emonet_cli.discover.install import install_module
+    from emonet_cli.discover.spec import MODULES
 
     folder = install_module(modules_dir, requirement)
     line = (folder / "requirements.txt").read_text(encoding="utf-8").strip()
-    click.echo(f"installed the DISCOVER module in {folder} (requires: {line})")
+    trainers = ", ".join(spec.trainer_name for spec in MODULES)
+    click.echo(f"installed the DISCOVER module in {folder}, trainers {trainers} (requires: {line})")

@@ -1,6 +1,9 @@
-"""Writing the module into a DISCOVER modules folder (DISCOVER_CML_DIR): a trainer, a
-two-line script that imports the processor from the installed package, and the
-requirements.txt DISCOVER installs into the module's own environment."""
+"""Writing the module into a DISCOVER modules folder (DISCOVER_CML_DIR): one trainer per model
+family (EmoNet's, RBDM's), a short script that imports their processors from the installed
+package, and the requirements.txt DISCOVER installs into the module's own environment.
+
+The trainers share one folder: DISCOVER makes an environment per module folder (named by the
+folder of the request's trainerFilePath), so both run in one install of emonet-cli and torch."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import re
 from pathlib import Path
 
 from emonet_cli import __version__
-from emonet_cli.discover.spec import PROCESSOR_CLASS, SCRIPT_NAME, TRAINER_NAME, trainer_xml
+from emonet_cli.discover.spec import MODULES, SCRIPT_NAME, trainer_xml
 from emonet_cli.errors import EmonetError
 from emonet_cli.formats.fileio import atomic_open
 
@@ -18,13 +21,13 @@ DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
 SCRIPT_TEMPLATE = '''"""DISCOVER module script of emonet-cli (`emonet discover-module install`).
 
-The processor lives in the emonet-cli package that DISCOVER installs from requirements.txt;
-reinstall the module after upgrading emonet-cli so that trainer and package agree.
+The processors live in the emonet-cli package that DISCOVER installs from requirements.txt;
+reinstall the module after upgrading emonet-cli so that trainers and package agree.
 """
 
 import emonet_cli
 from discover_utils.utils.log_utils import log
-from emonet_cli.discover.processor import {processor}  # noqa: F401 (the trainer's create)
+from emonet_cli.discover.processor import {processors}  # noqa: F401 (the trainers' create)
 
 INSTALLED_FOR = "{version}"
 if emonet_cli.__version__ != INSTALLED_FOR:
@@ -40,8 +43,9 @@ class InstallError(EmonetError):
 
 
 def install_module(modules_dir: str | Path, requirement: str | None = None) -> Path:
-    """Write the module into `modules_dir/emonet_cli/` (replacing the files of an earlier
-    install) and return that folder. `requirement` is what DISCOVER pip-installs: by default
+    """Write the module into `modules_dir/emonet_cli/`, its trainers emonet_cli.trainer and
+    emonet_cli_rbdm.trainer (replacing the files of an earlier install), and return that
+    folder. `requirement` is what DISCOVER pip-installs: by default
     `emonet-cli==<this version>`; a local folder, wheel or sdist becomes an absolute
     `emonet-cli @ file://...` reference; any other text is used as written (it must name
     emonet-cli)."""
@@ -54,9 +58,10 @@ def install_module(modules_dir: str | Path, requirement: str | None = None) -> P
     folder = modules_dir / MODULE_FOLDER
     if folder.exists() and not folder.is_dir():
         raise InstallError(f"{folder} exists and is not a folder")
+    processors = ", ".join(spec.processor_class for spec in MODULES)
     files = {
-        TRAINER_NAME: trainer_xml(),
-        SCRIPT_NAME: SCRIPT_TEMPLATE.format(processor=PROCESSOR_CLASS, version=__version__),
+        **{spec.trainer_name: trainer_xml(spec) for spec in MODULES},
+        SCRIPT_NAME: SCRIPT_TEMPLATE.format(processors=processors, version=__version__),
         "requirements.txt": f"{line}\n",
     }
     try:

@@ -1,5 +1,6 @@
-"""The class DISCOVER instantiates for the emonet module (`du-process` builds it from the
-trainer, calls `process_data` on each session, then `to_output`, and saves what it returns).
+"""The classes DISCOVER instantiates for the module's trainers (`du-process` builds one from the
+trainer, calls `process_data` on each session, then `to_output`, and saves what it returns):
+`EmoNetModule` for emonet_cli.trainer, `RbdmModule` for emonet_cli_rbdm.trainer.
 
 It runs the same streaming pipeline as `emonet analyze` on the session's video file, so the
 results are the same number for number; only the whole-video outputs DISCOVER's interface
@@ -40,13 +41,15 @@ from emonet_cli.discover.results import (
 from emonet_cli.discover.spec import (
     DIMENSION_IDS,
     EMBEDDING_ID,
+    EMONET_MODULE,
     EXPRESSION_ID,
     INPUT_IDS,
     LANDMARKS_ID,
-    OUTPUT_IDS,
+    RBDM_MODULE,
     STREAM_MEDIA_TYPES,
     VIDEO_ALIASES,
     VIDEO_ID,
+    ModuleSpec,
     RequestError,
     parse_options,
     split_output_id,
@@ -55,10 +58,8 @@ from emonet_cli.errors import EmonetError, InputError
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import MediaReader
 from emonet_cli.models import registry
-from emonet_cli.models.emonet.checkpoint import LoadedModel
 from emonet_cli.outputs.annotation_writers import frame_segments
 
-ANNOTATOR = "emonet"
 EXPRESSION_SCHEME = "emotion"
 
 
@@ -71,6 +72,7 @@ class SessionRun:
     results: VideoResults  # the main person's (the one person's, with a single face)
     classes: Classes  # the model's: names and NOVA colours
     people: dict[str | None, VideoResults] = field(default_factory=dict)  # several: by label
+    spec: ModuleSpec = EMONET_MODULE  # the trainer that ran: its model names the annotations
 
 
 class EmoNetModule(Processor):
@@ -78,34 +80,36 @@ class EmoNetModule(Processor):
     (continuous), optionally `landmarks` and `embedding` streams."""
 
     chainable = False
-    family = registry.DEFAULT_FAMILY  # the entry of models.registry this module runs
+    spec: ModuleSpec = EMONET_MODULE  # the trainer it answers, and the family that runs
 
     def __init__(self, model_io=None, opts: dict | None = None, trainer=None):
         super().__init__(model_io=model_io, opts=dict(opts or {}), trainer=trainer)
         try:
-            self.module_options = parse_options(opts)
+            self.module_options = parse_options(opts, self.spec)
             loaded = self._load_model()
-            self.predictor = registry.family(self.family).predictor_for(
+            self.predictor = registry.family(self.spec.family).predictor_for(
                 loaded, self.module_options.device, self.module_options.precision
             )
         except EmonetError as error:
             raise error.with_traceback(None) from None  # the message says it all
         log(
-            f"emonet: {loaded.nclass}-class weights {loaded.path} (SHA-256 {loaded.sha256}), "
-            f"device {self.predictor.device}, precision {self.predictor.precision}"
+            f"emonet: {self.spec.model_name}, {loaded.nclass}-class weights {loaded.path} "
+            f"(SHA-256 {loaded.sha256}), device {self.predictor.device}, "
+            f"precision {self.predictor.precision}"
         )
 
-    def _load_model(self) -> LoadedModel:
-        """The published weights with `num_expressions` classes, or the `weights` file with
-        its own classes (num_expressions, always sent by NOVA, is then ignored)."""
+    def _load_model(self) -> Any:
+        """The family's published weights (EmoNet's with `num_expressions` classes), or the
+        `weights` file with its own classes (num_expressions, always sent by NOVA, is then
+        ignored). Returns what the family's loader returns."""
+        family = registry.family(self.spec.family)
         weights = self.module_options.weights
         if weights:
             path = Path(weights).expanduser()
             if not path.is_file():
                 raise InputError(f"option weights: no such file {path}")
-            return registry.family(self.family).load(weights=path, progress=False)
-        nclass = self.module_options.num_expressions
-        return registry.family(self.family).load(nclass=nclass, progress=False)
+            return family.load(weights=path, progress=False)
+        return family.load(nclass=self.module_options.num_expressions, progress=False)
 
     def process_data(self, ds_manager) -> SessionRun:
         session = self.get_session_manager(ds_manager)
@@ -125,12 +129,14 @@ class EmoNetModule(Processor):
             raise error.with_traceback(None) from None
 
     def _analyse(self, session: SessionManager) -> SessionRun:
-        check_ids(session.input_data, session.output_data_templates)
+        check_ids(session.input_data, session.output_data_templates, self.spec)
         video = video_file(session.input_data)
         with contextlib.closing(MediaReader(video)) as probe:  # the frame size, for the boxes
             info = probe.info
         if info.is_image:
-            raise InputError(f"{video}: the emonet module analyses videos, not still images")
+            raise InputError(
+                f"{video}: the {self.spec.family} module analyses videos, not still images"
+            )
         options = self.module_options
         box_source = box_source_for(session.input_data, info, options.detection())
         if options.max_faces > 1 and box_source.detect is None:
@@ -168,7 +174,8 @@ class EmoNetModule(Processor):
             log(f"emonet: {name}{len(results)} frames, {int(results.face.sum())} with a face")
         if len(finished) > 1:
             log(f"emonet: the plain output ids are {main}'s, who has the most analysed frames")
-        return SessionRun(session, info, finished[main], self.predictor.classes, finished)
+        classes = self.predictor.classes
+        return SessionRun(session, info, finished[main], classes, finished, self.spec)
 
     def _output(self, run: SessionRun, output_id: str, template: Any) -> Any:
         request = request_for(run.session, output_id)
@@ -194,18 +201,30 @@ class EmoNetModule(Processor):
         return feature_stream(run, output_id, meta)
 
 
-def check_ids(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
-    """Refuse ids the module does not know: a misspelt `face_bb` must not go unnoticed."""
+class RbdmModule(EmoNetModule):
+    """RBDM on a session's video, answering DISCOVER's rbdm request (`input_data`, `face_bb`
+    -> `expression`, `valence`, `arousal`; option `batch_size`) through the same pipeline.
+    Unlike DISCOVER's module, it writes the head's valence (its first output) as `valence`."""
+
+    spec = RBDM_MODULE
+
+
+def check_ids(
+    inputs: Mapping[str, Any], outputs: Mapping[str, Any], spec: ModuleSpec = EMONET_MODULE
+) -> None:
+    """Refuse ids `spec`'s trainer does not know: a misspelt `face_bb` must not go unnoticed.
+    Every trainer takes the video as `video` or `input_data`."""
     outputs = {split_output_id(output_id)[0]: None for output_id in outputs}
-    for kind, given, known in (("input", inputs, INPUT_IDS), ("output", outputs, OUTPUT_IDS)):
+    known_outputs = spec.output_ids
+    for kind, given, known in (("input", inputs, INPUT_IDS), ("output", outputs, known_outputs)):
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise RequestError(
-                f"unknown {kind} id {', '.join(unknown)}: the emonet module's {kind}s are "
-                f"{', '.join(known)}"
+                f"unknown {kind} id {', '.join(unknown)}: the {spec.family} module's {kind}s "
+                f"are {', '.join(known)}"
             )
     if not outputs:
-        raise RequestError(f"the request names no output: give some of {', '.join(OUTPUT_IDS)}")
+        raise RequestError(f"the request names no output: give some of {', '.join(known_outputs)}")
 
 
 def active_outputs(session: SessionManager) -> list[str]:
@@ -229,7 +248,7 @@ def video_file(inputs: Mapping[str, Any]) -> Path:
         raise InputError(f"input {given[0]!r} is not a video stream ({type(video).__name__})")
     path = getattr(video.meta_data, "file_path", None)
     if path is None:
-        raise InputError(f"input {given[0]!r}: the emonet module needs the video as a file")
+        raise InputError(f"input {given[0]!r}: the module needs the video as a file")
     return Path(path)
 
 
@@ -271,11 +290,11 @@ def expression_annotation(
     annotation = DiscreteAnnotation(
         scheme=DiscreteAnnotationScheme(name=name, classes=classes),
         data=rows,
-        annotator=request.get("annotator") or _meta(template, "annotator") or ANNOTATOR,
+        annotator=request.get("annotator") or _meta(template, "annotator") or run.spec.family,
         duration=int(rows["to"][-1]),
         **meta,
     )
-    annotation.meta_data.description = f"EmoNet ({run.classes.nclass} classes)"
+    annotation.meta_data.description = f"{run.spec.model_name} ({run.classes.nclass} classes)"
     return annotation
 
 
@@ -300,7 +319,7 @@ def dimension_annotation(
     return ContinuousAnnotation(
         scheme=scheme,
         data=rows,
-        annotator=request.get("annotator") or _meta(template, "annotator") or ANNOTATOR,
+        annotator=request.get("annotator") or _meta(template, "annotator") or run.spec.family,
         duration=int(round(len(rows) / sample_rate * 1000)),
         **meta,
     )

@@ -1,6 +1,7 @@
-"""What the DISCOVER module declares: its input and output ids, its trainer file, and its
-options with their defaults. The trainer is generated from these tables, so the defaults NOVA
-shows and the ones the processor applies cannot drift apart."""
+"""What the DISCOVER module declares: for each of its trainers (EmoNet's, RBDM's), the input and
+output ids, the trainer file and the options with their defaults. The trainers are generated
+from these tables, so the defaults NOVA shows and the ones the processor applies cannot drift
+apart."""
 
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ from emonet_cli.errors import EmonetError
 from emonet_cli.faces.detection.source import DetectionSettings
 from emonet_cli.models.emonet.model import NCLASS_CHOICES
 
-PROCESSOR_CLASS = "EmoNetModule"
+# One script for every trainer of the folder: DISCOVER makes one environment per module folder.
 SCRIPT_NAME = "emonet_cli_module.py"
-TRAINER_NAME = "emonet_cli.trainer"
 
 VIDEO_ID = "video"
-VIDEO_ALIASES = ("input_data",)  # the id DISCOVER's own emonet README uses
+VIDEO_ALIASES = ("input_data",)  # the id DISCOVER's own emonet and rbdm modules use
 FACE_BOXES_ID = "face_bb"
 EXPRESSION_ID = "expression"
 DIMENSION_IDS = ("valence", "arousal")
@@ -66,15 +66,16 @@ class ModuleIO:
     active: bool = True
 
 
-MODULE_IOS = (
-    ModuleIO("input", VIDEO_ID, "stream:Video", "video"),
-    ModuleIO("input", FACE_BOXES_ID, f"stream:SSIStream:{BLAZEFACE_BOXES}", "face_bounding_box"),
+BOX_INPUT = ModuleIO(
+    "input", FACE_BOXES_ID, f"stream:SSIStream:{BLAZEFACE_BOXES}", "face_bounding_box"
+)
+ANNOTATION_OUTPUTS = (
     ModuleIO("output", EXPRESSION_ID, "annotation:Discrete", "emotion"),
     *(ModuleIO("output", d, "annotation:Continuous", d) for d in DIMENSION_IDS),
-    *(
-        ModuleIO("output", i, f"stream:SSIStream:{STREAM_MEDIA_TYPES[i]}", f"emonet_{i}", False)
-        for i in (LANDMARKS_ID, EMBEDDING_ID)
-    ),
+)
+STREAM_OUTPUTS = tuple(
+    ModuleIO("output", i, f"stream:SSIStream:{STREAM_MEDIA_TYPES[i]}", f"emonet_{i}", False)
+    for i in (LANDMARKS_ID, EMBEDDING_ID)
 )
 
 
@@ -95,7 +96,7 @@ class Option:
         return f"{{{self.name}:{self.kind}:{values}}}"
 
 
-OPTIONS = (
+EMONET_OPTIONS = (
     Option("num_expressions", "LIST", 8, tuple(sorted(NCLASS_CHOICES, reverse=True))),
     Option("batch_size", "STRING", AnalysisSettings().batch_size),
     Option("face_detection_min_conf", "STRING", DEFAULT_MIN_FACE_CONF),
@@ -106,8 +107,70 @@ OPTIONS = (
     Option("track_confirm", "STRING", 1),
     Option("weights", "STRING", ""),
 )
-DEFAULTS = {option.name: option.default for option in OPTIONS}
-OPTION_NAMES = tuple(DEFAULTS)
+DEFAULTS = {option.name: option.default for option in EMONET_OPTIONS}
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One trainer of the module folder: the model family (models.registry) it runs, the
+    processor class DISCOVER creates for it, what it reads and writes, and its options."""
+
+    family: str
+    model_name: str  # in the trainer's and the annotations' descriptions
+    processor_class: str
+    trainer_name: str
+    description: str
+    ios: tuple[ModuleIO, ...]
+    options: tuple[Option, ...]
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {option.name: option.default for option in self.options}
+
+    @property
+    def output_ids(self) -> tuple[str, ...]:
+        return tuple(io.id for io in self.ios if io.kind == "output")
+
+
+EMONET_MODULE = ModuleSpec(
+    family="emonet",
+    model_name="EmoNet",
+    processor_class="EmoNetModule",
+    trainer_name="emonet_cli.trainer",
+    description=(
+        f"EmoNet (emonet-cli {__version__}): facial expression (5 or 8 classes), valence and "
+        "arousal per video frame, from BlazeFace boxes"
+    ),
+    ios=(
+        ModuleIO("input", VIDEO_ID, "stream:Video", "video"),
+        BOX_INPUT,
+        *ANNOTATION_OUTPUTS,
+        *STREAM_OUTPUTS,
+    ),
+    options=EMONET_OPTIONS,
+)
+# DISCOVER's rbdm trainer: input_data and face_bb in; expression, valence, arousal out; option
+# batch_size. RBDM has 8 classes and no landmarks or embedding: num_expressions and the
+# streams are not offered.
+RBDM_MODULE = ModuleSpec(
+    family="rbdm",
+    model_name="RBDM",
+    processor_class="RbdmModule",
+    trainer_name="emonet_cli_rbdm.trainer",
+    description=(
+        f"RBDM (emonet-cli {__version__}), DISCOVER's multitask MobileNetV2: 8 facial "
+        "expressions, valence and arousal per video frame, from BlazeFace boxes. Valence is "
+        "written as valence and arousal as arousal (DISCOVER's rbdm module swaps the two)"
+    ),
+    ios=(
+        # As DISCOVER's rbdm trainer declares it (`video` is accepted as well).
+        ModuleIO("input", VIDEO_ALIASES[0], "stream:Video", "video"),
+        BOX_INPUT,
+        *ANNOTATION_OUTPUTS,
+    ),
+    options=tuple(option for option in EMONET_OPTIONS if option.name != "num_expressions"),
+)
+MODULES = (EMONET_MODULE, RBDM_MODULE)  # the trainers `install_module` writes
 
 
 @dataclass(frozen=True)
@@ -139,14 +202,17 @@ class ModuleOptions:
         )
 
 
-def parse_options(given: dict[str, Any] | None) -> ModuleOptions:
+def parse_options(given: dict[str, Any] | None, spec: ModuleSpec = EMONET_MODULE) -> ModuleOptions:
     """Options as NOVA sends them (typed JSON) or as `du-process --opt_str` parses them
-    (numbers and True/False converted, anything else left a string): both are accepted."""
+    (numbers and True/False converted, anything else left a string): both are accepted, if
+    `spec`'s trainer declares them."""
     given = dict(given or {})
-    unknown = sorted(set(given) - set(OPTION_NAMES))
+    unknown = sorted(set(given) - set(spec.defaults))
     if unknown:
-        known = ", ".join(OPTION_NAMES)
-        raise RequestError(f"unknown option {', '.join(unknown)}: the emonet module takes {known}")
+        known = ", ".join(spec.defaults)
+        raise RequestError(
+            f"unknown option {', '.join(unknown)}: the {spec.family} module takes {known}"
+        )
     values: dict[str, Any] = {}
     if "num_expressions" in given:
         values["num_expressions"] = _integer("num_expressions", given["num_expressions"])
@@ -223,8 +289,8 @@ def _boolean(name: str, value: Any) -> bool:
     raise RequestError(f"{name} must be True or False, not {value!r}")
 
 
-def trainer_xml() -> str:
-    """The module's `.trainer` file: its inputs and outputs, the processor class and script,
+def trainer_xml(spec: ModuleSpec = EMONET_MODULE) -> str:
+    """The `.trainer` file of `spec`: its inputs and outputs, the processor class and script,
     and the options with their defaults. It names no weights: the processor finds them by the
     CLI's rules."""
     root = ET.Element("trainer", {"ssi-v": "5"})
@@ -235,14 +301,11 @@ def trainer_xml() -> str:
         {
             "backend": "nova-server",
             "category": "Emotion",
-            "description": (
-                f"EmoNet (emonet-cli {__version__}): facial expression (5 or 8 classes), "
-                "valence and arousal per video frame, from BlazeFace boxes"
-            ),
+            "description": spec.description,
             "is_iterable": "False",
         },
     )
-    for io in MODULE_IOS:
+    for io in spec.ios:
         attributes = {
             "type": io.kind,
             "id": io.id,
@@ -256,9 +319,9 @@ def trainer_xml() -> str:
         root,
         "model",
         {
-            "create": PROCESSOR_CLASS,
+            "create": spec.processor_class,
             "script": SCRIPT_NAME,
-            "optstr": ";".join(option.declaration() for option in OPTIONS),
+            "optstr": ";".join(option.declaration() for option in spec.options),
         },
     )
     ET.indent(root, space="    ")

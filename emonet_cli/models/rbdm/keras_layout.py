@@ -22,12 +22,12 @@ reads). Which of the two the published file is could not be checked without the 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from emonet_cli.models.rbdm.architecture import BLOCKS, EXPRESSION_HEAD, VA_HEAD, keras_layers
-from emonet_cli.models.rbdm.h5weights import standin_arrays
 
 LayerSpec = tuple[str, tuple[tuple[str, tuple[int, ...]], ...]]
 
@@ -122,10 +122,37 @@ def write_keras2_h5(
     return path
 
 
+def standin_arrays(seed: int = 2021) -> dict[str, list[np.ndarray]]:
+    """Deterministic weights (PCG64, one uniform draw per value in layer order), scaled so
+    activations stay O(1): He-like kernels, BatchNorm near identity, variances in [1, 1.5]."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    arrays = {}
+    for name, specs in keras_layers():
+        arrays[name] = []
+        for weight_name, shape in specs:
+            u = rng.random(math.prod(shape)) * 2.0 - 1.0
+            leaf = weight_name.rsplit("/", 1)[1].split(":")[0]
+            if leaf == "kernel":
+                # Depthwise kernels (H, W, C, 1) see H*W inputs, others H*W*I.
+                fan_in = (
+                    math.prod(shape[:2]) if name.endswith("depthwise") else math.prod(shape[:-1])
+                )
+                gain = 2.0 if len(shape) == 2 else 1.2
+                values = gain * u * math.sqrt(3.0 / fan_in)
+            elif leaf == "gamma":
+                values = 1.0 + 0.1 * u
+            elif leaf == "moving_variance":
+                values = 1.0 + 0.25 * (u + 1.0)
+            else:  # beta, moving_mean, bias
+                values = 0.1 * u
+            arrays[name].append(values.reshape(shape).astype(np.float32))
+    return arrays
+
+
 def write_published_layout_standin(
     path: str | Path, seed: int = 2021, whole_model: bool = True, h5py2_strings: bool = False
 ) -> Path:
     """A stand-in for MobileNetV2_RMSE_E060_L10.8965_RMSE0.3812.h5 in tf.keras 2's layout,
-    holding `h5weights.standin_arrays(seed)` (deterministic PCG64 values, BN variances > 0)."""
+    holding `standin_arrays(seed)` (deterministic PCG64 values, BN variances > 0)."""
     arrays = standin_arrays(seed)
     return write_keras2_h5(path, keras2_layers(), arrays, whole_model, h5py2_strings)
