@@ -16,8 +16,9 @@ from typing import Any
 
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop
+from emonet_cli.models.emotic.lookup import EMOTIC_LOOKUP
+from emonet_cli.models.published import EMONET_LOOKUP, PUBLISHED, PublishedWeights, WeightsLookup
 from emonet_cli.models.rbdm.preprocess import RBDM_CROP
-from emonet_cli.models.weights import PUBLISHED, PublishedWeights
 
 # What a family's predictions can hold, per face; each family names the ones it gives.
 RESULT_KINDS = ("expression", "valence", "arousal", "landmarks", "embedding")
@@ -29,7 +30,8 @@ class ModelFamily:
 
     `loader` names a function (weights, nclass, offline, progress) -> a loaded model with
     `model`, `path` and `sha256`; `predictor` names the class that runs a loaded model on
-    batches of crops, as Predictor(model, device, precision)."""
+    batches of crops, as Predictor(model, device, precision). `lookup` says how its weights
+    are found (`emonet weights`, `--weights`)."""
 
     name: str
     title: str
@@ -40,6 +42,17 @@ class ModelFamily:
     outputs: tuple[str, ...]
     weights: Mapping[int, PublishedWeights]  # the published files, by expression classes
     trainable: bool = False  # `emonet finetune` can adapt it
+    # How its weights are found, when more than `weights` and $EMONET_{NAME}_WEIGHTS says it.
+    weights_lookup: WeightsLookup | None = None
+
+    @property
+    def lookup(self) -> WeightsLookup:
+        """How its weights file is found: `weights_lookup`, else its `weights` and the variable
+        $EMONET_{NAME}_WEIGHTS (a file or folder), named in messages by the title's first part."""
+        if self.weights_lookup is not None:
+            return self.weights_lookup
+        label = self.title.split(",")[0]
+        return WeightsLookup(self.name, label, self.weights, f"EMONET_{self.name.upper()}_WEIGHTS")
 
     def load(self, weights=None, nclass=None, offline: bool = False, progress: bool = True):
         """The family's weights found (or fetched), checked and built into its network."""
@@ -68,6 +81,7 @@ EMONET = ModelFamily(
     outputs=RESULT_KINDS,
     weights=PUBLISHED,
     trainable=True,
+    weights_lookup=EMONET_LOOKUP,
 )
 
 RBDM_FILE = "MobileNetV2_RMSE_E060_L10.8965_RMSE0.3812.h5"
@@ -102,6 +116,14 @@ def family(name: str) -> ModelFamily:
         return FAMILIES[name]
     except KeyError:
         raise EmonetError(f"unknown model {name!r}: use one of {', '.join(FAMILIES)}") from None
+
+
+def weights_lookups() -> dict[str, WeightsLookup]:
+    """How every family's weights are found, by name, for `emonet weights`; EMOTIC's too until
+    it has an entry here (its weights are converted and looked for before it runs)."""
+    lookups = {name: entry.lookup for name, entry in FAMILIES.items()}
+    lookups.setdefault(EMOTIC_LOOKUP.family, EMOTIC_LOOKUP)
+    return lookups
 
 
 def trainable_families() -> tuple[str, ...]:
