@@ -34,22 +34,25 @@ def load_weights_only(path: str | os.PathLike, refused_hint: str = "") -> object
     corrupt files are WeightsErrors too."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols of plain pickles; the error below says enough.
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"refusing to load {path}: it holds Python objects other than tensors, and "
-            f"unpickling those could run code{'; ' + refused_hint if refused_hint else ''}"
-        ) from None
-    except OSError as exc:
+        file = open(path, "rb")
+    except OSError as exc:  # missing, a folder, no permission: the file system's answer
         raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError... for bad files
-        raise WeightsError(
-            f"{path} is not a PyTorch checkpoint, or it is truncated or corrupt "
-            f"({first_sentence(exc)})"
-        ) from None
+    # Opened here, so that an OSError of torch's reader (EINVAL of a cut zip) means corrupt.
+    with file, warnings.catch_warnings():
+        # torch warns about pickle protocols of plain pickles; the error below says enough.
+        warnings.simplefilter("ignore")
+        try:
+            return torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise WeightsError(
+                f"refusing to load {path}: it holds Python objects other than tensors, and "
+                f"unpickling those could run code{'; ' + refused_hint if refused_hint else ''}"
+            ) from None
+        except Exception as exc:  # torch raises RuntimeError, EOFError, OSError... for bad files
+            raise WeightsError(
+                f"{path} is not a PyTorch checkpoint, or it is truncated or corrupt "
+                f"({first_sentence(exc)})"
+            ) from None
 
 
 def named_tensors(loaded: object, path: str | os.PathLike) -> dict[str, torch.Tensor]:

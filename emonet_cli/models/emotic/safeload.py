@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from emonet_cli.errors import WeightsError
-from emonet_cli.formats.fileio import atomic_path
+from emonet_cli.formats.fileio import atomic_open
 from emonet_cli.models.emotic.lookup import (
     BODY_FILE,
     CONTEXT_FILE,
@@ -188,8 +188,10 @@ def convert_emotic(src_dir: str | os.PathLike, out_path: str | os.PathLike) -> s
     state = read_published(src_dir).state_dict()
     out_path = Path(out_path)
     try:
-        with atomic_path(out_path) as partial:
-            torch.save(state, partial)
+        # Through a file object, torch names the archive's records "archive/...", not after the
+        # temporary file: the same published files give the same bytes, and the same SHA-256.
+        with atomic_open(out_path, "wb") as out:
+            torch.save(state, out)
     except (OSError, RuntimeError) as exc:  # torch's zip writer raises RuntimeError
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
         raise WeightsError(f"cannot write {out_path}: {detail}") from None
