@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import contextlib
 import hashlib
 import io
 import os
@@ -25,137 +24,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from standin import EMOTIC_SEED as SEED
+from standin import Emotic, ResNet, fill, published_names, write_published
 from torch import nn
 
 from emonet_cli.errors import InputError, WeightsError
 from emonet_cli.models.emotic import metrics, preprocess, safeload, unpickle
 from emonet_cli.models.emotic.network import EmoticNet
 
-SEED = 2019  # PCG64 seed of the stand-in weights
 PACKAGE = Path(safeload.__file__).resolve().parent
-# torchvision ResNet's children in order (the published Sequentials number them 0..8).
-RESNET_CHILDREN = (
-    "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool",
-)  # fmt: skip
-
-
-# --- stand-ins in the published layout ------------------------------------------------------
-
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock, as its pickles name it; never run (the reference forward
-    below is functional)."""
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or in_planes != planes:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
-            )
-        self.stride = stride
-
-
-class ResNet(nn.Module):
-    """A whole torchvision ResNet-18 (with its classifier), as prepare_models.py saves it."""
-
-    def __init__(self, classes: int = 365):
-        super().__init__()
-        for name, child in zip(RESNET_CHILDREN, backbone_children()):
-            self.add_module(name, child)
-        self.fc = nn.Linear(512, classes)
-
-
-class Emotic(nn.Module):
-    """The reference's fusion head, as its pickles name it (module set per stand-in)."""
-
-    def __init__(self):
-        super().__init__()
-        self.num_context_features = 512
-        self.num_body_features = 512
-        self.fc1 = nn.Linear(1024, 256)
-        self.bn1 = nn.BatchNorm1d(256)
-        self.d1 = nn.Dropout(p=0.5)
-        self.fc_cat = nn.Linear(256, 26)
-        self.fc_cont = nn.Linear(256, 3)
-        self.relu = nn.ReLU()
-
-
-BasicBlock.__module__ = ResNet.__module__ = "torchvision.models.resnet"
-
-
-def backbone_children() -> list[nn.Module]:
-    """torchvision resnet18's children without fc: what the published Sequentials hold."""
-    children = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, 2, 1),
-    ]
-    for in_planes, planes, stride in ((64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)):
-        children.append(
-            nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1))
-        )
-    return [*children, nn.AdaptiveAvgPool2d((1, 1))]
-
-
-@contextlib.contextmanager
-def published_names(emotic_module: str = "__main__"):
-    """The reference's module paths, importable while stand-ins are pickled."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("torchvision", "torchvision.models", "torchvision.models.resnet", "emotic"):
-            mp.setitem(sys.modules, name, types.ModuleType(name))
-        mp.setattr(sys.modules["torchvision.models.resnet"], "BasicBlock", BasicBlock, False)
-        mp.setattr(sys.modules["torchvision.models.resnet"], "ResNet", ResNet, False)
-        mp.setattr(Emotic, "__module__", emotic_module)
-        mp.setattr(sys.modules[emotic_module], "Emotic", Emotic, False)
-        yield
-
-
-def fill(module: nn.Module, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """Deterministic values for every float tensor of `module` (He-scaled weights, positive
-    running variances); returns copies of its state dict, the reference's raw tensors."""
-    state = module.state_dict()
-    norms = {key.rsplit(".", 1)[0] for key in state if key.endswith("running_var")}
-    with torch.no_grad():
-        for key, tensor in state.items():
-            if not tensor.is_floating_point():
-                continue
-            u = rng.random(tensor.numel()) * 2.0 - 1.0
-            stem, leaf = key.rsplit(".", 1)
-            if leaf == "running_mean":
-                values = 0.1 * u
-            elif leaf == "running_var":
-                values = 1.0 + 0.25 * (u + 1.0)
-            elif stem in norms:
-                values = (0.9 + 0.1 * u) if leaf == "weight" else 0.1 * u
-            elif leaf == "weight":
-                values = u * np.sqrt(6.0 / np.prod(tensor.shape[1:]))  # variance 2 / fan-in
-            else:
-                values = 0.05 * u
-            tensor.copy_(torch.from_numpy(values.reshape(tensor.shape).astype(np.float32)))
-    return {key: value.clone() for key, value in module.state_dict().items()}
-
-
-def write_published(folder: Path, emotic_module: str = "__main__") -> dict:
-    """The four published files in `folder`; returns their raw tensors and thresholds."""
-    rng = np.random.Generator(np.random.PCG64(SEED))
-    folder.mkdir(parents=True, exist_ok=True)
-    context, body = nn.Sequential(*backbone_children()), nn.Sequential(*backbone_children())
-    fusion = Emotic()
-    raw = {"context": fill(context, rng), "body": fill(body, rng), "fusion": fill(fusion, rng)}
-    raw["thresholds"] = (0.05 + 0.4 * rng.random(26)).astype(np.float32)
-    with published_names(emotic_module):
-        torch.save(context.eval(), folder / "model_context1.pth")
-        torch.save(body.eval(), folder / "model_body1.pth")
-        torch.save(fusion.eval(), folder / "model_emotic1.pth")
-    np.save(folder / "val_thresholds.npy", raw["thresholds"])
-    return raw
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,13 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
+from local_server import Server, serving
 
 from emonet_cli.cli import cli
 from emonet_cli.errors import WeightsError
@@ -68,47 +67,10 @@ def state_8(standin_weights) -> dict[str, torch.Tensor]:
     return load_state_dict(standin_weights[8])
 
 
-class Server:
-    """A local HTTP server serving `routes` (path -> bytes); other paths are 404."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, bytes] = {}
-        self.truncated: set[str] = set()  # paths whose body stops short of Content-Length
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append(self.path)
-                body = server.routes.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if self.path in server.truncated else body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    server = Server()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    with serving() as running:
+        yield running
 
 
 @pytest.fixture

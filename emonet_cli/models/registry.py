@@ -16,10 +16,11 @@ from typing import Any
 
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.align import PUBLISHED_CROP, ModelInput
+from emonet_cli.models.emotic.lookup import EMOTIC_LOOKUP
 from emonet_cli.models.emotic.metrics import CATEGORIES as EMOTIC_CATEGORIES
 from emonet_cli.models.emotic.preprocess import EMOTIC_VAD_MAX, EMOTIC_VAD_MIN, PERSON_CROP
+from emonet_cli.models.published import EMONET_LOOKUP, PUBLISHED, PublishedWeights, WeightsLookup
 from emonet_cli.models.rbdm.preprocess import RBDM_CROP
-from emonet_cli.models.weights import PUBLISHED, PublishedWeights
 
 # What a family's predictions can hold, per face or person; each family names those it gives.
 # `categories`: scores of several labels that can hold at once, each with its threshold.
@@ -41,7 +42,8 @@ class ModelFamily:
     `loader` names a function (weights, nclass, offline, progress) -> a loaded model with
     `model`, `path` and `sha256`; `predictor` names the class that runs a loaded model on
     batches of what `crop` cuts, as Predictor(model, device, precision) (see
-    models.predictions)."""
+    models.predictions). `lookup` says how its weights are found (`emonet weights`,
+    `--weights`)."""
 
     name: str
     title: str
@@ -57,6 +59,17 @@ class ModelFamily:
     categories: tuple[str, ...] = ()  # the names of its `categories` scores, in output order
     # Its own scale of valence, arousal (and dominance), written beside the [-1, 1] values.
     native_scale: tuple[float, float] | None = None
+    # How its weights are found, when more than `weights` and $EMONET_{NAME}_WEIGHTS says it.
+    weights_lookup: WeightsLookup | None = None
+
+    @property
+    def lookup(self) -> WeightsLookup:
+        """How its weights file is found: `weights_lookup`, else its `weights` and the variable
+        $EMONET_{NAME}_WEIGHTS (a file or folder), named in messages by the title's first part."""
+        if self.weights_lookup is not None:
+            return self.weights_lookup
+        label = self.title.split(",")[0]
+        return WeightsLookup(self.name, label, self.weights, f"EMONET_{self.name.upper()}_WEIGHTS")
 
     def load(self, weights=None, nclass=None, offline: bool = False, progress: bool = True):
         """The family's weights found (or fetched), checked and built into its network."""
@@ -85,6 +98,7 @@ EMONET = ModelFamily(
     outputs=("expression", "valence", "arousal", "landmarks", "embedding"),
     weights=PUBLISHED,
     trainable=True,
+    weights_lookup=EMONET_LOOKUP,
 )
 
 RBDM_FILE = "MobileNetV2_RMSE_E060_L10.8965_RMSE0.3812.h5"
@@ -119,6 +133,7 @@ EMOTIC = ModelFamily(
     crop=PERSON_CROP,
     outputs=("valence", "arousal", "dominance", "categories"),
     weights={},  # published on a file-sharing drive only: converted by the user
+    weights_lookup=EMOTIC_LOOKUP,
     file_boxes="person",
     categories=EMOTIC_CATEGORIES,
     native_scale=(EMOTIC_VAD_MIN, EMOTIC_VAD_MAX),
@@ -139,6 +154,11 @@ def family(name: str) -> ModelFamily:
 def families_giving(*kinds: str) -> tuple[str, ...]:
     """The families whose outputs include every one of `kinds`."""
     return tuple(name for name, entry in FAMILIES.items() if set(kinds) <= set(entry.outputs))
+
+
+def weights_lookups() -> dict[str, WeightsLookup]:
+    """How every family's weights are found, by name, for `emonet weights`."""
+    return {name: entry.lookup for name, entry in FAMILIES.items()}
 
 
 def trainable_families() -> tuple[str, ...]:

@@ -1,81 +1,51 @@
-"""EmoNet weights: where they are looked for, and how they are downloaded and verified (loading
-a checkpoint into the model is `checkpoint.py`'s job, so that this module needs no torch).
+"""Model weights: where a family's file is looked for, and how a published one is downloaded
+and verified (loading it into a network is the family's job, so that this module needs no
+torch; the download itself is `download.py`'s).
 
-Resolution order for the file of an `nclass`-class model:
-  1. an explicit `--weights` file (or folder holding `emonet_{nclass}.pth`),
-  2. `$EMONET_WEIGHTS` (file or folder),
+Every family's file is found the same way (`WeightsLookup` says the file, by expression
+classes, and the variable), in this order:
+  1. an explicit `--weights` file (or folder holding the file),
+  2. the family's variable, e.g. `$EMONET_WEIGHTS` (file or folder),
   3. the checkout's `weights/` folder (source checkouts only),
   4. the user cache folder (see `cache_dir`), where downloads go.
+The functions here look for EmoNet's file unless given another family's `lookup` (the
+registry's `ModelFamily.lookup`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
-import socket
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tqdm import tqdm
-
-from emonet_cli import __version__
-from emonet_cli.constants import NCLASS_CHOICES
 from emonet_cli.errors import WeightsError
-from emonet_cli.formats.fileio import atomic_path
+from emonet_cli.models.download import CHUNK_SIZE, fetch_file
+from emonet_cli.models.published import EMONET_LOOKUP, PublishedWeights, WeightsLookup
+from emonet_cli.models.published import PUBLISHED as PUBLISHED  # its importers' old home
 
 log = logging.getLogger("emonet")
 
-URL_TEMPLATE = (
-    "https://github.com/face-analysis/emonet/raw/refs/heads/master/pretrained/emonet_{nclass}.pth"
-)
-URL_ENV = "EMONET_WEIGHTS_URL"
-SHA256_ENV = "EMONET_WEIGHTS_SHA256_{nclass}"
-WEIGHTS_ENV = "EMONET_WEIGHTS"
 CACHE_ENV = "EMONET_CACHE"
-CHUNK_SIZE = 1 << 20
 # Only a source checkout has this folder; an installed package has no `weights/` beside it.
 CHECKOUT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
 
-@dataclass(frozen=True)
-class PublishedWeights:
-    nclass: int
-    filename: str
-    url: str
-    sha256: str
-
-
-PUBLISHED: dict[int, PublishedWeights] = {
-    nclass: PublishedWeights(
-        nclass=nclass,
-        filename=f"emonet_{nclass}.pth",
-        url=URL_TEMPLATE.replace("{nclass}", str(nclass)),
-        sha256=sha256,
-    )
-    for nclass, sha256 in (
-        (5, "1d8fac689dc04fc65a8a25c050bd5888e1fc794fcf71c2b20a1f2e6b78d933dd"),
-        (8, "52918cffba56f31886e6959f6837266a5f7ef5c0a552baf4c6dabe1e8fa9bc97"),
-    )
-}
-
-
-def expected_weights(nclass: int) -> PublishedWeights:
+def expected_weights(nclass: int, lookup: WeightsLookup = EMONET_LOOKUP) -> PublishedWeights:
     """The published file for `nclass`, with the URL and SHA-256 overrides of the environment
-    (`EMONET_WEIGHTS_URL`, `EMONET_WEIGHTS_SHA256_5`, `EMONET_WEIGHTS_SHA256_8`) applied."""
-    if nclass not in PUBLISHED:
-        raise ValueError(f"nclass must be one of {NCLASS_CHOICES}, not {nclass}")
-    expected = PUBLISHED[nclass]
-    url_template = os.environ.get(URL_ENV)
+    applied (for EmoNet `EMONET_WEIGHTS_URL`, `EMONET_WEIGHTS_SHA256_5`, `..._8`)."""
+    if nclass not in lookup.files:
+        choices = tuple(lookup.files)
+        raise ValueError(f"nclass of {lookup.family} must be one of {choices}, not {nclass}")
+    expected = lookup.files[nclass]
+    url_template = os.environ.get(lookup.url_env)
     if url_template:
-        if "{nclass}" not in url_template:
-            raise WeightsError(f"{URL_ENV} must contain {{nclass}}, got {url_template!r}")
+        # A family with a file per class count needs the count in the URL to tell them apart.
+        if lookup.several and "{nclass}" not in url_template:
+            raise WeightsError(f"{lookup.url_env} must contain {{nclass}}, got {url_template!r}")
         expected = replace(expected, url=url_template.replace("{nclass}", str(nclass)))
-    sha_name = SHA256_ENV.format(nclass=nclass)
+    sha_name = lookup.sha256_env(nclass)
     sha256 = os.environ.get(sha_name)
     if sha256:
         expected = replace(expected, sha256=checked_sha256(sha256, sha_name))
@@ -106,7 +76,9 @@ def checkout_weights_dir() -> Path | None:
 @dataclass(frozen=True)
 class Candidate:
     """A place the weights are looked for. `named` is the file or folder the user gave (with
-    --weights or $EMONET_WEIGHTS): a named file must exist, a named folder is only searched."""
+    --weights or the family's variable): a named file must exist, a named folder is only
+    searched. `path` is the file looked for there, or the named folder itself when it holds
+    the family's `folder_files` instead."""
 
     source: str
     path: Path
@@ -116,21 +88,38 @@ class Candidate:
     def is_named_file(self) -> bool:
         return self.named is not None and not self.named.is_dir()
 
+    @property
+    def is_folder(self) -> bool:
+        return self.path == self.named and self.path.is_dir()
 
-def named_candidate(source: str, named: Path, filename: str) -> Candidate:
-    path = named / filename if named.is_dir() else named
+    @property
+    def holds_weights(self) -> bool:
+        return self.path.is_file() or self.is_folder
+
+
+def named_candidate(
+    source: str, named: Path, filename: str, folder_files: tuple[str, ...] = ()
+) -> Candidate:
+    if not named.is_dir():
+        return Candidate(source, named, named)
+    path = named / filename
+    if not path.is_file() and any((named / name).is_file() for name in folder_files):
+        path = named
     return Candidate(source, path, named)
 
 
-def candidates(nclass: int, weights: str | Path | None = None) -> list[Candidate]:
+def candidates(
+    nclass: int, weights: str | Path | None = None, lookup: WeightsLookup = EMONET_LOOKUP
+) -> list[Candidate]:
     """The places looked in for the `nclass`-class file, in resolution order."""
-    filename = expected_weights(nclass).filename
+    filename = expected_weights(nclass, lookup).filename
     found = []
-    if weights is not None:
-        found.append(named_candidate("--weights", Path(weights).expanduser(), filename))
-    if os.environ.get(WEIGHTS_ENV):
-        env_path = Path(os.environ[WEIGHTS_ENV]).expanduser()
-        found.append(named_candidate(WEIGHTS_ENV, env_path, filename))
+    named = [("--weights", weights), (lookup.env, os.environ.get(lookup.env) or None)]
+    for source, path in named:
+        if path is not None:
+            found.append(
+                named_candidate(source, Path(path).expanduser(), filename, lookup.folder_files)
+            )
     checkout = checkout_weights_dir()
     if checkout is not None:
         found.append(Candidate("checkout", checkout / filename))
@@ -138,9 +127,11 @@ def candidates(nclass: int, weights: str | Path | None = None) -> list[Candidate
     return found
 
 
-def find_candidate(nclass: int, weights: str | Path | None = None) -> Candidate | None:
-    for candidate in candidates(nclass, weights):
-        if candidate.path.is_file():
+def find_candidate(
+    nclass: int, weights: str | Path | None = None, lookup: WeightsLookup = EMONET_LOOKUP
+) -> Candidate | None:
+    for candidate in candidates(nclass, weights, lookup):
+        if candidate.holds_weights:
             return candidate
         if candidate.named is not None and not candidate.named.exists():
             raise WeightsError(f"{candidate.source}: {candidate.named} does not exist")
@@ -149,45 +140,59 @@ def find_candidate(nclass: int, weights: str | Path | None = None) -> Candidate 
     return None
 
 
-def find_weights(nclass: int, weights: str | Path | None = None) -> Path | None:
+def find_weights(
+    nclass: int, weights: str | Path | None = None, lookup: WeightsLookup = EMONET_LOOKUP
+) -> Path | None:
     """The file that would be used for the `nclass`-class model, or None if there is none.
-    A `weights` path or `$EMONET_WEIGHTS` naming nothing that exists is a WeightsError."""
-    found = find_candidate(nclass, weights)
+    A `weights` path or the family's variable naming nothing that exists is a WeightsError."""
+    found = find_candidate(nclass, weights, lookup)
     return found.path if found is not None else None
 
 
-def placement_hint(nclass: int, folder: Path | None = None) -> str:
-    expected = expected_weights(nclass)
+def placement_hint(
+    nclass: int, folder: Path | None = None, lookup: WeightsLookup = EMONET_LOOKUP
+) -> str:
+    expected = expected_weights(nclass, lookup)
     return (
         f"place {expected.filename} (SHA-256 {expected.sha256}) in {folder or cache_dir()}, "
-        f"or set {WEIGHTS_ENV} or pass --weights to use a file elsewhere"
+        f"or set {lookup.env} or pass --weights to use a file elsewhere"
     )
 
 
 def weights_not_found(
-    nclass: int, weights: str | Path | None = None, why: str = ""
+    nclass: int,
+    weights: str | Path | None = None,
+    why: str = "",
+    lookup: WeightsLookup = EMONET_LOOKUP,
 ) -> WeightsError:
     """The one-line error for weights found nowhere: where they were looked for, and how to
     put them in place (`why` says why they were not downloaded instead)."""
-    looked_in = ", ".join(str(c.path.parent) for c in candidates(nclass, weights))
+    looked_in = ", ".join(str(c.path.parent) for c in candidates(nclass, weights, lookup))
+    expected = expected_weights(nclass, lookup)
+    where = f"no {lookup.subject(nclass)} in {looked_in}{' ' + why if why else ''}"
+    if not expected.url:
+        return WeightsError(f"{where}: {lookup.how_to_get}")
     return WeightsError(
-        f"no weights for the {nclass}-class model in {looked_in}{' ' + why if why else ''}: "
-        f"run `emonet weights fetch --nclass {nclass}`, or download "
-        f"{expected_weights(nclass).url} and {placement_hint(nclass)}"
+        f"{where}: run `{lookup.fetch_command(nclass)}`, or download {expected.url} and "
+        f"{placement_hint(nclass, lookup=lookup)}"
     )
 
 
 def resolve_weights(
-    nclass: int, weights: str | Path | None = None, offline: bool = False, progress: bool = True
+    nclass: int,
+    weights: str | Path | None = None,
+    offline: bool = False,
+    progress: bool = True,
+    lookup: WeightsLookup = EMONET_LOOKUP,
 ) -> Path:
     """The file to use for the `nclass`-class model; downloaded to the cache if found nowhere,
     unless `offline`."""
-    found = find_weights(nclass, weights)
+    found = find_weights(nclass, weights, lookup)
     if found is not None:
         return found
     if offline:
-        raise weights_not_found(nclass, weights, "and --offline forbids downloading them")
-    return fetch_weights(nclass, progress=progress)
+        raise weights_not_found(nclass, weights, "and --offline forbids downloading them", lookup)
+    return fetch_weights(nclass, progress=progress, lookup=lookup)
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,8 @@ class WeightsStatus:
     sha256: str | None
     published_as: int | None  # nclass of the expected file with this SHA-256, if any
     selected: bool  # the file resolution picks
+    checkable: bool = True  # False: no published SHA-256 to check it against (made here)
+    folder: bool = False  # a named folder holding the family's folder_files
 
     @property
     def verified(self) -> bool:
@@ -209,9 +216,13 @@ class WeightsStatus:
     @property
     def verdict(self) -> str:
         """'missing', or the size and whether the file is the published one."""
+        if self.folder:
+            return "folder of the published files"
         if self.size is None:
             return "missing"
         size = f"{self.size / 1e6:.1f} MB"
+        if not self.checkable:
+            return f"{size}  present, SHA-256 {self.sha256}"
         if self.verified:
             return f"{size}  verified"
         if self.published_as is not None:
@@ -219,25 +230,35 @@ class WeightsStatus:
         return f"{size}  not the published file"
 
 
-def weights_inventory(nclass: int) -> list[WeightsStatus]:
+def weights_inventory(nclass: int, lookup: WeightsLookup = EMONET_LOOKUP) -> list[WeightsStatus]:
     """Every place the `nclass`-class file is looked for, in resolution order, with what is
     there. Unlike `find_weights`, a named path that does not exist is listed, not an error."""
-    known = {expected_weights(n).sha256: n for n in NCLASS_CHOICES}
+    known = {expected_weights(n, lookup).sha256: n for n in lookup.files}
+    known.pop("", None)
+    checkable = bool(expected_weights(nclass, lookup).sha256)
     rows = []
     selected_seen = False
-    for candidate in candidates(nclass):
+    for candidate in candidates(nclass, lookup=lookup):
         if candidate.path.is_file():
             sha256 = sha256_file(candidate.path)
             size = candidate.path.stat().st_size
         else:
             sha256 = size = None
-        selected = sha256 is not None and not selected_seen
+        selected = candidate.holds_weights and not selected_seen
         selected_seen = selected_seen or selected
         published_as = known.get(sha256) if sha256 else None
         rows.append(
             WeightsStatus(
-                nclass, candidate.source, candidate.path, size, sha256, published_as, selected
-            )
+                nclass,
+                candidate.source,
+                candidate.path,
+                size,
+                sha256,
+                published_as,
+                selected,
+                checkable,
+                candidate.is_folder,
+            )  # fmt: skip
         )
     return rows
 
@@ -258,16 +279,18 @@ def sha256_file(path: str | os.PathLike) -> str:
     return _sha256_cache[key]
 
 
+def remember_sha256(path: Path, digest: str) -> None:
+    """Record the SHA-256 of a file just written, so that it is not read again to hash it."""
+    stat = path.stat()
+    _sha256_cache[(str(path.resolve()), stat.st_size, stat.st_mtime_ns)] = digest
+
+
 def hash_contents(path: Path) -> str:
     hasher = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
             hasher.update(chunk)
     return hasher.hexdigest()
-
-
-class DownloadFailed(Exception):
-    """A network failure, with a short reason for the message."""
 
 
 def fetch_weights(
@@ -277,12 +300,16 @@ def fetch_weights(
     sha256: str | None = None,
     progress: bool = True,
     timeout: float = 30.0,
+    lookup: WeightsLookup = EMONET_LOOKUP,
 ) -> Path:
     """Download the `nclass`-class weights into `dest_dir` (default: the cache folder) and
     check their SHA-256. The file appears only once complete and verified; a verified file
-    already there is kept without downloading."""
-    expected = expected_weights(nclass)
+    already there is kept without downloading. A family whose file has no URL is an error
+    saying how to get it."""
+    expected = expected_weights(nclass, lookup)
     url = url or expected.url
+    if not url:
+        raise WeightsError(f"the {lookup.label} weights cannot be downloaded: {lookup.how_to_get}")
     sha256 = checked_sha256(sha256, "sha256") if sha256 else expected.sha256
     dest_dir = Path(dest_dir) if dest_dir is not None else cache_dir()
     target = dest_dir / expected.filename
@@ -297,77 +324,7 @@ def fetch_weights(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WeightsError(f"cannot create {dest_dir}: {exc.strerror or exc}") from None
-
-    log.info("downloading %s to %s", url, target)
-    try:
-        with atomic_path(target) as tmp:
-            digest = download(url, tmp, timeout, progress, expected.filename)
-            if digest != sha256:
-                raise WeightsError(
-                    f"the file downloaded from {url} has SHA-256 {digest}, not the expected "
-                    f"{sha256}; it was not kept (a proxy or mirror may serve another file)"
-                )
-    except DownloadFailed as exc:
-        raise WeightsError(
-            f"could not download {url} ({exc}); {placement_hint(nclass, dest_dir)}"
-        ) from None
-    except OSError as exc:
-        raise WeightsError(f"cannot write {target}: {exc.strerror or exc}") from None
-    stat = target.stat()
-    _sha256_cache[(str(target.resolve()), stat.st_size, stat.st_mtime_ns)] = digest
+    hint = placement_hint(nclass, dest_dir, lookup)
+    digest = fetch_file(url, target, sha256, hint, progress, timeout)
+    remember_sha256(target, digest)
     return target
-
-
-def download(url: str, out_path: Path, timeout: float, progress: bool, label: str) -> str:
-    """Stream `url` into `out_path`, hashing as it goes; returns the hex SHA-256.
-    Network failures raise DownloadFailed; failures to write stay OSError."""
-    hasher = hashlib.sha256()
-    with open_url(url, timeout) as response, open(out_path, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=label,
-            file=sys.stderr,
-            disable=not (progress and sys.stderr.isatty()),
-        ) as bar:
-            received = 0
-            while chunk := read_chunk(response, timeout):
-                hasher.update(chunk)
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and received != total:
-        raise DownloadFailed(f"the connection ended after {received} of {total} bytes")
-    return hasher.hexdigest()
-
-
-def open_url(url: str, timeout: float) -> http.client.HTTPResponse:
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": f"emonet-cli/{__version__}"})
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        raise DownloadFailed(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise DownloadFailed(network_reason(exc.reason, timeout)) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise DownloadFailed(network_reason(exc, timeout)) from None
-    except ValueError as exc:  # a malformed URL
-        raise DownloadFailed(str(exc)) from None
-
-
-def read_chunk(response: http.client.HTTPResponse, timeout: float) -> bytes:
-    try:
-        return response.read(CHUNK_SIZE)
-    except (OSError, http.client.HTTPException) as exc:  # e.g. the server hung up mid-body
-        raise DownloadFailed(network_reason(exc, timeout)) from None
-
-
-def network_reason(reason: object, timeout: float) -> str:
-    if isinstance(reason, socket.timeout):
-        return f"no answer within {timeout:g} s"
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return str(reason) or type(reason).__name__

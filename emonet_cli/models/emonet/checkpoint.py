@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from emonet_cli.constants import DEFAULT_NCLASS, NCLASS_CHOICES, Classes
 from emonet_cli.errors import WeightsError
 from emonet_cli.models.emonet.model import EmoNet
+from emonet_cli.models.torchfile import check_finite, load_weights_only, named_tensors, summarize
 from emonet_cli.models.weights import find_candidate, resolve_weights, sha256_file
 
 log = logging.getLogger("emonet")
@@ -41,68 +40,19 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict | None]:
     """The tensors of a checkpoint (as load_state_dict) and its METADATA_KEY entry, None
     when it has none."""
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols of plain pickles; the error below says enough.
-            warnings.simplefilter("ignore")
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"refusing to load {path}: it holds Python objects other than tensors, and "
-            "unpickling those could run code"
-        ) from None
-    except OSError as exc:
-        raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError... for bad files
-        text = str(exc).strip()
-        first_sentence = text.splitlines()[0].split(". ")[0][:120] if text else ""
-        detail = f"{type(exc).__name__}: {first_sentence}" if first_sentence else type(exc).__name__
-        raise WeightsError(
-            f"{path} is not a PyTorch checkpoint, or it is truncated or corrupt ({detail})"
-        ) from None
-
+    loaded = load_weights_only(path)
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise WeightsError(f"{path} holds a {type(loaded).__name__}, not a state dict")
-    metadata = loaded.get(METADATA_KEY)
+    metadata = loaded.get(METADATA_KEY) if isinstance(loaded, Mapping) else None
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise WeightsError(f"{path}: {METADATA_KEY!r} is not a dict of metadata")
         loaded = {key: value for key, value in loaded.items() if key != METADATA_KEY}
-    not_tensors = [
-        repr(key)
-        for key, value in loaded.items()
-        if not (isinstance(key, str) and isinstance(value, torch.Tensor))
-    ]
-    if not_tensors:
-        raise WeightsError(
-            f"{path} is not a state dict (names to tensors): {summarize(not_tensors)} "
-            f"{'is' if len(not_tensors) == 1 else 'are'} not a named tensor"
-        )
-    state = dict(loaded)
+    state = named_tensors(loaded, path)
     if state and all(key.startswith(MODULE_PREFIX) for key in state):
         state = {key[len(MODULE_PREFIX) :]: value for key, value in state.items()}
-    not_finite = [
-        key
-        for key, value in state.items()
-        if value.is_floating_point() and not bool(torch.isfinite(value).all())
-    ]
-    if not_finite:
-        # Caught here, the message names the weights; the run would otherwise fail on the first
-        # video, as if the video were to blame.
-        raise WeightsError(
-            f"{path}: damaged weights: {summarize(not_finite)} "
-            f"{'holds' if len(not_finite) == 1 else 'hold'} NaN or infinite values"
-        )
+    check_finite(state, path)
     return state, None if metadata is None else dict(metadata)
-
-
-def summarize(keys: list[str], limit: int = 3) -> str:
-    """The first few keys, and how many more there are, for a one-line message."""
-    shown = ", ".join(keys[:limit])
-    return f"{shown} (and {len(keys) - limit} more)" if len(keys) > limit else shown
 
 
 def shape_text(shape: torch.Size) -> str:

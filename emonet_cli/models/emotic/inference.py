@@ -4,7 +4,6 @@ for `--model emotic`."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +13,13 @@ import torch
 from emonet_cli.constants import Classes
 from emonet_cli.devices import autocast, resolve_precision, select_device
 from emonet_cli.errors import WeightsError
+from emonet_cli.models.emotic.lookup import PUBLISHED_FILES, find_emotic_weights
 from emonet_cli.models.emotic.network import EmoticNet
 from emonet_cli.models.emotic.preprocess import emotic_to_signed
-from emonet_cli.models.emotic.safeload import PUBLISHED_FILES, load_emotic, sha256_file
+from emonet_cli.models.emotic.safeload import load_emotic
 from emonet_cli.models.predictions import Predictions
+from emonet_cli.models.weights import sha256_file
 
-WEIGHTS_ENV = "EMONET_EMOTIC_WEIGHTS"
 N_LANDMARKS, EMBEDDING_SIZE = 68, 256  # Predictions' shapes; EMOTIC fills them with NaN
 # People per forward pass on the CPU: two ResNet-18s, about 2.4 GFLOP a person.
 CPU_PEOPLE_PER_PASS = 8
@@ -36,25 +36,10 @@ class LoadedEmotic:
     metadata: dict | None = None
 
 
-def find_emotic_weights(weights: str | Path | None = None) -> Path:
-    """--weights, else $EMONET_EMOTIC_WEIGHTS: the converted file or the published folder."""
-    for source, named in (("--weights", weights), (WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV))):
-        if named:
-            path = Path(named).expanduser()
-            if not path.exists():
-                raise WeightsError(f"{source}: {path} does not exist")
-            return path
-    raise WeightsError(
-        "no EMOTIC weights: get model_context1.pth, model_body1.pth, model_emotic1.pth and "
-        f"val_thresholds.npy (github.com/Tandon-A/emotic), then pass their folder or the "
-        f"converted file with --weights, or set {WEIGHTS_ENV}"
-    )
-
-
 def load_emotic_family(weights=None, nclass: int | None = None, offline=False, progress=True):
-    """The registry's loader: the converted file (or the published folder) read safely,
-    checked and put into `EmoticNet`. (`offline` and `progress` change nothing: the files
-    are never downloaded.)"""
+    """The registry's loader: the converted file (or the published folder), found as
+    lookup.find_emotic_weights says, read safely, checked and put into `EmoticNet`.
+    (`offline` and `progress` change nothing: the files are never downloaded.)"""
     if nclass not in (None, 0):
         raise WeightsError(f"--model emotic has no expression classes (--nclass {nclass})")
     path = find_emotic_weights(weights)

@@ -16,10 +16,7 @@ with `torch.load(weights_only=True)`); `load_emotic` takes that file or the publ
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,14 @@ import numpy as np
 import torch
 
 from emonet_cli.errors import WeightsError
+from emonet_cli.formats.fileio import atomic_open
+from emonet_cli.models.emotic.lookup import (
+    BODY_FILE,
+    CONTEXT_FILE,
+    FUSION_FILE,
+    PUBLISHED_FILES,
+    THRESHOLDS_FILE,
+)
 from emonet_cli.models.emotic.network import N_CATEGORIES, EmoticFusion, EmoticNet
 from emonet_cli.models.emotic.resnet import FEATURES, ResNet18Features, from_sequential_keys
 from emonet_cli.models.emotic.unpickle import (
@@ -37,22 +42,14 @@ from emonet_cli.models.emotic.unpickle import (
     module_tensors,
     read_pickled_model,
 )
-
-CONTEXT_FILE = "model_context1.pth"
-BODY_FILE = "model_body1.pth"
-FUSION_FILE = "model_emotic1.pth"
-THRESHOLDS_FILE = "val_thresholds.npy"
-PUBLISHED_FILES = (CONTEXT_FILE, BODY_FILE, FUSION_FILE, THRESHOLDS_FILE)
-
-
-def summarize(items: list[str], limit: int = 3) -> str:
-    shown = ", ".join(items[:limit])
-    return f"{shown} (and {len(items) - limit} more)" if len(items) > limit else shown
-
-
-def finite(tensor: torch.Tensor) -> bool:
-    # min and max propagate NaN and show infinities, in one pass without a mask to allocate.
-    return bool(torch.isfinite(torch.stack(torch.aminmax(tensor))).all())
+from emonet_cli.models.torchfile import (
+    check_finite,
+    finite,
+    load_weights_only,
+    named_tensors,
+    summarize,
+)
+from emonet_cli.models.weights import sha256_file
 
 
 def fitted(
@@ -80,7 +77,7 @@ def fitted(
     for key, reference in wanted.items():
         value = state[key] if key in state else torch.zeros_like(reference, device="cpu")
         value = value.to(dtype=reference.dtype, device="cpu").contiguous()
-        if value.is_floating_point() and value.numel() and not finite(value):
+        if not finite(value):
             raise WeightsError(f"{source}: damaged weights: {key} holds NaN or infinite values")
         out[key] = value
     return out
@@ -161,6 +158,12 @@ class EmoticWeights:
 def read_published(folder: str | os.PathLike) -> EmoticWeights:
     """The four published files of `folder`, read safely and checked."""
     folder = Path(folder)
+    try:
+        os.listdir(folder)  # so that an unreadable folder is not reported as an empty one
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot read the EMOTIC folder {folder}: {exc.strerror or exc}"
+        ) from None
     absent = [name for name in PUBLISHED_FILES if not (folder / name).is_file()]
     if absent:
         raise WeightsError(
@@ -178,25 +181,18 @@ def read_published(folder: str | os.PathLike) -> EmoticWeights:
     )
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert_emotic(src_dir: str | os.PathLike, out_path: str | os.PathLike) -> str:
     """Write the published folder's weights as one plain state dict of EmoticNet (tensors
-    only); returns the new file's SHA-256. The file appears whole or not at all."""
+    only); returns the new file's SHA-256. Everything is read and checked before anything is
+    written, and the file appears whole or not at all."""
     state = read_published(src_dir).state_dict()
     out_path = Path(out_path)
-    partial = out_path.with_name(out_path.name + ".partial")
     try:
-        torch.save(state, partial)
-        os.replace(partial, out_path)
+        # Through a file object, torch names the archive's records "archive/...", not after the
+        # temporary file: the same published files give the same bytes, and the same SHA-256.
+        with atomic_open(out_path, "wb") as out:
+            torch.save(state, out)
     except (OSError, RuntimeError) as exc:  # torch's zip writer raises RuntimeError
-        partial.unlink(missing_ok=True)
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
         raise WeightsError(f"cannot write {out_path}: {detail}") from None
     return sha256_file(out_path)
@@ -204,26 +200,9 @@ def convert_emotic(src_dir: str | os.PathLike, out_path: str | os.PathLike) -> s
 
 def read_converted(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of a file written by convert_emotic, loaded with weights_only=True."""
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"refusing to load {path}: it holds Python objects other than tensors; a published "
-            f"EMOTIC file is read from its folder (with {', '.join(PUBLISHED_FILES)})"
-        ) from None
-    except OSError as exc:
-        raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
-    except Exception as exc:
-        raise WeightsError(
-            f"{path} is not a PyTorch file, or it is corrupt ({first_line(exc)})"
-        ) from None
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise WeightsError(f"{path} is not a state dict (names to tensors)")
+    hint = f"a published EMOTIC file is read from its folder (with {', '.join(PUBLISHED_FILES)})"
+    state = named_tensors(load_weights_only(path, refused_hint=hint), path)
+    check_finite(state, path)
     return state
 
 

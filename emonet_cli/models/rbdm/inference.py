@@ -3,7 +3,6 @@ predictor for `--model rbdm`."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +17,10 @@ from emonet_cli.models.rbdm.architecture import CLASS_NAMES, EXPRESSION_CLASSES
 from emonet_cli.models.rbdm.h5weights import read_keras_h5
 from emonet_cli.models.rbdm.network import RbdmNet
 from emonet_cli.models.registry import RBDM
-from emonet_cli.models.weights import cache_dir, checkout_weights_dir, sha256_file
+from emonet_cli.models.weights import find_weights, sha256_file, weights_not_found
 
-WEIGHTS_ENV = "EMONET_RBDM_WEIGHTS"
+LOOKUP = RBDM.lookup
+WEIGHTS_ENV = LOOKUP.env  # EMONET_RBDM_WEIGHTS
 PUBLISHED = RBDM.weights[EXPRESSION_CLASSES]  # the registry's table: file name, URL, SHA-256
 FILENAME, URL, SHA256 = PUBLISHED.filename, PUBLISHED.url, PUBLISHED.sha256
 N_LANDMARKS, EMBEDDING_SIZE = 68, 256  # Predictions' shapes; RBDM fills them with NaN
@@ -39,22 +39,12 @@ class LoadedRbdm:
 
 def find_rbdm_weights(weights: str | Path | None = None) -> Path:
     """--weights, else $EMONET_RBDM_WEIGHTS, else the published file in the checkout's
-    weights/ or the cache. Not downloaded: the one-line error says where to get it."""
-    for source, named in (("--weights", weights), (WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV))):
-        if named:
-            path = Path(named).expanduser()
-            path = path / FILENAME if path.is_dir() else path
-            if not path.is_file():
-                raise WeightsError(f"{source}: {path} does not exist")
-            return path
-    folders = [d for d in (checkout_weights_dir(), cache_dir()) if d is not None]
-    for folder in folders:
-        if (folder / FILENAME).is_file():
-            return folder / FILENAME
-    raise WeightsError(
-        f"no RBDM weights in {', '.join(map(str, folders))}: download {URL} "
-        f"(SHA-256 {SHA256}) into {cache_dir()}, or set {WEIGHTS_ENV} or pass --weights"
-    )
+    weights/ or the cache, looked for as every family's weights (models/weights.py). Not
+    downloaded here (`emonet weights fetch rbdm` does): the one-line error says how to get it."""
+    found = find_weights(EXPRESSION_CLASSES, weights, LOOKUP)
+    if found is None:
+        raise weights_not_found(EXPRESSION_CLASSES, weights, lookup=LOOKUP)
+    return found
 
 
 def load_rbdm(weights=None, nclass: int | None = None, offline: bool = False, progress=True):
