@@ -23,8 +23,8 @@ from emonet_cli.models.emotic.lookup import (
     find_emotic_weights,
 )
 from emonet_cli.models.published import EMONET_LOOKUP
-from emonet_cli.models.rbdm.h5weights import write_standin_h5
 from emonet_cli.models.rbdm.inference import find_rbdm_weights, load_rbdm
+from emonet_cli.models.rbdm.keras_layout import write_published_layout_standin
 from emonet_cli.models.registry import FAMILIES, family, weights_lookups
 from emonet_cli.models.weights import fetch_weights, weights_inventory
 
@@ -51,7 +51,7 @@ def server() -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def rbdm_h5(tmp_path_factory) -> bytes:
     """A stand-in of RBDM's published .h5, as bytes to serve."""
-    return write_standin_h5(tmp_path_factory.mktemp("rbdm") / RBDM_FILE).read_bytes()
+    return write_published_layout_standin(tmp_path_factory.mktemp("rbdm") / RBDM_FILE).read_bytes()
 
 
 # --- one lookup for every family -------------------------------------------------------------
