@@ -80,23 +80,23 @@ def run_baseline(args: argparse.Namespace) -> dict:
 
 
 def video_crops(video: Path, stream: Path, count: int, crop=None):
-    """The first `count` face crops of the video, as the pipeline makes them with `crop` (a
-    family's FaceCrop; default EmoNet's)."""
-    import numpy as np
-
+    """The model input of the video's first `count` faces, as the pipeline cuts and batches
+    it with `crop` (a family's ModelInput for the stream's face boxes; default EmoNet's)."""
     from emonet_cli.faces import read_boxes
-    from emonet_cli.faces.align import PUBLISHED_CROP, crop_frame
+    from emonet_cli.faces.align import PUBLISHED_CROP
+    from emonet_cli.faces.lookup import FrameFace
     from emonet_cli.media.video import MediaReader
 
-    crop = crop or PUBLISHED_CROP
+    crop = (crop or PUBLISHED_CROP).for_boxes("face")
     crops = []
     with MediaReader(video) as reader:
         boxes = read_boxes(stream, frame_size=(reader.info.width, reader.info.height))
         for frame in reader:
-            crops.append(crop_frame(frame, crop.matrix(boxes.boxes[frame.index]), crop.size))
+            face = FrameFace(boxes.boxes[frame.index], float(boxes.conf[frame.index]))
+            crops.append(crop.cut(frame, face)[0])
             if len(crops) == count:
                 break
-    return np.stack(crops)
+    return crop.stack(crops)
 
 
 def run_model(args: argparse.Namespace) -> dict:

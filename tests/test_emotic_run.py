@@ -130,7 +130,7 @@ def analysed_video(family_weights, tmp_path_factory):
     return sample, out
 
 
-def test_a_video_with_face_boxes_writes_every_file(analysed_video):
+def test_a_video_with_face_boxes_writes_every_file(analysed_video, family_weights):
     sample, out = analysed_video
     stem = sample.video.stem
     expected = {f"{stem}.csv", f"{stem}.emonet.json"}
@@ -140,6 +140,20 @@ def test_a_video_with_face_boxes_writes_every_file(analysed_video):
     rows = rows_of(out / f"{stem}.csv")
     assert len(rows) == sample.frames
     assert [row["face"] == "1" for row in rows] == list(sample.face_frames)
+    # Every one of those files is what makes the results complete for --skip-existing.
+    again = run_cli(
+        "analyze", sample.video, "--bbox", sample.boxes, "--box-kind", "face", "--model",
+        "emotic", "-o", out, "--skip-existing",
+    )  # fmt: skip
+    assert again.stdout.startswith("skipped ")
+    (out / f"{stem}.happiness.annotation").unlink()
+    redone = run_cli(
+        "analyze", sample.video, "--bbox", sample.boxes, "--box-kind", "face", "--model",
+        "emotic", "--weights", family_weights["emotic"], "--device", "cpu", "--precision",
+        "fp32", "-o", out, "--skip-existing", "--quiet",
+    )  # fmt: skip
+    assert not redone.stdout.startswith("skipped ")
+    assert (out / f"{stem}.happiness.annotation").exists()
 
 
 def test_face_boxes_are_grown_into_upper_bodies(analysed_video, family_weights):
@@ -244,10 +258,16 @@ def test_what_emotic_cannot_do_is_one_line(args, message, pictures, family_weigh
     assert not list(tmp_path.iterdir())
 
 
-def test_render_and_a_bad_label_file_say_why(pictures, family_weights, tmp_path):
+def test_render_plot_and_a_bad_label_file_say_why(
+    pictures, analysed_video, family_weights, tmp_path
+):
     folder, _ = pictures
     proc = run_cli("render", folder / "coffee.png", "--model", "emotic", check=False)
     assert proc.returncode == 2 and "'emotic' is not one of" in proc.stderr
+    sample, out = analysed_video
+    proc = run_cli("plot", out / f"{sample.video.stem}.csv", "-o", tmp_path / "p.png", check=False)
+    assert proc.returncode == 1 and "results of a model without expressions" in proc.stderr
+    assert not (tmp_path / "p.png").exists()
     bad = tmp_path / "labels.csv"
     bad.write_text(
         "image,x1,y1,x2,y2,categories,valence,arousal,dominance\ncoffee.png,1,1,9,9,Joy,,,\n"

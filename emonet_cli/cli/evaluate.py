@@ -86,7 +86,6 @@ def evaluate_command(
 
     from emonet_cli.evaluate.labels import AFFECTNET_IDS, read_labels
     from emonet_cli.evaluate.scoring import evaluate, evaluation_report, format_table
-    from emonet_cli.outputs.writers import write_json
 
     prepare_to_run(quiet)
     show_progress = not quiet and sys.stderr.isatty()
@@ -124,15 +123,11 @@ def evaluate_command(
         )
     click.echo(format_table(evaluation))
     if output is not None:
-        report = evaluation_report(
-            evaluation,
-            labels=labels,
-            images_root=images_root,
-            weights_path=Path(provenance["weights"]),
-            weights_sha256=provenance["weights_sha256"],
+        weights = {"weights_path": Path(provenance["weights"])}
+        save_report(
+            output,
+            evaluation_report(evaluation, **sources(labels, images_root, weights, provenance)),
         )
-        write_json(output, report)
-        log.info("report written to %s", output)
 
 
 def evaluate_categories(
@@ -140,19 +135,30 @@ def evaluate_categories(
 ) -> None:
     """`emonet evaluate` of a family with categories (EMOTIC): its table, and its report."""
     from emonet_cli.evaluate.emotic import evaluate_people, format_people_table, people_report
-    from emonet_cli.outputs.writers import write_json
 
     evaluation = evaluate_people(people, images_root, predictor, batch_size, limit, progress)
     for line, image, reason in evaluation.unreadable[:UNREADABLE_SHOWN]:
         log.warning("skipped %s (line %d): %s", image, line, reason)
     click.echo(format_people_table(evaluation))
     if output is not None:
-        report = people_report(
-            evaluation,
-            labels=labels,
-            images_root=images_root,
-            weights=provenance["weights"],
-            weights_sha256=provenance["weights_sha256"],
+        weights = {"weights": provenance["weights"]}
+        save_report(
+            output, people_report(evaluation, **sources(labels, images_root, weights, provenance))
         )
-        write_json(output, report)
-        log.info("report written to %s", output)
+
+
+def sources(labels: Path, images_root: Path, weights: dict, provenance: dict) -> dict:
+    """What a report records of where its numbers come from."""
+    return {
+        "labels": labels,
+        "images_root": images_root,
+        **weights,
+        "weights_sha256": provenance["weights_sha256"],
+    }
+
+
+def save_report(output: Path, report: dict) -> None:
+    from emonet_cli.outputs.writers import write_json
+
+    write_json(output, report)
+    log.info("report written to %s", output)

@@ -20,6 +20,7 @@ from emonet_cli.models.registry import DEFAULT_FAMILY, ModelFamily, family
 SUMMARY_SUFFIX = ".emonet.json"  # S.emonet.json beside S.csv (see writers)
 DIMENSIONS = ("valence", "arousal", "dominance")  # in [-1, 1], in every family that gives them
 CATEGORY_SEPARATOR = ";"  # between the categories reported in a CSV cell
+TEXT_COLUMNS = ("expression_name", "categories")  # the results CSV's columns that are no numbers
 CSV_BASE_COLUMNS = (
     "frame",
     "time",
@@ -229,7 +230,7 @@ def read_results_csv(path: Path) -> dict[str, np.ndarray]:
         values = [row[j] for row in body]
         columns[name] = (
             np.array(values)
-            if name == "expression_name"
+            if name in TEXT_COLUMNS
             else np.array([float(v) for v in values], dtype=np.float64)
         )
     return columns
@@ -295,6 +296,11 @@ def read_results(path: str | Path) -> Results:
         detail = str(error) if isinstance(error, ValueError) else "a row is shorter than the header"
         raise FormatError(f"{path}: not an emonet results CSV ({detail})") from None
     missing = [name for name in CSV_BASE_COLUMNS if name not in columns]
+    if missing and "categories" in columns:
+        raise FormatError(
+            f"{path}: results of a model without expressions (EMOTIC's categories): "
+            "render and plot draw expressions"
+        )
     if missing:
         raise FormatError(f"{path}: not an emonet results CSV (no column {', '.join(missing)})")
     names = probability_classes(columns, path.with_suffix(SUMMARY_SUFFIX))
