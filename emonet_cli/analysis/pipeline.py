@@ -75,13 +75,11 @@ class ResultGroup:
 def face_matrix(
     face: FrameFace, min_conf: float, crop: FaceCrop = PUBLISHED_CROP
 ) -> tuple[np.ndarray | None, float]:
-    """The affine of `crop` for a frame's face and its confidence; None and 0 when it is no
-    usable face."""
-    if face.whole_frame:
-        return crop.whole_frame(face.box[2], face.box[3]), face.conf
-    if not face.usable(min_conf):
+    """The affine that `crop` warps a frame's face with, and its confidence; None and 0 when
+    the face is not analysed."""
+    if not analysed(face, min_conf):
         return None, 0.0
-    return crop.matrix(face.box), face.conf
+    return crop.face_matrix(face), face.conf
 
 
 def analysed(face: FrameFace, min_conf: float) -> bool:

@@ -124,11 +124,14 @@ class FaceCrop:
             raise InputError(f"this model reads faces: it takes face boxes, not {kind} boxes")
         return self
 
-    def cut(self, frame: Frame, face: FrameFace) -> tuple[np.ndarray, np.ndarray]:
+    def face_matrix(self, face: FrameFace) -> np.ndarray:
+        """The affine for a face: of its box, or of the whole frame that is the face."""
         if face.whole_frame:
-            matrix = self.whole_frame(int(face.box[2]), int(face.box[3]))
-        else:
-            matrix = self.matrix(face.box)
+            return self.whole_frame(int(face.box[2]), int(face.box[3]))
+        return self.matrix(face.box)
+
+    def cut(self, frame: Frame, face: FrameFace) -> tuple[np.ndarray, np.ndarray]:
+        matrix = self.face_matrix(face)
         return crop_frame(frame, matrix, self.size), matrix
 
     def stack(self, items: Sequence[np.ndarray]) -> np.ndarray:
