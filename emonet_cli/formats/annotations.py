@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
-from emonet_cli.formats.fileio import PendingFile
+from emonet_cli.formats.fileio import HeaderAndDataWriter, PendingFile
 from emonet_cli.formats.streams import (
     FILE_TYPES,
     ascii_rows,
@@ -95,7 +95,7 @@ def _rows(dtype: np.dtype, **columns: np.ndarray) -> np.ndarray:
     return rows
 
 
-class _AnnotationWriter:
+class _AnnotationWriter(HeaderAndDataWriter):
     """Writes rows batch by batch; the data file `X.annotation~` and then the header
     `X.annotation` appear only on close(), abort() leaves nothing."""
 
@@ -134,23 +134,6 @@ class _AnnotationWriter:
         ET.SubElement(root, "meta", self._meta)
         root.append(self._scheme)
         self._header = pending_header(self.header, root)
-
-    def publish(self) -> Path:
-        """Give the finished annotation its names, data first; returns its header path."""
-        self._data.publish()
-        self._header.publish()
-        return self.header
-
-    def close(self) -> Path:
-        """Publish the annotation; returns its header path."""
-        self.finish()
-        return self.publish()
-
-    def abort(self) -> None:
-        """Remove what was written."""
-        self._data.discard()
-        if self._header is not None:
-            self._header.discard()
 
 
 class DiscreteAnnotationWriter(_AnnotationWriter):

@@ -178,6 +178,35 @@ class PendingFile:
     abort = discard  # the name the output writers use
 
 
+class HeaderAndDataWriter:
+    """A header and its data file (an SSI stream, a NOVA annotation) written as pending files:
+    the subclass's `finish` writes both out, `publish` gives them their names, data first."""
+
+    header: Path
+    _data: PendingFile
+    _header: PendingFile | None
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def publish(self) -> Path:
+        """Give the finished files their names, data first; returns the header's path."""
+        self._data.publish()
+        self._header.publish()
+        return self.header
+
+    def close(self) -> Path:
+        """Finish and publish; returns the header's path."""
+        self.finish()
+        return self.publish()
+
+    def abort(self) -> None:
+        """Remove what was written."""
+        self._data.discard()
+        if self._header is not None:
+            self._header.discard()
+
+
 class WrappedWriter:
     """The finishing steps of an output writer that writes through another (`self._writer`:
     a PendingFile, a stream or an annotation writer)."""

@@ -16,6 +16,7 @@ import numpy as np
 from emonet_cli.errors import FormatError
 from emonet_cli.formats.fileio import (
     NOT_A_REGULAR_FILE,
+    HeaderAndDataWriter,
     PendingFile,
     pending_text,
     unreadable_reason,
@@ -302,7 +303,7 @@ def _ascii_cells(column: np.ndarray) -> list[str]:
     return [str(value) for value in column.tolist()]
 
 
-class StreamWriter:
+class StreamWriter(HeaderAndDataWriter):
     """Writes a one-chunk SSI stream batch by batch. The data file `X.stream~` and then the
     header `X.stream` appear only on close(); abort() leaves nothing."""
 
@@ -366,23 +367,6 @@ class StreamWriter:
         end = format_float(self._count / self.sr)
         ET.SubElement(root, "chunk", {"from": "0", "to": end, "byte": "0", "num": str(self._count)})
         self._header = pending_header(self.header, root)
-
-    def publish(self) -> Path:
-        """Give the finished stream its names, data first; returns its header path."""
-        self._data.publish()
-        self._header.publish()
-        return self.header
-
-    def close(self) -> Path:
-        """Publish the stream; returns its header path."""
-        self.finish()
-        return self.publish()
-
-    def abort(self) -> None:
-        """Remove what was written."""
-        self._data.discard()
-        if self._header is not None:
-            self._header.discard()
 
 
 def write_stream(
