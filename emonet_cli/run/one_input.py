@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from emonet_cli import __version__
 from emonet_cli.analysis.analyze import analyze_file
 from emonet_cli.analysis.pipeline import AnalysisSettings
-from emonet_cli.errors import EmonetError
+from emonet_cli.errors import DeviceMemoryError, EmonetError
 from emonet_cli.faces import BoxSource
 from emonet_cli.formats.fileio import describe_os_error
 from emonet_cli.media.selection import FrameSelection
@@ -106,6 +106,8 @@ def guarded(path: Path, work: Callable[[], Outcome]) -> Outcome:
     """`work()`, with every error one input can cause turned into a failed Outcome."""
     try:
         return work()
+    except DeviceMemoryError as exc:  # every input would fail alike: the run ends here
+        raise DeviceMemoryError(f"{path}: {exc}") from None
     except EmonetError as exc:
         return Outcome(path, "error", error=str(exc))
     except OSError as exc:
