@@ -251,6 +251,19 @@ def test_out_of_memory_in_a_model_call_becomes_one_line_naming_batch_size():
     )
 
 
+def test_gpu_check_ends_at_once_with_one_line_where_no_cuda_is_visible():
+    """benchmarks/gpu_check.sh with every device hidden (CUDA_VISIBLE_DEVICES empty): one
+    line saying so, a non-zero exit, nothing installed or measured."""
+    script = TESTS.parent / "benchmarks" / "gpu_check.sh"
+    env = {**cli_env(), "CUDA_VISIBLE_DEVICES": "", "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 1
+    (line,) = (proc.stdout + proc.stderr).splitlines()
+    assert line.startswith("gpu_check: no CUDA device visible to ") and line.endswith("nothing run")
+
+
 def main() -> int:
     """Every test of this module without pytest: one line each, status 1 on a failure."""
     failed = 0

@@ -22,7 +22,7 @@ from emonet_cli.faces import BoxSource, FrameFace
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, ModelInput, apply_affine, invert_affine
 from emonet_cli.faces.lookup import PeopleLookup
 from emonet_cli.faces.people import OnePerson, open_people
-from emonet_cli.media.tuning import background_thread
+from emonet_cli.media.tuning import background_thread, decoder_threads_beside
 from emonet_cli.media.video import FrameSelection, MediaReader
 from emonet_cli.models.predictions import Predictor, softmax
 from emonet_cli.models.registry import DEFAULT_FAMILY, family
@@ -184,7 +184,9 @@ class Analysis:
         self.crop = self.family.crop.for_boxes(box_source.kind)
         self.n_categories = len(self.family.categories)
         self.dominance = self.family.gives("dominance")
-        self.reader = MediaReader(path, self.settings.selection)
+        # FFmpeg's threads: more when the model is not on the CPU.
+        threads = decoder_threads_beside(getattr(predictor, "device", "cpu"))
+        self.reader = MediaReader(path, self.settings.selection, threads)
         self.info = self.reader.info
         try:
             self.lookup = open_people(box_source, self.info)
