@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.errors import EmonetError
 from emonet_cli.outputs.writers import is_complete
 from emonet_cli.run.one_input import Outcome, analyze_one, mirrored
@@ -122,6 +123,8 @@ def analyze_task(
         return Outcome(path, "error", error=str(exc))
     written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
     predictor, provenance = worker_model(model)
+    # Model calls of one shape, as in a local run (the same bytes).
+    predictor = SharedModel(predictor, settings.batch_size)
     return analyze_one(path, source, predictor, provenance, settings=settings, options=written)
 
 

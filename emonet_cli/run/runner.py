@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli.analysis.pipeline import AnalysisSettings
+from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
 from emonet_cli.faces.faces_csv import FACES_SUFFIX
 from emonet_cli.outputs.writers import OutputOptions, is_complete
+from emonet_cli.run.in_flight import default_decoders, run_in_flight
 from emonet_cli.run.one_input import (
     ModelOptions,
     Outcome,
@@ -62,10 +64,15 @@ def run_many(
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
     executor=None,
+    decoders: int | None = None,
 ) -> Iterator[Outcome]:
     """Analyse each (path, sub-folder) of `media` (as `video.find_media` lists them) and yield
     its Outcome. `progress(path)` may return a context manager with `total` and `update(n)`
     (a tqdm bar) to follow the frames of each input.
+
+    `decoders` inputs are decoded at once and their faces batched together into the one
+    model (see in_flight.py); None: one beside a model on the CPU, more beside an accelerator
+    (in_flight.default_decoders). Each input's files are the same bytes whatever the number.
 
     With `executor`, a dask.distributed Client, each input is a task on its cluster and the
     Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
@@ -87,6 +94,21 @@ def run_many(
             on_warning=on_warning,
         )
         return
+    decoders = default_decoders(model.device) if decoders is None else decoders
+    if decoders > 1:
+        yield from run_in_flight(
+            media,
+            decoders=decoders,
+            boxes=boxes,
+            model=model,
+            settings=settings,
+            options=options,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            progress=progress,
+            on_warning=on_warning,
+        )
+        return
     predictor = provenance = None
     for path, subfolder in media:
         try:
@@ -100,6 +122,8 @@ def run_many(
                 continue
             if predictor is None:  # loaded on first need
                 predictor, provenance = model.load()
+                # Model calls of one shape, as with several inputs in flight (same bytes).
+                predictor = SharedModel(predictor, settings.batch_size)
             outcome = analyze_one(
                 path,
                 source,
