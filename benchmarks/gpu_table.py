@@ -68,7 +68,7 @@ def rbdm_loaded():
 
     model = RbdmNet()
     load_keras_weights(model, standin_arrays())
-    return LoadedRbdm(model.eval(), model.nclass, Path("standin"), "")
+    return LoadedRbdm(model.eval(), model.nclass, Path("standin"), "", None)
 
 
 def network_gflop(predictor, inputs) -> float:
@@ -141,6 +141,11 @@ def whole_process(label: str, inputs: list[Path], weights: Path, args, *extra: s
     return {"label": label, "frames": frames, "wall_s": wall, "fps": frames / wall}
 
 
+def rate(value: float) -> str:
+    """A rate with the digits that matter: thousands on a GPU, a few on a CPU (--quick)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
+
+
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
@@ -152,11 +157,11 @@ def measure(args) -> None:
     import importlib.util
 
     import torch
-    from emonet_cli.run.in_flight import default_decoders
     from standin import STANDIN_MAKERS
 
     from emonet_cli.devices import select_device
     from emonet_cli.models import registry
+    from emonet_cli.run.in_flight import default_decoders
 
     device = select_device(args.device)
     started = time.perf_counter()
@@ -201,20 +206,20 @@ def measure(args) -> None:
         print(f"  {run['label']}: {run['fps']:.0f} frames/s", flush=True)
 
     print()
-    rows = [("measurement", "frames/s", "of the model alone", "model GFLOP/s", "of bf16 peak",
+    rows = [("measurement", "frames/s", "of the model alone", "model GFLOP/s", "of matmul peak",
              "peak GPU MB")]  # fmt: skip
     for model in models:
-        rate = model["fps"] * model["gflop"]
+        gflops = model["fps"] * model["gflop"]
         memory = f"{model['peak_mb']:.0f}" if model["peak_mb"] is not None else "n/a"
         rows.append((f"{model['family']} model alone, {model['precision']}, batch "
-                     f"{args.batch_size}", f"{model['fps']:.0f}", "1.00", f"{rate:.0f}",
-                     f"{100 * rate / peak:.1f}%", memory))  # fmt: skip
+                     f"{args.batch_size}", rate(model["fps"]), "1.00", f"{gflops:.0f}",
+                     f"{100 * gflops / peak:.1f}%", memory))  # fmt: skip
     for run in runs:
         alone = models[1 if run["label"].startswith("RBDM") else 0]["fps"]
-        rows.append((run["label"] + " (whole process)", f"{run['fps']:.0f}",
+        rows.append((run["label"] + " (whole process)", rate(run["fps"]),
                      f"{run['fps'] / alone:.2f}", "", "", ""))  # fmt: skip
     for feed in feeds:
-        rows.append((f"feed alone, {feed['in_flight']} input(s) in flight", f"{feed['fps']:.0f}",
+        rows.append((f"feed alone, {feed['in_flight']} input(s) in flight", rate(feed["fps"]),
                      f"{feed['fps'] / models[0]['fps']:.2f}", "", "", ""))  # fmt: skip
     print(table(rows))
     fed = max(feed["fps"] for feed in feeds)
