@@ -17,9 +17,12 @@ PYTHON=${PYTHON:-python3}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 1
 
-if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
+# Devices hidden, or no NVIDIA driver's device node: said before torch's import (seconds).
+if { [ -n "${CUDA_VISIBLE_DEVICES+set}" ] && [ -z "$CUDA_VISIBLE_DEVICES" ]; } \
+    || [ ! -e /dev/nvidiactl ] \
+    || ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
     >/dev/null 2>&1; then
-    echo "gpu_check: no CUDA device visible to $PYTHON (torch.cuda.is_available() is false): nothing run"
+    echo "gpu_check: no CUDA device visible to $PYTHON (hidden, no NVIDIA driver, or torch sees none): nothing run"
     exit 1
 fi
 

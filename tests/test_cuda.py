@@ -96,7 +96,7 @@ def model_inputs(family: str, count: int = 6):
     box shifted a little (faces for EmoNet and RBDM, people for EMOTIC)."""
     from skimage import data
 
-    from emonet_cli.faces.lookup import FrameFace
+    from emonet_cli.faces import FrameFace
     from emonet_cli.media.frames import Frame
     from emonet_cli.models import registry
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.errors import EmonetError
 from emonet_cli.outputs.writers import is_complete
@@ -121,7 +122,7 @@ def analyze_task(
         source = boxes.source_for(path, subfolder)
     except EmonetError as exc:
         return Outcome(path, "error", error=str(exc))
-    written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+    written = mirrored(outputs_of(options, source), subfolder)
     predictor, provenance = worker_model(model)
     # Model calls of one shape, as in a local run (the same bytes).
     predictor = SharedModel(predictor, settings.batch_size)
@@ -173,7 +174,7 @@ def run_on_cluster(
                 yield from settled
                 return
             continue
-        written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+        written = mirrored(outputs_of(options, source), subfolder)
         if skip_existing and is_complete(path, written, settings.selection):
             settled.append(Outcome(path, "skipped"))
         else:

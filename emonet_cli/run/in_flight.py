@@ -20,10 +20,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.analysis.shared_model import RunStopped, SharedModel
 from emonet_cli.errors import EmonetError
@@ -136,8 +136,7 @@ def run_in_flight(
             except EmonetError as exc:
                 pending.append(Outcome(path, "error", error=str(exc)))
             else:
-                detected = source.detect is not None  # the detector's boxes are written too
-                written = mirrored(replace(options, box_stream=detected), subfolder)
+                written = mirrored(outputs_of(options, source), subfolder)
                 if skip_existing and is_complete(path, written, settings.selection):
                     pending.append(Outcome(path, "skipped"))
                 else:
