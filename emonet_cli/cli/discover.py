@@ -17,7 +17,7 @@ def discover_group() -> None:
 
     \b
     Example:
-      emonet discover-module install /srv/discover/modules"""
+      emonet discover-module install discover/modules"""
 
 
 @discover_group.command("install")
@@ -35,9 +35,8 @@ def discover_install(modules_dir: Path, requirement: str | None) -> None:
     failed.
 
     \b
-    Examples:
-      emonet discover-module install /srv/discover/modules
-      emonet discover-module install /srv/discover/modules --requirement /src/emonet-cli"""
+    Example:
+      emonet discover-module install discover/modules"""
     from emonet_cli.discover.install import install_module
     from emonet_cli.discover.spec import MODULES
 

@@ -85,7 +85,7 @@ def weights_fetch(model: str, nclass: str | None, dest: Path | None) -> None:
     Examples:
       emonet weights fetch
       emonet weights fetch --nclass all
-      emonet weights fetch rbdm --dest /srv/emonet-weights"""
+      emonet weights fetch rbdm --dest shared-weights/"""
     from emonet_cli.models.weights import fetch_weights
 
     lookup = LOOKUPS[model]
