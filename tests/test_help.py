@@ -9,7 +9,7 @@ import re
 import click
 import pytest
 from cli_helpers import run_cli
-from doc_commands import check_command, command_words
+from doc_commands import ROOT, check_command, command_words
 
 from emonet_cli.cli import cli
 
@@ -100,3 +100,9 @@ def test_the_real_help_shows_sentences_and_examples_unwrapped(path, command):
     if isinstance(command, click.Group):
         for name in command.list_commands(click.Context(command)):
             assert f" {first_sentence(command.commands[name])}\n" in shown, name
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=IDS)
+def test_the_pages_a_help_names_exist(path, command):
+    for page in re.findall(r"\b(?:docs/[\w-]+\.md|README\.md)", command.help or ""):
+        assert (ROOT / page).is_file(), page

@@ -42,7 +42,7 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     With --max-faces N > 1, every face up to N per frame is tracked, and each person K gets
     S.faceK.stream and S.faceK.keypoints.stream (their face, as DISCOVER writes its one
     face), all of them S.faces.csv. Exit status: 0 all inputs done, 1 any failed, 2 usage
-    error.
+    error. More: docs/analyze.md.
 
     \b
     Examples:

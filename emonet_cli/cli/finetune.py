@@ -137,7 +137,7 @@ def finetune_command(labels, images, output_dir, classes, colors, init, epochs, 
     emotion,pixels,Usage. Each epoch prints a line and writes metrics.csv; best.pth is the
     epoch with the best validation score (ACC, or the mean of ACC and the CCCs of valence and
     arousal when labelled); last.pth lets --resume continue. Exit status: 0 done, 1 failed,
-    2 usage error.
+    2 usage error. More: docs/evaluate-finetune.md.
 
     \b
     Examples:

@@ -65,7 +65,7 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
 
     The results are S.csv and S.landmarks.stream from `emonet analyze` when they cover every
     frame; otherwise the model runs (with the model options) and nothing else is written.
-    Exit status: 0 done, 1 failed, 2 usage error.
+    Exit status: 0 done, 1 failed, 2 usage error. More: docs/analyze.md.
 
     \b
     Examples:
@@ -121,7 +121,7 @@ def plot_command(csvs: tuple[Path, ...], output: Path | None, width: int, quiet:
     valence/arousal scatter on the circumplex.
 
     Needs matplotlib: pip install 'emonet-cli[plot]'. Exit status: 0 done, 1 failed, 2 usage
-    error.
+    error. More: docs/analyze.md.
 
     \b
     Examples:

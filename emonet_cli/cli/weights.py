@@ -58,7 +58,7 @@ def weights_group() -> None:
     MODEL is emonet (the default), rbdm or emotic. Each family's file is looked for in order:
     --weights FILE, its variable ($EMONET_WEIGHTS, $EMONET_RBDM_WEIGHTS,
     $EMONET_EMOTIC_WEIGHTS: a file or folder), the checkout's weights/ folder, then the user
-    cache folder, where downloads and conversions go.
+    cache folder, where downloads and conversions go. More: docs/models.md.
 
     \b
     Examples:
