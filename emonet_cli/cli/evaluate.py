@@ -82,7 +82,9 @@ def evaluate_command(
 
     For --model emotic, LABELS is a CSV with the header image,x1,y1,x2,y2,categories,valence,
     arousal,dominance: the person box, the categories that hold separated by ';', and VAD on
-    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply. More: docs/evaluate-finetune.md.
+    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply.
+
+    More: docs/evaluate-finetune.md.
 
     \b
     Examples:
