@@ -520,7 +520,7 @@ def test_requests_the_module_cannot_honour_say_why():
 
 def test_discover_refuses_ssifeature_before_any_module_runs():
     """DISCOVER's emonet README asks for `file:stream:ssifeature`; hcai-discover-utils' data
-    manager refuses that source tag itself, so our README uses `file:stream:ssistream`."""
+    manager refuses that source tag itself, so docs/discover.md uses `file:stream:ssistream`."""
     with pytest.raises(ValueError, match="Invalid value for data source"):
         parse_src_tag({"src": "file:stream:ssifeature"})
     assert parse_src_tag({"src": "file:stream:ssistream"})[2].value == "ssistream"

@@ -30,7 +30,15 @@ __all__ = ["PRECISION_CHOICES", "cli", "main"]
 @click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Facial affect (expression, valence, arousal, landmarks) in videos with EmoNet."""
+    """Read the facial expression, valence and arousal of the people in videos and images.
+
+    Each command has its own --help; the documentation is README.md and docs/ in the
+    repository.
+
+    \b
+    Examples:
+      emonet analyze clip.mp4
+      emonet analyze --help"""
     ctx.meta[DEBUG_KEY] = debug
     setup_logging()
 

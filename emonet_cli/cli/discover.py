@@ -9,7 +9,15 @@ import click
 
 @click.group("discover-module")
 def discover_group() -> None:
-    """emonet-cli as a DISCOVER module (hcmlab's NOVA processing server)."""
+    """Run emonet-cli as a module of a DISCOVER server.
+
+    DISCOVER is the processing server of the NOVA annotation tool.
+
+    More: docs/discover.md.
+
+    \b
+    Example:
+      emonet discover-module install discover/modules"""
 
 
 @discover_group.command("install")
@@ -20,9 +28,15 @@ def discover_group() -> None:
     "or sdist (by absolute path), or a requirement line.  [default: emonet-cli==VERSION]",
 )
 def discover_install(modules_dir: Path, requirement: str | None) -> None:
-    """Write the module into MODULES_DIR/emonet_cli (DISCOVER's DISCOVER_CML_DIR): its
+    """Install emonet-cli into the modules folder of DISCOVER.
+
+    It writes MODULES_DIR/emonet_cli (MODULES_DIR is DISCOVER's DISCOVER_CML_DIR): its
     trainers (EmoNet's and RBDM's), script and requirements.txt. Exit status: 0 done, 1
-    failed."""
+    failed.
+
+    \b
+    Example:
+      emonet discover-module install discover/modules"""
     from emonet_cli.discover.install import install_module
     from emonet_cli.discover.spec import MODULES
 

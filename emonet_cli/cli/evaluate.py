@@ -64,10 +64,11 @@ def evaluate_command(
     limit: int | None,
     quiet: bool,
 ) -> None:
-    """Score a model on labelled faces and print the EmoNet paper's table: ACC of the
-    expression; CCC, PCC, RMSE and SAGR of valence and arousal. With --model emotic, EMOTIC's
-    metrics on labelled people instead: the AP of each category, their mean, and the mean
-    absolute error of valence, arousal and dominance (1-10).
+    """Score a model on faces whose expressions are known.
+
+    It prints the EmoNet paper's table: ACC of the expression; CCC, PCC, RMSE and SAGR of valence
+    and arousal. With --model emotic, EMOTIC's metrics on labelled people instead: the AP of each
+    category, their mean, and the mean absolute error of valence, arousal and dominance (1-10).
 
     LABELS is AffectNet's CSV (subDirectory_filePath, face_x, face_y, face_width, face_height,
     facial_landmarks, expression, valence, arousal) or a CSV of
@@ -81,7 +82,14 @@ def evaluate_command(
 
     For --model emotic, LABELS is a CSV with the header image,x1,y1,x2,y2,categories,valence,
     arousal,dominance: the person box, the categories that hold separated by ';', and VAD on
-    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply."""
+    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply.
+
+    More: docs/evaluate-finetune.md.
+
+    \b
+    Examples:
+      emonet evaluate test_set.csv --images AffectNet/Manually_Annotated_Images -o report.json
+      emonet evaluate labels.csv --images faces/ --weights model/best.pth"""
     import sys
 
     from emonet_cli.evaluate.labels import AFFECTNET_IDS, read_labels

@@ -126,16 +126,23 @@ def finetune_command(labels, images, output_dir, classes, colors, init, epochs, 
                      lr, weight_decay, schedule, val_split, val, seed, augment, balance,
                      train_fan, family, device, precision, offline, workers, resume,
                      quiet) -> None:  # fmt: skip
-    """Fine-tune EmoNet on labelled faces: the face-alignment network stays frozen, the
-    emotion branch learns (with a new final layer for another number of classes). Then
-    `emonet analyze --weights OUTPUT_DIR/best.pth` writes the new class names.
+    """Train EmoNet on your own labelled faces and classes.
+
+    The face-alignment network stays frozen, the emotion branch learns (with a new final layer for
+    another number of classes). Then `emonet analyze --weights OUTPUT_DIR/best.pth` writes the new
+    class names.
 
     LABELS: a CSV of image,expression,valence,arousal[,x1,y1,x2,y2] (expression: the class
     index; valence and arousal may be empty), AffectNet's CSV, or FER2013's
     emotion,pixels,Usage. Each epoch prints a line and writes metrics.csv; best.pth is the
     epoch with the best validation score (ACC, or the mean of ACC and the CCCs of valence and
     arousal when labelled); last.pth lets --resume continue. Exit status: 0 done, 1 failed,
-    2 usage error."""
+    2 usage error. More: docs/evaluate-finetune.md.
+
+    \b
+    Examples:
+      emonet finetune labels.csv --images faces/ -o model/ --classes calm,pain,joy
+      emonet analyze session.mp4 --weights model/best.pth"""
     import sys
 
     if val is not None and val_split is not None:
