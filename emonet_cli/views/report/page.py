@@ -150,15 +150,20 @@ def write_page(
             counts[row.status] = counts.get(row.status, 0) + 1
             counts["few"] += few
         data.append(_clean(_row_data(i, row, parent if row.person else None, page_folder, sets)))
-        body.append(_table_row(i, row, values, shown[i], few, parent if row.person else None))
+        where = Path(values["record"]).parent.as_posix() if values["record"] else "."
+        name = html.escape(shown[i])
+        if where != ".":
+            name += f" <small>in {html.escape(where)}/</small>"
+        body.append(_table_row(i, row, values, name, few, parent if row.person else None))
     inputs = counts["ok"] + counts["failed"]
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     title = f"emonet report: {results.name or results}"
     heading = (
         f"{inputs} inputs: {counts['ok']} analysed, "
-        f'<span class="chip failed">{counts["failed"]} failed</span> '
-        f'<span class="chip few">{counts["few"]} with a face in under '
-        f"{100 * few_faces:.0f}% of frames</span>"
+        f'<span class="chip {"failed" if counts["failed"] else "none"}">'
+        f"{counts['failed']} failed</span> "
+        f'<span class="chip {"few" if counts["few"] else "none"}">{counts["few"]} with a face '
+        f"in under {100 * few_faces:.0f}% of frames</span>"
     )
     document = {"labelsets": sets.sets, "rows": data, "few": few_faces}
     page = _asset("report.html").format(
@@ -184,18 +189,21 @@ def write_page(
 def _table_row(
     i: int, row: Row, values: dict[str, str], name: str, few: bool, parent: int | None
 ) -> str:
+    """A `<tr>`; `name` is the input as shown (HTML), each cell's data-v its index.csv value."""
     classes = [row.status]
     if few:
         classes.append("few")
     if parent is not None:
         classes.append("person")
-    search = " ".join([row.input, row.person, row.status, row.model, row.error, *row.warnings])
+    where = values["record"]
+    search = " ".join([row.input, where, row.person, row.status, row.model, row.error])
+    search += " " + " ".join(row.warnings)
     cells = []
     for col, _, decimals in TABLE_COLUMNS:
         value = values.get(col, "")
         text = html.escape(_shown(value, decimals))
         if col == "input":
-            text = html.escape(name) if parent is None else "&#8627;"
+            text = name if parent is None else "&#8627;"
             if row.warnings:
                 warnings = html.escape(values["warnings"])
                 text += f' <span class="chip warn" title="{warnings}">!</span>'
