@@ -90,7 +90,7 @@ def run_many(
         )
         with contextlib.closing(outcomes):
             for outcome in outcomes:
-                yield recorded(outcome, options, subfolders[outcome.input], on_warning)
+                yield recorded(outcome, options, subfolders[outcome.input])
         return
     predictor = provenance = None
     for path, subfolder in media:
@@ -115,29 +115,22 @@ def run_many(
                 progress=progress,
                 on_warning=on_warning,
             )
-        yield recorded(outcome, options, subfolder, on_warning)
+        yield recorded(outcome, options, subfolder)
         if fail_fast and outcome.status == "error":
             return
 
 
-def recorded(
-    outcome: Outcome,
-    options: OutputOptions,
-    subfolder: Path,
-    on_warning: Callable[[str], None] | None = None,
-) -> Outcome:
+def recorded(outcome: Outcome, options: OutputOptions, subfolder: Path) -> Outcome:
     """The one hook on what became of an input: a failed one leaves `S.failed.json` where its
     results would be (outputs/failures.py), an analysed one removes it; `emonet report` reads
-    them. A record that cannot be written is a warning: the failure itself is reported."""
+    them. Where the record cannot be written (a read-only or full folder), the failure's own
+    line has said it all: one failing input, one line."""
     directory = mirrored(options, subfolder).directory
-    try:
+    with contextlib.suppress(OSError):
         if outcome.status == "error":
             record_failure(outcome.input, directory, outcome.error or "", options.family)
         elif outcome.status == "ok":
             clear_failure(outcome.input, directory)
-    except OSError as exc:
-        if on_warning is not None:
-            on_warning(f"{outcome.input}: cannot record the outcome for emonet report: {exc}")
     return outcome
 
 
