@@ -20,6 +20,7 @@ from emonet_cli.cli.discover import discover_group
 from emonet_cli.cli.evaluate import evaluate_command
 from emonet_cli.cli.finetune import finetune_command
 from emonet_cli.cli.render import plot_command, render_command
+from emonet_cli.cli.report import report_command
 from emonet_cli.cli.weights import weights_group
 
 __all__ = ["PRECISION_CHOICES", "cli", "main"]
@@ -48,6 +49,7 @@ COMMANDS = (
     detect_command,
     render_command,
     plot_command,
+    report_command,
     evaluate_command,
     finetune_command,
     weights_group,

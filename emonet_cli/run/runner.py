@@ -19,6 +19,7 @@ from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
 from emonet_cli.faces.faces_csv import FACES_SUFFIX
+from emonet_cli.outputs.failures import clear_failure, record_failure
 from emonet_cli.outputs.writers import OutputOptions, is_complete
 from emonet_cli.run.one_input import (
     ModelOptions,
@@ -75,7 +76,8 @@ def run_many(
     if executor is not None:
         from emonet_cli.run.cluster import run_on_cluster
 
-        yield from run_on_cluster(
+        subfolders = dict(media)
+        outcomes = run_on_cluster(
             executor,
             media,
             boxes=boxes,
@@ -86,6 +88,9 @@ def run_many(
             fail_fast=fail_fast,
             on_warning=on_warning,
         )
+        with contextlib.closing(outcomes):
+            for outcome in outcomes:
+                yield recorded(outcome, options, subfolders[outcome.input])
         return
     predictor = provenance = None
     for path, subfolder in media:
@@ -110,9 +115,23 @@ def run_many(
                 progress=progress,
                 on_warning=on_warning,
             )
-        yield outcome
+        yield recorded(outcome, options, subfolder)
         if fail_fast and outcome.status == "error":
             return
+
+
+def recorded(outcome: Outcome, options: OutputOptions, subfolder: Path) -> Outcome:
+    """The one hook on what became of an input: a failed one leaves `S.failed.json` where its
+    results would be (outputs/failures.py), an analysed one removes it; `emonet report` reads
+    them. Where the record cannot be written (a read-only or full folder), the failure's own
+    line has said it all: one failing input, one line."""
+    directory = mirrored(options, subfolder).directory
+    with contextlib.suppress(OSError):
+        if outcome.status == "error":
+            record_failure(outcome.input, directory, outcome.error or "", options.family)
+        elif outcome.status == "ok":
+            clear_failure(outcome.input, directory)
+    return outcome
 
 
 def detect_many(
