@@ -27,13 +27,20 @@ from emonet_cli.cli.common import quiet_option, setup_logging
 )
 @quiet_option("No warnings.")
 def report_command(results: Path, output: Path | None, few_faces: float, quiet: bool) -> None:
-    """Sum up a folder of `emonet analyze` results (sub-folders included, any model, failed
-    inputs too) in RESULTS/index.csv, one row per input and per person of an input with
-    several, and in one self-contained page, RESULTS/report.html: the table sortable and
-    filterable, failed and few-face inputs flagged, and per input its valence/arousal timeline,
-    circumplex and files.
+    """Sum up a folder of analysis results on one page.
 
-    Exit status: 0 done (also when some inputs had failed), 1 failed, 2 usage error."""
+    Reads every result of `emonet analyze` below RESULTS (sub-folders included, any model,
+    failed inputs too) and writes RESULTS/index.csv, one row per input and per person of an
+    input with several, and one self-contained page, RESULTS/report.html: the table sortable
+    and filterable, failed and few-face inputs flagged, and per input its valence/arousal
+    timeline, circumplex and files. The page needs no network. Exit status: 0 done (also when
+    some inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
+
+    \b
+    Examples:
+      emonet analyze recordings/ -r -o results/
+      emonet report results/
+      emonet report results/ -o review.html --few-faces 0.8"""
     from emonet_cli.views.report import report_results
 
     setup_logging(quiet)
