@@ -23,6 +23,7 @@ from standin import write_backbone_standins
 
 from emonet_cli.errors import WeightsError
 from emonet_cli.evaluate.emotic_mat import read_annotations
+from emonet_cli.finetune.emotic_losses import category_loss, vad_loss
 from emonet_cli.models.emotic.backbones import load_backbone
 from emonet_cli.models.emotic.metrics import CATEGORIES, equal_precision_recall_threshold
 from emonet_cli.outputs.results import category_slug
@@ -231,3 +232,14 @@ def test_backbones_fetched_and_checked(dataset, tmp_path, monkeypatch):
         again = load_backbone("body", offline=True)  # verified in the cache: not asked again
         assert server.requests == ["/other.pth", "/body.pth"]
     assert "fc.weight" not in loaded.state and set(again.state) == set(loaded.state)
+
+
+def test_losses_give_the_references_own_check_values():
+    # The values the reference's loss.py prints for its own example.
+    target = torch.zeros(2, 26)
+    target[0, :13], target[1, 13:], target[:, 13] = 1, 2, 0
+    assert category_loss(torch.ones(2, 26), target).item() == pytest.approx(37.1217, abs=1e-4)
+    truth = torch.tensor([[0.9] * 3, [0.2] * 3]) * 10
+    predicted = torch.tensor([[0.7] * 3, [0.25] * 3]) * 10
+    assert vad_loss(predicted, truth, "smooth-l1").item() == pytest.approx(4.875, abs=1e-5)
+    assert vad_loss(predicted, truth, "l2").item() == pytest.approx(12.0, abs=1e-5)

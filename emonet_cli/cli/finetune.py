@@ -107,7 +107,8 @@ def epoch_line(report) -> str:
     "--augment/--no-augment",
     default=True,
     show_default=True,
-    help="Flip, rotate, scale and shift the face box, change brightness and contrast.",
+    help="Flip, rotate, scale and shift the face box, change brightness and contrast "
+    "(--model emotic: the reference's flip and brightness, contrast, saturation jitter).",
 )
 @click.option(
     "--balance",

@@ -101,16 +101,20 @@ def read_annotations(path: str | os.PathLike, split: str) -> EmoticSplit:
             f"{path} is not EMOTIC's Annotations.mat: no {split!r} split "
             f"(it holds {', '.join(held) or 'no variables'})"
         )
-    names = getattr(getattr(images, "dtype", None), "names", None) or ()
+    try:
+        image_records = records(images)  # a struct array, or a cell of structs
+    except TypeError:
+        image_records = []
+    names = set.intersection(*(set(r.dtype.names) for r in image_records)) if image_records else ()
     absent = [name for name in IMAGE_FIELDS if name not in names]
     if absent:
         raise FormatError(
             f"{path} is not EMOTIC's Annotations.mat: its {split!r} is not a struct array "
             f"of images with {', '.join(IMAGE_FIELDS)} (lacks {', '.join(absent)})"
         )
-    result = EmoticSplit(path, split, [], images.size)
+    result = EmoticSplit(path, split, [], len(image_records))
     number = 0
-    for index, image in enumerate(images.ravel(), start=1):
+    for index, image in enumerate(image_records, start=1):
         where = f"{path}: {split} image {index}"
         try:
             relative = f"{text(image['folder'])}/{text(image['filename'])}"
@@ -214,8 +218,8 @@ def records(value) -> list[np.void]:
 def strings(value) -> list[str]:
     """The texts of a cell array of strings (or of one string)."""
     array = np.asarray(value)
-    if array.dtype.kind == "U":
-        return [str(s) for s in array.ravel()] if array.size else []
+    if array.dtype.kind == "U":  # rows of a char matrix come padded with spaces
+        return [str(s).strip() for s in array.ravel()] if array.size else []
     if array.dtype == object:
         return [s for item in array.ravel() for s in strings(item)]
     if array.size == 0:

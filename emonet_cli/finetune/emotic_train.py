@@ -64,6 +64,7 @@ FORMAT = 1
 METRICS_NAME = "metrics.csv"
 SUMMARY_NAME = "finetune.json"
 VAL_SCORES_NAME = "val_scores.csv"
+EPOCH_SEED_STRIDE = 1_000_003
 EVALUATE_BATCH = 32  # `emonet evaluate`'s default --batch-size: the thresholds' scores
 COLUMNS = ["epoch", "lr", "train_loss", "train_category_loss", "train_vad_loss", "val_people",
            "val_map", "val_vad_mae", "best", "people_per_s", "seconds"]  # fmt: skip
@@ -270,6 +271,9 @@ def finetune_emotic(
     metrics_path = out_dir / METRICS_NAME
     for epoch in range(len(history), settings.epochs):
         started = time.perf_counter()
+        # Dropout draws from torch's generator: seeded per epoch, a resumed run draws as an
+        # uninterrupted one.
+        torch.manual_seed(settings.seed * EPOCH_SEED_STRIDE + epoch)
         lr = float(optimizer.param_groups[0]["lr"])
         bar = tqdm(total=len(train), disable=not progress, unit="person", leave=False,
                    desc=f"epoch {epoch + 1}/{settings.epochs}")  # fmt: skip
