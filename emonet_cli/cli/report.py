@@ -38,7 +38,6 @@ def report_command(results: Path, output: Path | None, few_faces: float, quiet: 
 
     \b
     Examples:
-      emonet analyze recordings/ -r -o results/
       emonet report results/
       emonet report results/ -o review.html --few-faces 0.8"""
     from emonet_cli.views.report import report_results
