@@ -13,7 +13,7 @@ import numpy as np
 from emonet_cli.discover.spec import FACE_BOXES_ID
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource, boxes_from_normalised
-from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.faces.detection.detector import DetectionSettings
 from emonet_cli.media.frames import MediaInfo
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
-from emonet_cli.faces.lookup import FrameFace
+from emonet_cli.faces.face import FrameFace
 from emonet_cli.formats.fileio import atomic_open, remove_partial_files
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.images import UnreadableImage, read_image

@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
-from emonet_cli.faces.faces_csv import FACES_SUFFIX
 from emonet_cli.outputs.failures import clear_failure, record_failure
-from emonet_cli.outputs.writers import OutputOptions, is_complete
+from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions, is_complete
 from emonet_cli.run.one_input import (
     ModelOptions,
     Outcome,
@@ -32,7 +32,7 @@ from emonet_cli.run.one_input import (
 )
 
 if TYPE_CHECKING:
-    from emonet_cli.faces.detection.source import DetectionSettings
+    from emonet_cli.faces.detection.detector import DetectionSettings
 
 
 def output_clashes(
@@ -99,7 +99,7 @@ def run_many(
         except EmonetError as exc:
             outcome = Outcome(path, "error", error=str(exc))
         else:
-            written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+            written = mirrored(outputs_of(options, source), subfolder)
             if skip_existing and is_complete(path, written, settings.selection):
                 yield Outcome(path, "skipped")
                 continue
@@ -146,8 +146,7 @@ def detect_many(
     """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
     `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
     input."""
-    from emonet_cli.faces.detection.people import detect_people_file
-    from emonet_cli.faces.detection.run import detect_file
+    from emonet_cli.analysis.detected import detect_file
 
     several = detection.max_faces > 1
     for path, subfolder in media:
@@ -163,16 +162,11 @@ def detect_many(
         def work(path=path, folder=folder) -> Outcome:
             started = time.perf_counter()
             with progress(path) if progress else contextlib.nullcontext() as bar:
-                if several:
-                    streams = detect_people_file(path, detection, folder, **bar_callbacks(bar))
-                    outputs = streams.paths
-                else:
-                    streams = detect_file(path, detection, folder, **bar_callbacks(bar))
-                    outputs = [streams.keypoints, streams.boxes]
+                streams = detect_file(path, detection, folder, **bar_callbacks(bar))
             return Outcome(
                 path,
                 "ok",
-                outputs=outputs,
+                outputs=streams.outputs,
                 frames=streams.frames,
                 frames_with_face=streams.frames_with_face,
                 seconds=round(time.perf_counter() - started, 3),

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from emonet_cli.constants import default_class_names
 from emonet_cli.errors import EmonetError, FormatError
-from emonet_cli.faces.faces_csv import FACES_SUFFIX
 from emonet_cli.outputs.failures import FAILURE_SUFFIX, read_failure
-from emonet_cli.outputs.writers import SUMMARY_SUFFIX
+from emonet_cli.outputs.writers import FACES_SUFFIX, SUMMARY_SUFFIX
 from emonet_cli.views.report.figures import Figures, read_results_figures
 
 NOVA_SUFFIXES = (".annotation", ".stream")  # the files NOVA opens (their headers)
