@@ -9,6 +9,7 @@ import click
 
 from emonet_cli.cli.common import log, prepare_to_run, quiet_option
 from emonet_cli.cli.model_options import device_options, model_family_option, offline_option
+from emonet_cli.cli.numbers import FiniteFloat
 from emonet_cli.models.registry import trainable_families
 
 
@@ -75,8 +76,8 @@ def epoch_line(report) -> str:
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=3e-4, show_default=True)
+@click.option("--weight-decay", type=FiniteFloat(min=0), default=0.01, show_default=True)
 @click.option(
     "--schedule",
     type=click.Choice(["cosine", "constant"]),
@@ -86,7 +87,7 @@ def epoch_line(report) -> str:
 )
 @click.option(
     "--val-split",
-    type=click.FloatRange(0.0, 1.0, max_open=True),
+    type=FiniteFloat(0.0, 1.0, max_open=True),
     help="Share of each class held out for validation.  [default: 0.1; FER2013: its "
     "PublicTest rows]",
 )
