@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -446,6 +447,13 @@ def test_installer_requirements(tmp_path):
         requirement_line(str(tmp_path))
     with pytest.raises(InstallError, match="no such folder"):
         install_module(tmp_path / "missing")
+    for missing in ("dist/emonet_cli-1.0-py3-none-any.whl", "emonet_cli-1.0.tar.gz", "./src"):
+        with pytest.raises(InstallError, match=f"{re.escape(missing)}: no such file or folder"):
+            requirement_line(missing)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("emonet-cli\n")
+    with pytest.raises(InstallError, match="not a wheel or sdist"):
+        requirement_line(str(notes))
     folder = install_module(tmp_path, str(checkout))
     assert folder == tmp_path / "emonet_cli"
     assert (folder / "requirements.txt").read_text() == f"emonet-cli @ {checkout.as_uri()}\n"

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
+from emonet_cli.evaluate.skipped import nothing_scored
 from emonet_cli.faces.lookup import FrameFace
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.images import UnreadableImage, read_image
@@ -188,7 +189,7 @@ def evaluate_people(
     if pending:
         run()
     if not scored:
-        raise FormatError("no labelled person could be scored: every image was unreadable")
+        raise nothing_scored("labelled person", unreadable)
     return PersonEvaluation(
         scored,
         np.concatenate(scores).astype(np.float64),

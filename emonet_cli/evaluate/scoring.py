@@ -30,6 +30,7 @@ from emonet_cli.evaluate.labels import (
     describe_counts,
     select_rows,
 )
+from emonet_cli.evaluate.skipped import nothing_scored
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, crop_face
 from emonet_cli.media.images import UnreadableImage, read_image
 from emonet_cli.models.emonet.inference import Predictor
@@ -229,10 +230,7 @@ def evaluate(
             bar.update(len(batch))
 
     if not scored:
-        raise EmonetError(
-            f"no face to score: none of the {len(unreadable)} images could be read "
-            f"(first: {unreadable[0].path}: {unreadable[0].reason})"
-        )
+        raise nothing_scored("face", ((s.line, s.path, s.reason) for s in unreadable))
     return Evaluation(
         nclass=predictor.nclass,
         flip=flip,
