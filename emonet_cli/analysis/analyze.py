@@ -151,6 +151,37 @@ def _categories(model: ModelFamily, predictor: Predictor) -> dict:
     return document
 
 
+# Detection settings that change where the network runs but not the boxes it finds.
+RUN_PLACE = ("device", "batch_size")
+
+
+def asked_record(
+    predictor: Predictor,
+    provenance: dict | None,
+    settings: AnalysisSettings,
+    box_source: BoxSource,
+    family: str,
+) -> dict:
+    """What a summary records of the choices that change the results: the model, its weights
+    (SHA-256) and classes, the precision, the face options and the boxes, under the keys
+    of the summary (whose `detector` is compared without RUN_PLACE). `--skip-existing`
+    takes results as done only when their summary records exactly this."""
+    detector = box_source.detect.provenance() if box_source.detect else None
+    return {
+        "model": family,
+        "nclass": predictor.nclass,
+        "weights_sha256": (provenance or {}).get("weights_sha256"),
+        "precision": predictor.precision,
+        "min_face_conf": settings.min_face_conf,
+        "smooth": settings.smooth,
+        "boxes": box_source.describe(),
+        "box_kind": box_source.kind,
+        "detector": None
+        if detector is None
+        else {k: v for k, v in detector.items() if k not in RUN_PLACE},
+    }
+
+
 def _by_face_id(item: tuple) -> int:
     return face_id(item[0])
 

@@ -7,6 +7,8 @@ process removes only part files it can prove are stale, those of a process on it
 that is gone. Its own are removed by the writer that made them when it fails; another host's
 are left alone, since no process can tell whether they are alive. Part files without an owner
 (`.NAME.<random>.part`, left by versions before the owner was recorded) are swept as before.
+Every writer (results, weights downloads and conversions, plots, checkpoints) sweeps the stale
+part files of its file before it writes it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def host_tag() -> str:
 
 def temporary_sibling(path: Path, suffix: str = "") -> Path:
     """A fresh hidden name next to `path`, on the same file system so rename is atomic, that
-    names this process as its owner."""
+    names this process as its owner. The stale part files of `path` (of writers that are
+    gone) are swept first: every writer goes through here, so none leaves them for good."""
+    remove_partial_files(path)
     owner = f"{host_tag()}.{os.getpid()}"
     try:
         fd, name = tempfile.mkstemp(

@@ -1,0 +1,145 @@
+"""What a run guarantees beyond a clean error (docs/reliability.md): --skip-existing compares
+what the summary records with what is asked, an input given twice is analysed once, no writer
+leaves part files of killed runs for good, a re-run leaves a folder of this run's results only,
+and the open files stay bounded whatever the number of people."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli
+
+from emonet_cli.demo import make_sample
+from emonet_cli.formats.fileio import host_tag
+
+MODEL = ("--precision", "fp32", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip")
+    return make_sample(folder, width=96, height=72, fps=10.0, seconds=0.4, gap=None)
+
+
+def statuses(proc) -> list[str]:
+    return [json.loads(line)["status"] for line in proc.stdout.splitlines()]
+
+
+# --- --skip-existing ---------------------------------------------------------------------------
+
+
+def test_skip_existing_skips_only_results_of_the_same_model_weights_and_options(
+    clip, standin_weights, tmp_path
+):
+    from emonet_cli.analysis.pipeline import AnalysisSettings
+    from emonet_cli.faces import BoxOptions
+    from emonet_cli.outputs.writers import OutputOptions
+    from emonet_cli.run.one_input import LoadedModel, ModelOptions, already_done
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip.video, video)
+    args = ("analyze", video, "--bbox", clip.boxes, "--weights", standin_weights[8], *MODEL)
+    run_cli(*args)
+    assert statuses(run_cli(*args, "--json", "--skip-existing")) == ["skipped"]
+
+    source = BoxOptions(bbox=clip.boxes).source_for(video, Path("."))
+    copy = tmp_path / "retrained.pth"  # the same classes, another file
+    copy.write_bytes(standin_weights[8].read_bytes() + b"\0")
+
+    def done(weights=standin_weights[8], **settings) -> bool:
+        model = LoadedModel(ModelOptions(weights=weights, device="cpu", precision="fp32"))
+        options = OutputOptions(family="emonet")
+        return already_done(video, source, options, AnalysisSettings(**settings), model)
+
+    assert done()
+    assert not done(standin_weights[5])  # another class count
+    assert not done(copy)  # another SHA-256
+    assert not done(min_face_conf=0.9)
+    assert not done(smooth=True)
+
+
+# --- an input given twice ----------------------------------------------------------------------
+
+
+def test_an_input_given_twice_is_analysed_once(clip, standin_weights, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(clip.video, folder / "clip.mp4")
+    (folder / "link.mp4").symlink_to(folder / "clip.mp4")
+    boxes = tmp_path / "boxes"
+    boxes.mkdir()
+    for name in ("clip", "link"):
+        shutil.copy(clip.boxes, boxes / f"{name}.stream")
+        shutil.copy(f"{clip.boxes}~", boxes / f"{name}.stream~")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "analyze", folder / "clip.mp4", f"{folder}/./clip.mp4", folder, "--bbox-dir", boxes,
+        "--weights", standin_weights[8], *MODEL, "-o", out, "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert statuses(proc) == ["ok"]
+    assert json.loads(proc.stdout)["input"] == str(folder / "clip.mp4")
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".emonet.json")) == [
+        "clip.emonet.json"
+    ]
+
+
+# --- part files of killed writers --------------------------------------------------------------
+
+
+def dead_and_live_part_files(folder: Path, name: str) -> tuple[Path, Path, subprocess.Popen]:
+    """A part file of `folder/name` whose writer is gone, one of a live writer, and that
+    writer (to be killed by the caller)."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    folder.mkdir(parents=True, exist_ok=True)
+    dead = folder / f".{name}.{host_tag()}.{finished.pid}.abcd1234.part"
+    live = folder / f".{name}.{host_tag()}.{alive.pid}.abcd1234.part"
+    dead.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    return dead, live, alive
+
+
+def test_weights_convert_sweeps_part_files_of_killed_conversions(tmp_path):
+    from standin import write_published
+
+    from emonet_cli.models.emotic.lookup import CONVERTED_FILE
+
+    published = tmp_path / "published"
+    write_published(published)
+    dest = tmp_path / "dest"
+    dead, live, alive = dead_and_live_part_files(dest, CONVERTED_FILE)
+    try:
+        run_cli("weights", "convert", "emotic", published, "--dest", dest)
+        assert not dead.exists() and live.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert (dest / CONVERTED_FILE).is_file()
+
+
+def test_weights_fetch_sweeps_part_files_of_killed_downloads(tmp_path):
+    import hashlib
+
+    from local_server import serving
+
+    from emonet_cli.models.weights import fetch_weights
+
+    payload = b"stand-in weights\n" * 1024
+    dest = tmp_path / "dest"
+    dead, live, alive = dead_and_live_part_files(dest, "emonet_8.pth")
+    try:
+        with serving() as server:
+            server.routes["/w8.pth"] = payload
+            url = server.url("/w8.pth")
+            sha256 = hashlib.sha256(payload).hexdigest()
+            fetch_weights(8, dest_dir=dest, url=url, sha256=sha256, progress=False)
+        assert not dead.exists() and live.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert (dest / "emonet_8.pth").read_bytes() == payload
