@@ -143,3 +143,43 @@ def test_weights_fetch_sweeps_part_files_of_killed_downloads(tmp_path):
         alive.kill()
         alive.wait()
     assert (dest / "emonet_8.pth").read_bytes() == payload
+
+
+# --- a re-run leaves a folder of this run's results only ---------------------------------------
+
+
+def people_csv(path: Path, people: int, frames: int = 4) -> Path:
+    rows = ["frame,face,x1,y1,x2,y2,conf"]
+    for frame in range(frames):
+        rows += [f"{frame},{k},{8 + 20 * k},10,{28 + 20 * k},40,0.9" for k in range(1, people + 1)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_rerun_with_fewer_people_leaves_no_results_of_the_earlier_one(
+    clip, standin_weights, tmp_path
+):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip.video, video)
+    out = tmp_path / "out"
+    model = ("--weights", standin_weights[8], *MODEL, "-o", out, "-q")
+    run_cli(
+        "analyze", video, "--bbox", people_csv(tmp_path / "three.csv", 3), "--landmarks", *model
+    )
+    assert (out / "clip.face3.csv").is_file() and (out / "clip.face3.landmarks.stream~").is_file()
+    alien = out / "clip.face3.notes.txt"  # not a name of any result: never touched
+    alien.write_text("mine")
+    run_cli("analyze", video, "--bbox", people_csv(tmp_path / "two.csv", 2), *model)
+    summary = json.loads((out / "clip.emonet.json").read_text())
+    assert [entry["person"] for entry in summary["people"]] == ["face1", "face2"]
+    left = sorted(p.name for p in out.iterdir())
+    expected = sorted(Path(p).name for p in summary["outputs"]) + ["clip.emonet.json"]
+    assert left == sorted([*expected, alien.name])
+    # One person (boxes beside the input, read as its box file) after several: no person file.
+    boxes = shutil.copy(clip.boxes, tmp_path / "clip.stream")
+    shutil.copy(f"{clip.boxes}~", f"{boxes}~")
+    run_cli("analyze", video, "--bbox", boxes, *model)
+    summary = json.loads((out / "clip.emonet.json").read_text())
+    expected = sorted(Path(p).name for p in summary["outputs"]) + ["clip.emonet.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*expected, alien.name])
+    assert Path(boxes).is_file() and Path(f"{boxes}~").is_file()

@@ -15,19 +15,23 @@ from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings, ResultGroup
 from emonet_cli.constants import Classes
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
+from emonet_cli.faces.detection.boxstream import KEYPOINT_SUFFIX, keypoint_stream_path
 from emonet_cli.faces.faces_csv import FACES_SUFFIX, FacesCsvWriter
 from emonet_cli.faces.lookup import face_id
 from emonet_cli.formats.fileio import remove_partial_files
+from emonet_cli.formats.leftovers import earlier_outputs, person_results, remove_leftovers
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import FrameSelection
 from emonet_cli.models.predictions import Predictor
-from emonet_cli.models.registry import DEFAULT_FAMILY, ModelFamily
+from emonet_cli.models.registry import DEFAULT_FAMILY, FAMILIES, ModelFamily
 from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch, Summary
 from emonet_cli.outputs.writers import (
+    BOX_STREAM_OUTPUT,
     OutputOptions,
     ResultWriter,
     WriterContext,
+    family_outputs,
     input_identity,
     open_writers,
     output_path,
@@ -190,6 +194,29 @@ def _paths(writers: list) -> list[str]:
     return [str(p) for writer in writers for p in writer.paths]
 
 
+def _remove_earlier_results(
+    path: Path, options: OutputOptions, box_source: BoxSource, writers: PeopleWriters
+) -> None:
+    """Once this run's files are published, those of an earlier run of the same input that
+    this run did not write (people it no longer has, outputs it was not asked for): the
+    folder then describes this run only (see formats/leftovers.py for what is never touched)."""
+    summary = summary_path(path, options.directory)
+    suffixes = {o.suffix for f in FAMILIES.values() for o in family_outputs(f)}
+    if not options.box_stream:  # box streams of people are this run's only when it detects
+        suffixes -= {BOX_STREAM_OUTPUT.suffix}
+    else:
+        suffixes.add(KEYPOINT_SUFFIX + BOX_STREAM_OUTPUT.suffix)
+    candidates = [
+        *earlier_outputs(summary),
+        *person_results(summary.parent, path.stem, suffixes),
+    ]
+    box_files = [*getattr(box_source, "paths", ()), getattr(box_source, "path", None)]
+    box_files = [Path(p) for p in box_files if p is not None]
+    inputs = [path, *box_files, *(keypoint_stream_path(p) for p in box_files)]
+    written = [Path(p) for writer in writers.writers for p in writer.paths]
+    remove_leftovers(candidates, written, inputs)
+
+
 def _remove_stale(path: Path) -> None:
     """Part files of `path` left by a run that was killed outright (never a live one's)."""
     for name in (path, path.with_name(path.name + "~")):
@@ -255,6 +282,7 @@ def analyze_file(
         except BaseException:
             writers.abort()
             raise
+    _remove_earlier_results(path, options, box_source, writers)
 
     totals = writers.totals()
     document = {

@@ -19,13 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import InputError
-from emonet_cli.faces.detection.boxstream import BoxStreamWriter, RepeatLast, keypoint_stream_path
+from emonet_cli.faces.detection.boxstream import (
+    KEYPOINT_SUFFIX,
+    BoxStreamWriter,
+    RepeatLast,
+    keypoint_stream_path,
+)
 from emonet_cli.faces.detection.postprocess import DETECTION_COLUMNS, SCORE
 from emonet_cli.faces.detection.source import DetectionSettings, face_from_kept, stream_rate
 from emonet_cli.faces.faces_csv import FACES_SUFFIX, FacesCsvWriter
 from emonet_cli.faces.lookup import PERSON_PREFIX, FrameFace, face_id, person_label
 from emonet_cli.faces.tracking import Tracker
 from emonet_cli.formats.fileio import remove_partial_files, remove_partial_files_matching
+from emonet_cli.formats.leftovers import person_results, remove_leftovers
 from emonet_cli.media.frames import Frame, MediaInfo
 from emonet_cli.media.video import MediaReader
 
@@ -156,6 +162,9 @@ def detect_people_file(
                 writer.abort()
             raise
     paths = [p for pair in published.values() for p in pair] + [faces_path]
+    # The streams of people an earlier run into this folder had and this one has not.
+    earlier = person_results(folder, info.path.stem, (".stream", f"{KEYPOINT_SUFFIX}.stream"))
+    remove_leftovers(earlier, [*paths, *(Path(f"{p}~") for p in paths)], [info.path])
     size = (info.width, info.height)
     return PeopleStreams(published, faces_path, frames, found, stream_rate(info), size, paths)
 
