@@ -6,6 +6,7 @@ and the open files stay bounded whatever the number of people."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -183,3 +184,57 @@ def test_a_rerun_with_fewer_people_leaves_no_results_of_the_earlier_one(
     expected = sorted(Path(p).name for p in summary["outputs"]) + ["clip.emonet.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted([*expected, alien.name])
     assert Path(boxes).is_file() and Path(f"{boxes}~").is_file()
+
+
+# --- open files stay bounded -------------------------------------------------------------------
+
+FEW_DESCRIPTORS = 200  # below what 300 people's ~4 files each would need at once
+
+
+def limited_descriptors() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FEW_DESCRIPTORS, FEW_DESCRIPTORS))
+
+
+def test_many_pending_files_hold_a_bounded_number_of_descriptors(tmp_path):
+    from emonet_cli.formats.fileio import PendingFile
+    from emonet_cli.formats.handles import MAX_OPEN_OUTPUTS, POOL
+
+    files = [PendingFile(tmp_path / f"f{k}.txt", binary=k % 2 == 1) for k in range(300)]
+    for round_ in range(3):
+        for k, pending in enumerate(files):
+            text = f"{k}:{round_}\n"
+            pending.file.write(text.encode() if k % 2 else text)
+        assert POOL.holding <= MAX_OPEN_OUTPUTS
+        assert len(os.listdir("/proc/self/fd")) < MAX_OPEN_OUTPUTS + 32
+    for pending in files[:-1]:
+        pending.commit()
+    files[-1].discard()
+    assert (tmp_path / "f7.txt").read_text() == "7:0\n7:1\n7:2\n"
+    assert not (tmp_path / "f299.txt").exists()
+    assert sorted(os.listdir(tmp_path)) == sorted(f"f{k}.txt" for k in range(299))
+    assert POOL.holding == 0
+
+
+def test_three_hundred_people_analyse_under_a_low_open_file_limit(family_weights, tmp_path):
+    video = make_sample(tmp_path, width=320, height=240, fps=10.0, seconds=0.2, gap=None).video
+    boxes = tmp_path / "people.csv"  # one person analysed, the others below --min-face-conf
+    rows = ["frame,face,x1,y1,x2,y2,conf"]
+    for frame in range(2):
+        rows += [
+            f"{frame},{k + 1},{(k % 20) * 16},{(k // 20) * 16},{(k % 20) * 16 + 16},"
+            f"{(k // 20) * 16 + 16},{0.9 if k == 0 else 0.1}"
+            for k in range(300)
+        ]
+    boxes.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    run_cli(
+        "analyze", video, "--bbox", boxes, "--model", "rbdm", "--weights", family_weights["rbdm"],
+        "--device", "cpu", "--precision", "fp32", "--min-face-conf", "0.5", "-o", out, "-q",
+        preexec_fn=limited_descriptors,
+    )  # fmt: skip
+    summary = json.loads((out / f"{video.stem}.emonet.json").read_text())
+    assert len(summary["people"]) == 300
+    assert (out / f"{video.stem}.face300.arousal.annotation~").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no part file left

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from emonet_cli.formats.handles import BoundedFile
+
 PART_SUFFIX = ".part"
 # After `.NAME.`: host, pid, mkstemp's random letters, `.part`, then the writer's suffix.
 OWNED_PART = re.compile(r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[a-z0-9_]+\.part(\..*)?")
@@ -152,8 +154,8 @@ class PendingFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temporary_sibling(self.path)
-        text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-        self.file: IO = open(self._tmp, "wb" if binary else "w", **text)
+        # A descriptor only while written: bounded whatever the number of pending files.
+        self.file = BoundedFile(self._tmp, binary, self.path)
 
     def finish(self) -> None:
         try:
