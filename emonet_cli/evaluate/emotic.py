@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
-from emonet_cli.evaluate.skipped import nothing_scored
+from emonet_cli.evaluate.skipped import OFF_IMAGE, nothing_scored
 from emonet_cli.faces.lookup import FrameFace
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.images import UnreadableImage, read_image
@@ -181,7 +181,7 @@ def evaluate_people(
             continue
         cut = PERSON_CROP.cut(Frame(0, 0.0, image), FrameFace(np.array(row.box), 1.0))
         if cut is None:
-            unreadable.append((row.line, row.image, "the box lies outside the image"))
+            unreadable.append((row.line, row.image, OFF_IMAGE))
             continue
         pending.append((row, cut[0]))
         if len(pending) == batch_size:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from emonet_cli.errors import EmonetError
 
+OFF_IMAGE = "the box lies outside the image"
+
 
 def nothing_scored(what: str, skipped: Iterable[tuple[int, str, str]]) -> EmonetError:
     """The error of an evaluation that scored nothing: `skipped` holds (label line, image,
