@@ -84,7 +84,7 @@ def video_crops(video: Path, stream: Path, count: int, crop=None):
     it with `crop` (a family's ModelInput for the stream's face boxes; default EmoNet's)."""
     from emonet_cli.faces import read_boxes
     from emonet_cli.faces.align import PUBLISHED_CROP
-    from emonet_cli.faces.lookup import FrameFace
+    from emonet_cli.faces.face import FrameFace
     from emonet_cli.media.video import MediaReader
 
     crop = (crop or PUBLISHED_CROP).for_boxes("face")

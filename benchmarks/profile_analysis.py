@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         options = OutputOptions(directory=Path(out))
         analysis_started = time.perf_counter()
         if args.detect:
-            from emonet_cli.faces.detection.source import DetectionSettings
+            from emonet_cli.faces.detection.detector import DetectionSettings
 
             source = BoxSource(detect=DetectionSettings(device=args.device))
         else:

@@ -29,7 +29,7 @@ _PUBLIC = {
     "analyze_file": "emonet_cli.analysis.analyze",
     "BoxOptions": "emonet_cli.faces",
     "BoxSource": "emonet_cli.faces",
-    "DetectionSettings": "emonet_cli.faces.detection.source",
+    "DetectionSettings": "emonet_cli.faces.detection.detector",
     "OutputOptions": "emonet_cli.outputs.writers",
     "ModelOptions": "emonet_cli.run.one_input",
     "Outcome": "emonet_cli.run.one_input",

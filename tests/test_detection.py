@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from discover_utils.data.handler.file_handler import FileHandler
 
+from emonet_cli.analysis.detected import detect_file
 from emonet_cli.errors import WeightsError
 from emonet_cli.faces.detection.blazeface import (
     WEIGHTS_PATH,
@@ -24,15 +25,10 @@ from emonet_cli.faces.detection.blazeface import (
     as_frame_batch,
     load_weights,
 )
-from emonet_cli.faces.detection.boxstream import (
-    BOX_MEDIA_TYPE,
-    KEYPOINT_MEDIA_TYPE,
-    FaceSelector,
-    stream_rows,
-)
+from emonet_cli.faces.detection.boxstream import BOX_MEDIA_TYPE, KEYPOINT_MEDIA_TYPE, stream_rows
+from emonet_cli.faces.detection.detector import DetectionSettings, detected_faces, kept_row
 from emonet_cli.faces.detection.postprocess import INPUT_SIZE, scores_from_logits
-from emonet_cli.faces.detection.run import detect_file
-from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.faces.people import best_face
 from emonet_cli.formats.streams import read_stream
 from emonet_cli.media.images import read_image
 
@@ -83,6 +79,13 @@ def test_raw_outputs_match_discover(raw, name):
     )
 
 
+def kept_on_its_own(detections: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The row DISCOVER keeps for a frame on its own: the best face, squared (repeat_last:
+    the whole frame at confidence 0 without one)."""
+    face = best_face(detected_faces(detections, size))
+    return kept_row(None if face is None else face.detection, None)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_detections_and_stream_rows_match_discover(detector, frames, name):
     (detections,) = detector.detect([frames[name]])
@@ -90,7 +93,7 @@ def test_detections_and_stream_rows_match_discover(detector, frames, name):
     assert detections.shape == expected.shape
     np.testing.assert_allclose(detections, expected, atol=1e-5)
     # One frame on its own: best face, squared; repeat_last gives 0, 0, 1, 1, 0 for no face.
-    box_row, _ = stream_rows(FaceSelector(tuple(GOLDEN[name]["size"]))(detections))
+    box_row, _ = stream_rows(kept_on_its_own(detections, tuple(GOLDEN[name]["size"])))
     np.testing.assert_allclose(box_row, GOLDEN[name]["stream_row"], atol=1e-5)
 
 
@@ -98,7 +101,7 @@ def test_border_faces_leave_the_frame_and_portrait_boxes_widen(detector, frames)
     border = GOLDEN["border_cut_640x480"]["stream_row"]
     assert border[1] < 0  # xmin: DISCOVER does not clip
     portrait, _ = stream_rows(
-        FaceSelector((360, 640))(detector.detect([frames["portrait_360x640"]])[0])
+        kept_on_its_own(detector.detect([frames["portrait_360x640"]])[0], (360, 640))
     )
     height, width = (portrait[2] - portrait[0]) * 640, (portrait[3] - portrait[1]) * 360
     assert height == pytest.approx(width, rel=1e-4)

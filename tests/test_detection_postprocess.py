@@ -16,13 +16,10 @@ from emonet_cli.faces.detection.boxstream import (
     BOX_MEDIA_TYPE,
     KEYPOINT_MEDIA_TYPE,
     BoxStreamWriter,
-    FaceSelector,
-    RepeatLast,
-    best_face,
     keypoint_stream_path,
-    square_box,
     stream_rows,
 )
+from emonet_cli.faces.detection.detector import detected_faces, kept_row, square_box
 from emonet_cli.faces.detection.postprocess import (
     ANCHORS,
     NUM_ANCHORS,
@@ -31,7 +28,9 @@ from emonet_cli.faces.detection.postprocess import (
     scores_from_logits,
     weighted_nms,
 )
+from emonet_cli.faces.people import People, best_face
 from emonet_cli.formats.streams import read_stream
+from emonet_cli.media.frames import Frame, MediaInfo
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "blazeface" / "golden.json").read_text())
 
@@ -40,6 +39,32 @@ def detection(box, score, keypoints=None) -> np.ndarray:
     """A 17-value detection from a box (ymin, xmin, ymax, xmax) and a score."""
     keypoints = np.arange(12) / 100 if keypoints is None else keypoints
     return np.concatenate([box, keypoints, [score]]).astype(np.float32)
+
+
+class GivenDetections:
+    """A FaceSource of the detector's kind whose detections (n, 17) per frame are given."""
+
+    def __init__(self, per_frame: list[np.ndarray], size: tuple[int, int], square: bool = True):
+        self.per_frame, self.size, self.square = per_frame, size, square
+        self.warnings: list[str] = []
+
+    def faces(self, frames):
+        return [
+            detected_faces(self.per_frame[f.index], self.size, square=self.square) for f in frames
+        ]
+
+
+def kept_rows(per_frame, size=(640, 480), square=True, repeat_last=True) -> list[np.ndarray]:
+    """The row the one person (the best face) keeps in each frame, as analysed and written."""
+    info = MediaInfo(Path("clip.mp4"), size[0], size[1], 25.0, len(per_frame), False)
+    people = People(GivenDetections(per_frame, size, square), info, repeat_last=repeat_last)
+    frames = [Frame(index, index / 25, None) for index in range(len(per_frame))]
+    return [faces[None].detection for faces in people.faces(frames)]
+
+
+def best(detections: np.ndarray, min_score: float = 0.5) -> np.ndarray | None:
+    face = best_face(detected_faces(detections, (640, 480), min_score, square=False))
+    return None if face is None else face.detection
 
 
 def test_anchors_follow_the_network_output_order():
@@ -113,9 +138,9 @@ def test_weighted_nms_of_nothing_and_of_degenerate_boxes():
 
 def test_best_face_is_the_highest_score_above_the_threshold():
     low, high = detection([0, 0, 0.1, 0.1], 0.6), detection([0.5, 0.5, 0.6, 0.6], 0.8)
-    np.testing.assert_array_equal(best_face(np.stack([low, high])), high)
-    assert best_face(np.stack([low, high]), min_score=0.9) is None
-    assert best_face(np.zeros((0, 17), np.float32)) is None
+    np.testing.assert_array_equal(best(np.stack([low, high])), high)
+    assert best(np.stack([low, high]), min_score=0.9) is None
+    assert best(np.zeros((0, 17), np.float32)) is None
 
 
 @pytest.mark.parametrize("name", ["small_face_640x480", "two_faces_640x360", "portrait_360x640",
@@ -123,7 +148,7 @@ def test_best_face_is_the_highest_score_above_the_threshold():
 def test_best_face_and_squaring_give_the_golden_stream_row(name):
     frame = GOLDEN["frames"][name]
     width, height = frame["size"]
-    face = best_face(np.array(frame["detections_after_nms"], np.float32))
+    face = best(np.array(frame["detections_after_nms"], np.float32))
     box_row, _ = stream_rows(square_box(face, (width, height)))
     np.testing.assert_allclose(box_row, frame["stream_row"], atol=1e-6)
 
@@ -140,9 +165,11 @@ def test_squared_boxes_are_square_in_pixels_and_keep_their_centre(size):
 
 
 def test_repeat_last_fills_with_the_last_face_at_confidence_zero():
-    repeat = RepeatLast()
     first, second = detection([0.1, 0.2, 0.3, 0.4], 0.9), detection([0.5, 0.5, 0.7, 0.7], 0.6)
-    rows = [repeat(d) for d in (None, None, first, None, second, None, None)]
+    rows, last = [], None
+    for d in (None, None, first, None, second, None, None):
+        last = kept_row(d, last)
+        rows.append(last)
     before_any = np.zeros(17, np.float32)
     before_any[2:4] = 1
     np.testing.assert_array_equal(rows[0], before_any)
@@ -159,14 +186,13 @@ def test_repeat_last_fills_with_the_last_face_at_confidence_zero():
 def test_the_selector_squares_before_repeating_and_zeroes_without_repeat():
     face = detection([0.40, 0.30, 0.60, 0.50], 0.9)
     nothing = np.zeros((0, 17), np.float32)
-    select = FaceSelector((640, 480))
-    kept = [select(d) for d in (face[None], nothing)]
+    kept = kept_rows([face[None], nothing])
     np.testing.assert_array_equal(kept[0], square_box(face, (640, 480)))
     np.testing.assert_array_equal(kept[1][:16], kept[0][:16])  # the squared box repeated
     assert kept[1][16] == 0
-    plain = FaceSelector((640, 480), square=False, repeat_last=False)
-    np.testing.assert_array_equal(plain(face[None]), face)
-    np.testing.assert_array_equal(plain(nothing), np.zeros(17))
+    plain = kept_rows([face[None], nothing], square=False, repeat_last=False)
+    np.testing.assert_array_equal(plain[0], face)
+    np.testing.assert_array_equal(plain[1], np.zeros(17))
 
 
 def test_stream_rows_swap_keypoints_to_y_x():
@@ -180,9 +206,11 @@ def test_stream_rows_swap_keypoints_to_y_x():
 def test_box_stream_writer_writes_discover_streams(tmp_path):
     sequence = [None, [0.40, 0.30, 0.60, 0.50], None, [0.45, 0.35, 0.55, 0.45], None]
     writer = BoxStreamWriter(tmp_path / "clip", (640, 480), sr=25.0)
-    for box in sequence:
-        found = np.zeros((0, 17), np.float32) if box is None else detection(box, 0.8)[None]
-        writer.append(found)
+    found = [
+        np.zeros((0, 17), np.float32) if b is None else detection(b, 0.8)[None] for b in sequence
+    ]
+    for kept in kept_rows(found):
+        writer.append(kept[None])
     boxes_path, keypoints_path = writer.close()
     assert boxes_path == tmp_path / "clip.stream"
     assert keypoints_path == keypoint_stream_path(boxes_path) == tmp_path / "clip.keypoints.stream"
@@ -217,7 +245,7 @@ def test_an_empty_box_stream_leaves_no_files(tmp_path):
 def test_the_torch_free_modules_import_no_torch():
     code = (
         "import sys; import emonet_cli.faces.detection.postprocess, "
-        "emonet_cli.faces.detection.boxstream, emonet_cli.faces.detection.run; "
+        "emonet_cli.faces.detection.boxstream, emonet_cli.analysis.detected; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

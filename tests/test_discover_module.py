@@ -52,7 +52,7 @@ from emonet_cli.discover.spec import (
 )
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
-from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.faces.detection.detector import DetectionSettings
 from emonet_cli.finetune.state import adapt_head, save_checkpoint
 from emonet_cli.formats.annotations import read_annotation
 from emonet_cli.formats.streams import read_stream

@@ -15,8 +15,8 @@ from cli_helpers import run_cli
 from emonet_cli.demo import make_people_sample
 from emonet_cli.errors import FormatError
 from emonet_cli.faces.align import affine_from_box, crop_face
-from emonet_cli.faces.boxfiles import read_boxes, read_people_boxes
-from emonet_cli.faces.tracking import Tracker, TrackingSettings, iou
+from emonet_cli.faces.boxfiles import read_box_file, read_boxes
+from emonet_cli.faces.tracking import Tracker, iou
 from emonet_cli.media.video import MediaReader
 from emonet_cli.models.emonet.checkpoint import load_model
 from emonet_cli.models.emonet.inference import Predictor
@@ -27,7 +27,7 @@ from emonet_cli.outputs.results import read_results_csv
 
 def track(frames: list[np.ndarray], max_faces: int = 3, patience: float = 1.0, fps: float = 10):
     """The ids the tracker gives each frame's boxes (scores fall with the box's position)."""
-    tracker = Tracker(TrackingSettings(max_faces=max_faces, patience=patience), fps)
+    tracker = Tracker(fps, max_faces=max_faces, patience=patience)
     return [
         list(tracker.update(i, boxes, np.linspace(0.9, 0.8, len(boxes))))
         for i, boxes in enumerate(frames)
@@ -74,7 +74,7 @@ def test_a_new_face_becomes_a_person_once_confirmed():
         boxes = [face[i]] if i >= 4 and i not in (12, 13) else []
         boxes += [flicker[i]] if i in flicker else []
         frames.append(np.array(boxes).reshape(-1, 4))
-    tracker = Tracker(TrackingSettings(max_faces=3, confirm=3), 10)
+    tracker = Tracker(10, max_faces=3, confirm=3)
     ids = [list(tracker.update(i, b, np.full(len(b), 0.9))) for i, b in enumerate(frames)]
     assert [i for i, frame in enumerate(ids) if 1 in frame] == [6, 7, 8, 9, 10, 11, *range(14, 20)]
     assert all(set(frame) <= {0, 1} for frame in ids)
@@ -84,7 +84,7 @@ def test_a_new_face_becomes_a_person_once_confirmed():
 
 
 def test_max_faces_keeps_the_best_scoring_detections():
-    tracker = Tracker(TrackingSettings(max_faces=2), 10)
+    tracker = Tracker(10, max_faces=2)
     ids = tracker.update(0, np.array([square(0, 0), square(100, 0), square(200, 0)]),
                          np.array([0.6, 0.9, 0.8]))  # fmt: skip
     assert list(ids) == [0, 1, 2]
@@ -96,9 +96,9 @@ def test_iou():
 
 
 @pytest.mark.parametrize("bad", [{"max_faces": 0}, {"patience": -1.0}, {"confirm": 0}])
-def test_tracking_settings_refuse_nonsense(bad):
+def test_the_tracker_refuses_nonsense_settings(bad):
     with pytest.raises(ValueError):
-        TrackingSettings(**bad)
+        Tracker(10, **bad)
 
 
 # --- box files with several faces ---
@@ -108,7 +108,7 @@ def test_a_csv_with_a_face_column_holds_one_person_per_face(tmp_path):
     path = tmp_path / "faces.csv"
     path.write_text("frame,time,face,x1,y1,x2,y2,conf\n0,0,2,1,2,3,4,0.9\n0,0,1,5,6,7,8,1\n"
                     "3,0.3,2,1,2,3,5,0.8\n")  # fmt: skip
-    people = read_people_boxes(path)
+    people = read_box_file(path)
     assert list(people) == [1, 2]
     np.testing.assert_array_equal(people[2].frames, [0, 3])
     np.testing.assert_array_equal(people[2].boxes[1], [1, 2, 3, 5])
@@ -116,10 +116,10 @@ def test_a_csv_with_a_face_column_holds_one_person_per_face(tmp_path):
         read_boxes(path)
     path.write_text("frame,face,x1,y1,x2,y2\n0,1,1,2,3,4\n0,1,1,2,3,4\n")
     with pytest.raises(FormatError, match="face 1 in frame 0 appears twice"):
-        read_people_boxes(path)
+        read_box_file(path)
     path.write_text("frame,face,x1,y1,x2,y2\n0,x,1,2,3,4\n")
     with pytest.raises(FormatError, match="is not a number"):
-        read_people_boxes(path)
+        read_box_file(path)
 
 
 # --- generated videos through the CLI ---

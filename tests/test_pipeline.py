@@ -11,8 +11,9 @@ from emonet_cli.cli import PRECISION_CHOICES
 from emonet_cli.constants import PRECISIONS, SMOOTHING_WEIGHTS
 from emonet_cli.devices import resolve_precision, select_device
 from emonet_cli.errors import EmonetError
-from emonet_cli.faces import BoxSource, FaceBoxes, open_lookup
+from emonet_cli.faces import BoxSource, FaceBoxes
 from emonet_cli.faces.align import affine_from_box
+from emonet_cli.faces.people import open_people
 from emonet_cli.formats.streams import write_stream
 from emonet_cli.media.frames import Frame, MediaInfo
 from emonet_cli.outputs.results import TemporalSmoother
@@ -26,14 +27,15 @@ class Lookup:
     """The affine and confidence that analysis takes from a box source for one frame."""
 
     def __init__(self, source: BoxSource, info: MediaInfo, min_conf: float):
-        self.lookup = open_lookup(source, info)
+        self.people = open_people(source, info)
         self.min_conf = min_conf
 
     def matrix(self, index: int, time: float):
-        return face_matrix(self.lookup.faces([Frame(index, time, None)])[0], self.min_conf)
+        (faces,) = self.people.faces([Frame(index, time, None)])
+        return face_matrix(faces[None], self.min_conf)
 
     def stream_mismatch(self):
-        return next(iter(self.lookup.warnings()), None)
+        return next(iter(self.people.warnings), None)
 
 
 def test_stream_sample_for_a_frame_is_floor_t_times_sr(tmp_path):
@@ -87,7 +89,7 @@ def test_empty_or_inverted_boxes_in_memory_are_no_face_and_counted(tmp_path):
     lookup = Lookup(BoxSource(boxes=boxes), video_info(tmp_path, frames=4), 0.65)
     assert lookup.matrix(0, 0.0)[0] is not None
     assert lookup.matrix(1, 0.04) == lookup.matrix(2, 0.08) == (None, 0.0)
-    (warning,) = lookup.lookup.warnings()
+    (warning,) = lookup.people.warnings
     assert "2 of 4 boxes in faces.csv are empty or inverted" in warning
 
 
@@ -95,9 +97,9 @@ def test_a_box_list_warns_only_about_the_image_at_hand(tmp_path):
     path = tmp_path / "list.txt"
     path.write_text("a.png 10 20 5 5\nb.png 1 2 30 40\n")
     warnings = {
-        name: open_lookup(
+        name: open_people(
             BoxSource(path), MediaInfo(tmp_path / name, 64, 48, 0.0, 1, True)
-        ).warnings()
+        ).warnings
         for name in ("a.png", "b.png")
     }
     assert warnings["b.png"] == [] and "its box in list.txt is empty" in warnings["a.png"][0]

@@ -20,10 +20,10 @@ from cli_helpers import run_cli
 from test_detection import tflite_model
 from test_recordings import ffprobe_times
 
+from emonet_cli.analysis.detected import detect_file
 from emonet_cli.faces.detection.blazeface import BlazeFace
+from emonet_cli.faces.detection.detector import DetectionSettings
 from emonet_cli.faces.detection.postprocess import detections_from_outputs, weighted_nms
-from emonet_cli.faces.detection.run import detect_file
-from emonet_cli.faces.detection.source import DetectionSettings
 from emonet_cli.formats.streams import read_stream
 from emonet_cli.media.video import MediaReader
 from emonet_cli.outputs.results import read_results_csv

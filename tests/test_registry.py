@@ -17,7 +17,7 @@ from emonet_cli.cli import cli
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.align import BOX_KINDS, FaceCrop
-from emonet_cli.faces.lookup import FrameFace
+from emonet_cli.faces.face import FrameFace
 from emonet_cli.media.frames import Frame
 from emonet_cli.models.registry import (
     FAMILIES,

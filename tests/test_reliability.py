@@ -238,3 +238,62 @@ def test_three_hundred_people_analyse_under_a_low_open_file_limit(family_weights
     assert len(summary["people"]) == 300
     assert (out / f"{video.stem}.face300.arousal.annotation~").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no part file left
+
+
+# --- boxes that do not lie on the frame --------------------------------------------------------
+
+
+def test_boxes_wholly_off_the_frame_are_no_face_and_counted(clip, standin_weights, tmp_path):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip.video, video)
+    boxes = tmp_path / "boxes.csv"  # 96x72 frames: two boxes off them, one partly on
+    boxes.write_text(
+        "frame,x1,y1,x2,y2,conf\n0,200,10,260,60,0.9\n1,-80,-80,-10,-10,0.9\n2,80,50,140,110,0.9\n"
+    )
+    proc = run_cli(
+        "analyze", video, "--bbox", boxes, "--weights", standin_weights[8], *MODEL, "--json"
+    )  # fmt: skip
+    warned = [line for line in proc.stderr.splitlines() if "wholly outside" in line]
+    assert len(warned) == 1 and "2 of 3 boxes in boxes.csv" in warned[0], proc.stderr
+    assert "96x72" in warned[0]
+    assert json.loads(proc.stdout)["frames_with_face"] == 1
+
+
+def stream_declaring(path: Path, source: Path, size: str) -> Path:
+    """A copy of the box stream `source` whose meta declares the frame size `size`."""
+    from emonet_cli.formats.streams import read_stream, write_stream
+
+    stream = read_stream(source)
+    return write_stream(path, stream.data, stream.sr, meta={**stream.meta, "size": size})
+
+
+def test_a_box_stream_of_a_turned_frame_is_refused(clip, standin_weights, tmp_path):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip.video, video)
+    turned = stream_declaring(tmp_path / "turned", clip.boxes, "72:96")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "analyze", video, "--bbox", turned, "--weights", standin_weights[8], *MODEL, "-o", out,
+        check=False,
+    )  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("emonet: error:")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr
+    assert "72x96" in errors[0] and "96x72" in errors[0] and "turned by 90 degrees" in errors[0]
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_declared_sizes_of_the_frames_shape_are_accepted():
+    from emonet_cli.errors import InputError
+    from emonet_cli.faces.on_frame import check_declared_size, declared_size, off_frame
+
+    assert declared_size("1920:1080") == (1920, 1080) and declared_size("junk") is None
+    source = Path("boxes.stream")
+    check_declared_size(source, (640, 360), (1920, 1080))  # a proxy of the same shape
+    check_declared_size(source, (1920, 1088), (1920, 1080))  # a codec's padding
+    check_declared_size(source, None, (1920, 1080))
+    with pytest.raises(InputError, match="another shape"):
+        check_declared_size(source, (640, 480), (1920, 1080))
+    with pytest.raises(InputError, match="turned by 90 degrees"):
+        check_declared_size(source, (1080, 1920), (1920, 1080))
+    boxes = [[-5, -5, 5, 5], [100, 0, 120, 10], [-20, 0, 0, 10], [5, 5, 5, 9]]
+    assert off_frame(boxes, 100, 50).tolist() == [False, True, True, False]

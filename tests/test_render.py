@@ -17,7 +17,8 @@ from emonet_cli.cli import cli
 from emonet_cli.constants import CLASS_NAMES
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import InputError
-from emonet_cli.faces import BoxSource, open_lookup, read_boxes
+from emonet_cli.faces import BoxSource, read_boxes
+from emonet_cli.faces.people import open_people
 from emonet_cli.media.video import MediaReader
 from emonet_cli.outputs.results import read_results
 from emonet_cli.views.painter import FramePainter, FrameResult, class_rgb, output_size
@@ -212,11 +213,11 @@ def test_incomplete_results_are_not_used(sample, results_dir, tmp_path):
 def test_a_failed_render_leaves_no_file(sample, tmp_path):
     with MediaReader(sample.video) as reader:
         info = reader.info
-    lookup = open_lookup(BoxSource(full_frame=True), info)
+    people = open_people(BoxSource(full_frame=True), info)
     no_face = FrameResult(False, -1, np.full(8, np.nan), math.nan, math.nan, None)
     out = tmp_path / "short.mp4"
     with pytest.raises(InputError, match="results end at frame 3"):
-        render_frames(sample.video, out, [no_face] * 3, lookup, CLASS_NAMES[8])
+        render_frames(sample.video, out, [no_face] * 3, people, CLASS_NAMES[8])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -16,8 +16,7 @@ from emonet_cli.constants import Classes
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
 from emonet_cli.faces.detection.boxstream import KEYPOINT_SUFFIX, keypoint_stream_path
-from emonet_cli.faces.faces_csv import FACES_SUFFIX, FacesCsvWriter
-from emonet_cli.faces.lookup import face_id
+from emonet_cli.faces.face import face_id
 from emonet_cli.formats.fileio import remove_partial_files
 from emonet_cli.formats.leftovers import earlier_outputs, person_results, remove_leftovers
 from emonet_cli.media.frames import MediaInfo
@@ -28,6 +27,8 @@ from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch, Summary
 from emonet_cli.outputs.writers import (
     BOX_STREAM_OUTPUT,
+    FACES_SUFFIX,
+    FacesCsvWriter,
     OutputOptions,
     ResultWriter,
     WriterContext,
@@ -223,6 +224,16 @@ def _remove_stale(path: Path) -> None:
         remove_partial_files(name)
 
 
+def outputs_of(
+    options: OutputOptions, box_source: BoxSource, predictor: Predictor | None = None
+) -> OutputOptions:
+    """What an analysis of one input writes: detected faces are also written as a box stream,
+    so that the analysis can be repeated; the predictor's family (else the options') decides
+    which results there are to write."""
+    family = options.family if predictor is None else getattr(predictor, "family", DEFAULT_FAMILY)
+    return replace(options, box_stream=box_source.detect is not None, family=family)
+
+
 def analyze_file(
     path: str | Path,
     predictor: Predictor,
@@ -243,13 +254,7 @@ def analyze_file(
     started = time.perf_counter()
     path = Path(path)
     settings = settings or AnalysisSettings()
-    # Detected faces are written as a box stream, so that the analysis can be repeated; the
-    # predictor's family decides which results there are to write.
-    options = replace(
-        options or OutputOptions(),
-        box_stream=box_source.detect is not None,
-        family=getattr(predictor, "family", DEFAULT_FAMILY),
-    )
+    options = outputs_of(options or OutputOptions(), box_source, predictor)
     # closing() releases the decoder on every way out, errors in the set-up included.
     with contextlib.closing(Analysis(path, predictor, box_source, settings)) as analysis:
         info = analysis.info

@@ -1,16 +1,15 @@
-"""The analysis chain for one input: decode -> box lookup -> align -> batch -> model -> writers.
+"""The analysis chain for one input: decode -> faces -> align -> batch -> model -> writers.
 
-Decoding and aligning run in a background thread that fills a small queue of batches while
-the model works on the previous one; memory stays bounded by that queue, whatever the length
-of the video.
+`feed` is one input's side of the chain (decode -> faces -> crops, in batches for the model);
+it runs in a background thread that fills a small queue of batches while the model works on
+the previous one; memory stays bounded by that queue, whatever the length of the video.
 """
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMA
 from emonet_cli.errors import ModelOutputError
 from emonet_cli.faces import BoxSource, FrameFace
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, ModelInput, apply_affine, invert_affine
-from emonet_cli.faces.lookup import PeopleLookup
-from emonet_cli.faces.people import OnePerson, open_people
+from emonet_cli.faces.people import People, faces_of, open_people
+from emonet_cli.media.frames import Frame
 from emonet_cli.media.tuning import background_thread
 from emonet_cli.media.video import FrameSelection, MediaReader
 from emonet_cli.models.predictions import Predictor, softmax
@@ -30,7 +29,6 @@ from emonet_cli.outputs.results import ResultBatch, TemporalSmoother
 
 QUEUE_BATCHES = 2
 MAX_PENDING_FRAMES = 256
-LOOKUP_FRAMES = 16  # frames per face lookup: the detector's batch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,66 +85,63 @@ def analysed(face: FrameFace, min_conf: float) -> bool:
     return face.whole_frame or face.usable(min_conf)
 
 
-def _decode_and_align(
-    reader: MediaReader,
-    lookup: PeopleLookup,
+def feed(
+    frames: Iterable[Frame],
+    people: People,
     min_face_conf: float,
     batch_size: int,
     crop: ModelInput,
-    out: queue.Queue,
-    stop: threading.Event,
-) -> None:
-    """Producer thread: fills `out` with _PendingBatch objects, then None; an exception is
+) -> Iterator[_PendingBatch]:
+    """One input's frames, with every person's face and its crop, in batches of about
+    `batch_size` crops for the model."""
+    pending = _PendingBatch()
+    for frame, faces in faces_of(frames, people):
+        pending.frame.append(frame.index)
+        pending.time.append(frame.time)
+        pending.faces.append(faces)
+        for person, face in faces.items():
+            cut = crop.cut(frame, face) if analysed(face, min_face_conf) else None
+            if cut is not None:
+                pending.owners.append((len(pending) - 1, person))
+                pending.crops.append(cut[0])
+                pending.matrices.append(cut[1])
+                pending.face_conf.append(face.conf)
+        # Frames without a face still flush: memory stays bounded in a faceless stretch.
+        if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
+            yield pending
+            pending = _PendingBatch()
+    if len(pending):
+        yield pending
+
+
+def _decode_and_align(batches: Iterator[_PendingBatch], out: queue.Queue, stop: threading.Event):
+    """Producer thread: fills `out` with the batches of `feed`, then None; an exception is
     passed on to the consumer instead."""
     try:
         background_thread()  # behind the model's threads (see tuning)
-        pending = _PendingBatch()
-        frames = iter(reader)
-        # Faces are looked up a chunk of frames at a time, so that a detector runs batched.
-        while chunk := list(itertools.islice(frames, LOOKUP_FRAMES)):
+        for pending in batches:
+            out.put(pending)
             if stop.is_set():
                 return
-            for frame, faces in zip(chunk, lookup.people(chunk)):
-                pending.frame.append(frame.index)
-                pending.time.append(frame.time)
-                pending.faces.append(faces)
-                for person, face in faces.items():
-                    cut = crop.cut(frame, face) if analysed(face, min_face_conf) else None
-                    if cut is not None:
-                        pending.owners.append((len(pending) - 1, person))
-                        pending.crops.append(cut[0])
-                        pending.matrices.append(cut[1])
-                        pending.face_conf.append(face.conf)
-                # Frames without a face still flush: memory stays bounded in a faceless stretch.
-                if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
-                    out.put(pending)
-                    pending = _PendingBatch()
-        if len(pending):
-            out.put(pending)
         out.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(exc)
 
 
-def _iter_pending(
-    reader: MediaReader,
-    lookup: PeopleLookup,
-    min_face_conf: float,
-    batch_size: int,
-    crop: ModelInput,
-) -> Iterator[_PendingBatch]:
-    batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+def _iter_pending(batches: Iterator[_PendingBatch]) -> Iterator[_PendingBatch]:
+    """The batches of `feed`, made in a background thread."""
+    queued: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     worker = threading.Thread(
         target=_decode_and_align,
-        args=(reader, lookup, min_face_conf, batch_size, crop, batches, stop),
+        args=(batches, queued, stop),
         name="emonet-decode",
         daemon=True,
     )
     worker.start()
     try:
         while True:
-            item = batches.get()
+            item = queued.get()
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -156,7 +151,7 @@ def _iter_pending(
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
             try:
-                batches.get(timeout=0.05)
+                queued.get(timeout=0.05)
             except queue.Empty:
                 pass
         worker.join()
@@ -187,32 +182,33 @@ class Analysis:
         self.reader = MediaReader(path, self.settings.selection)
         self.info = self.reader.info
         try:
-            self.lookup = open_people(box_source, self.info)
+            self.people = open_people(box_source, self.info)
         except BaseException:
             self.reader.close()
             raise
         # Several people: outputs carry person labels, and a late person's earlier frames
         # are filled in from the frame history.
-        self.several = not isinstance(self.lookup, OnePerson)
+        self.several = self.people.several
         self._history: list[tuple[np.ndarray, np.ndarray]] = []
         self._known: set[str | None] = set()
         self._smoothers: dict[str | None, TemporalSmoother] = {}
 
     def warnings(self) -> list[str]:
-        return self.lookup.warnings()
+        return list(self.people.warnings)
 
     def __iter__(self) -> Iterator[ResultBatch]:
         for group in self.groups():
             yield from group.batches
 
     def groups(self) -> Iterator[ResultGroup]:
-        for pending in _iter_pending(
+        batches = feed(
             self.reader,
-            self.lookup,
+            self.people,
             self.settings.min_face_conf,
             self.settings.batch_size,
             self.crop,
-        ):
+        )
+        for pending in _iter_pending(batches):
             batches = self._run(pending)
             grouped: list[ResultBatch] = []
             for batch in batches:
@@ -241,7 +237,7 @@ class Analysis:
             return
         frames = np.concatenate([frame for frame, _ in self._history])
         times = np.concatenate([time for _, time in self._history])
-        detection = self.lookup.absent(person).detection
+        detection = self.people.absent(person).detection
         for start in range(0, len(frames), MAX_PENDING_FRAMES):
             chunk = slice(start, start + MAX_PENDING_FRAMES)
             yield ResultBatch.empty(
@@ -300,7 +296,7 @@ class Analysis:
         if face.any() and nclass:
             probabilities[face] = softmax(raw[face, :nclass])
             expression[face] = probabilities[face].argmax(axis=1)
-        absent = self.lookup.absent(person)
+        absent = self.people.absent(person)
         detections = [faces.get(person, absent).detection for faces in pending.faces]
         dominance = categories = category_set = None
         if self.dominance:

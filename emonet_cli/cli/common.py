@@ -206,7 +206,7 @@ def detection_choice(
 ):
     """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
     numbers, and a small share of the time)."""
-    from emonet_cli.faces.detection.source import DetectionSettings
+    from emonet_cli.faces.detection.detector import DetectionSettings
 
     return DetectionSettings(
         min_score=min_score,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emonet_cli.faces.sources import SAME_RATE_TOLERANCE
+from emonet_cli.faces.source import SAME_RATE_TOLERANCE
 from emonet_cli.outputs.writers import ResultBatch
 
 TIME_EPSILON = 1e-6

@@ -15,7 +15,7 @@ from emonet_cli import __version__
 from emonet_cli.analysis.pipeline import DEFAULT_MIN_FACE_CONF, AnalysisSettings
 from emonet_cli.constants import PRECISIONS
 from emonet_cli.errors import EmonetError
-from emonet_cli.faces.detection.source import DetectionSettings
+from emonet_cli.faces.detection.detector import DetectionSettings
 from emonet_cli.models.emonet.model import NCLASS_CHOICES
 
 # One script for every trainer of the folder: DISCOVER makes one environment per module folder.

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
 from emonet_cli.evaluate.skipped import OFF_IMAGE, nothing_scored
-from emonet_cli.faces.lookup import FrameFace
+from emonet_cli.faces.face import FrameFace
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.images import UnreadableImage, read_image
 from emonet_cli.models.emotic.metrics import (

@@ -1,10 +1,14 @@
-"""Faces: where they are and how they are cut out.
+"""Faces: where they are, whose they are, and how they are cut out.
 
-- `boxfiles`: the files that carry face boxes (SSI streams, CSV, lists);
-- `lookup`: what every box source hands on (`FrameFace`, `FaceLookup`, `PeopleLookup`);
-- `sources`: `BoxSource` and `BoxOptions`, and the lookup of one face per frame;
-- `people`, `faces_csv`, `tracking`: several people per input, `S.faces.csv`, the tracker;
-- `detection/`: the built-in BlazeFace detector and DISCOVER's box streams;
+- `face`: what every box source hands on: `FrameFace`, and `FaceSource`, whose one method
+  gives every face of each frame;
+- `boxfiles`: the files that carry face boxes (SSI streams, CSV, lists) and their one reader;
+- `source`: `BoxSource` (an input's faces: a box file, boxes in memory, the whole frame, the
+  detector), `BoxOptions` (a run's), and the box-file and whole-frame kinds of `FaceSource`;
+- `detection/`: the built-in BlazeFace detector, its kind of `FaceSource`
+  (`detection.detector`) and DISCOVER's box streams (`detection.boxstream`);
+- `people`: the layer on top: one person (the best face) or several (the box file's people,
+  or the tracker's, `tracking`), asked for with `People.several`;
 - `align`: the crops (`FaceCrop`; the published EmoNet crop).
 """
 
@@ -13,10 +17,11 @@ from emonet_cli.faces.boxfiles import (
     FaceBoxes,
     boxes_from_normalised,
     parse_finite,
+    read_box_file,
     read_boxes,
 )
-from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace
-from emonet_cli.faces.sources import BoxOptions, BoxSource, find_box_file, open_lookup
+from emonet_cli.faces.face import NO_FACE, FaceSource, FrameFace
+from emonet_cli.faces.source import BoxOptions, BoxSource, find_box_file
 
 __all__ = [
     "BOX_FILE_SUFFIXES",
@@ -24,11 +29,11 @@ __all__ = [
     "BoxOptions",
     "BoxSource",
     "FaceBoxes",
-    "FaceLookup",
+    "FaceSource",
     "FrameFace",
     "boxes_from_normalised",
     "find_box_file",
-    "open_lookup",
     "parse_finite",
+    "read_box_file",
     "read_boxes",
 ]

@@ -20,7 +20,7 @@ from emonet_cli.errors import InputError
 from emonet_cli.media.frames import Frame
 
 if TYPE_CHECKING:
-    from emonet_cli.faces.lookup import FrameFace
+    from emonet_cli.faces.face import FrameFace
 
 # What the boxes of a source frame: faces (a detector's, DISCOVER's BlazeFace streams) or
 # whole people (EMOTIC's image lists). A family that reads faces takes only face boxes.

@@ -16,7 +16,7 @@ seconds in the frame column). Boxes are finite.
 
 One rule for every source (these files and boxes handed over in memory): a box that is empty
 or inverted (x2 <= x1 or y2 <= y1) is read, and means no face for its frame
-(`sources.FrameFace.usable`); `FaceBoxes.empty_or_inverted` finds such boxes so that the
+(`face.FrameFace.usable`); `FaceBoxes.empty_or_inverted` finds such boxes so that the
 input's warnings can count them, since they usually mean x, y, width, height where corners
 were expected.
 """
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
+from emonet_cli.faces.on_frame import check_declared_size, declared_size
 from emonet_cli.formats.fileio import unreadable_reason
 from emonet_cli.formats.streams import STREAM_SUFFIX, read_stream
 
@@ -79,8 +80,12 @@ def box_has_area(boxes: np.ndarray) -> np.ndarray:
     return (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
 
 
-def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> FaceBoxes:
-    """Read face boxes from an SSI stream, a CSV or an image list, chosen by file extension.
+def read_box_file(
+    path: str | Path, frame_size: tuple[int, int] | None = None
+) -> dict[int | None, FaceBoxes]:
+    """The one reader of box files, chosen by file extension: the boxes of every person in
+    it, {face number: boxes} for a CSV with a face column, else {None: boxes} (one unnamed
+    person).
 
     `frame_size` (width, height) scales the normalised coordinates of SSI streams; the pixel
     sources ignore it. CSV rows may come in any order and skip frames: the result holds the
@@ -91,16 +96,25 @@ def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> F
     if name.endswith(STREAM_SUFFIX) or name.endswith(STREAM_SUFFIX + "~"):
         if frame_size is None:
             raise ValueError(f"{path}: normalised SSI boxes need frame_size=(width, height)")
-        return _read_ssi_boxes(path, frame_size)
+        stream = read_stream(path)
+        check_declared_size(stream.path, declared_size(stream.meta.get("size")), frame_size)
+        return {None: boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)}
     text = _read_text(path)
     if name.endswith(CSV_SUFFIX):
-        return _read_csv_boxes(path, text)
-    return _read_image_list(path, text)
+        return _read_csv_people(path, text)
+    return {None: _read_image_list(path, text)}
 
 
-def _read_ssi_boxes(path: Path, frame_size: tuple[int, int]) -> FaceBoxes:
-    stream = read_stream(path)
-    return boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)
+def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> FaceBoxes:
+    """The boxes of a box file of one face (`read_box_file`); a CSV with a face column is
+    refused."""
+    people = read_box_file(path, frame_size)
+    if list(people) != [None]:
+        raise FormatError(
+            f"{path}: has a face column (several people): give it to analyze/render, which "
+            "write one result set per face"
+        )
+    return people[None]
 
 
 def boxes_from_normalised(
@@ -116,11 +130,18 @@ def boxes_from_normalised(
         )
     values = values.astype(np.float64)
     _reject_non_finite(source, values, "sample")
-    width, height = frame_size
-    ymin, xmin, ymax, xmax = values[:, :4].T
-    boxes = np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
     conf = values[:, 4] if dim == 5 else np.ones(len(values))
+    boxes = pixel_boxes(values, frame_size)
     return FaceBoxes(boxes, conf.astype(np.float32), sr, None, Path(source))
+
+
+def pixel_boxes(values: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """(n, 4) x1, y1, x2, y2 in pixels (float64) from rows that start `ymin, xmin, ymax, xmax`
+    normalised to the frame (width, height): how a box stream is read, and so how a detected
+    box becomes pixels."""
+    width, height = frame_size
+    ymin, xmin, ymax, xmax = values[:, :4].astype(np.float64).T
+    return np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
 
 
 def _read_text(path: Path) -> str:
@@ -158,27 +179,6 @@ def _reject_non_finite(path: Path, values: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad.size:
         raise FormatError(f"{path}: {what} {bad[0]} has a NaN or infinite value")
-
-
-def _read_csv_boxes(path: Path, text: str) -> FaceBoxes:
-    people = _read_csv_people(path, text)
-    if list(people) != [None]:
-        raise FormatError(
-            f"{path}: has a face column (several people): give it to analyze/render, which "
-            "write one result set per face"
-        )
-    return people[None]
-
-
-def read_people_boxes(
-    path: str | Path, frame_size: tuple[int, int] | None = None
-) -> dict[int | None, FaceBoxes]:
-    """The boxes of every person in a box file: {face id: boxes} for a CSV with a face column,
-    else {None: boxes} (one unnamed person)."""
-    path = Path(path)
-    if path.name.lower().endswith(CSV_SUFFIX):
-        return _read_csv_people(path, _read_text(path))
-    return {None: read_boxes(path, frame_size)}
 
 
 def _read_csv_people(path: Path, text: str) -> dict[int | None, FaceBoxes]:

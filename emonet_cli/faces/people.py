@@ -1,97 +1,142 @@
-"""Several people in one input: each person's face, frame by frame, under a stable label.
+"""People: each person's face, frame by frame, under a stable label; the layer over a
+`face.FaceSource` that the analysis, `render` and the writers ask for.
 
-A person is labelled `face1`, `face2`, ... (their outputs are `S.face1.csv`, ...): by the
-tracker in order of first appearance, by the face column of a CSV, or by the order of
-several box files given one per person. A `PeopleLookup` gives, for each decoded frame, the
-face of every person known so far; a person is known from the first frame with a box of
-confidence above 0. `S.faces.csv` is the overview of all of them, and reads back as box
-input.
+One person, without a label (outputs keep the input's plain names): the best face of each
+frame (of the detector: DISCOVER's one face; of a box file of one face or the whole frame: the
+one there is). Several people, `face1`, `face2`, ... (outputs `S.face1.csv`, ...): the people
+of a box file (its face column, one file per person, an image listed on several lines), or
+the tracker's (`tracking`) in order of first appearance. A person is known from the first
+frame with a box of confidence above 0; `several` says which of the two it is.
+
+Detected faces follow DISCOVER's rules per person (`detection.detector`): where a known person
+is not seen, their last row is repeated at confidence 0, and before they first appear they
+have the whole frame at confidence 0 (`absent`: what a late person's earlier frames get).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
-from emonet_cli.faces.boxfiles import FaceBoxes, read_boxes, read_people_boxes
-from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace, PeopleLookup, person_label
-from emonet_cli.faces.sources import BoxFileLookup, BoxSource, listed_rows, open_lookup
+import numpy as np
+
+from emonet_cli.faces.detection.detector import (
+    DetectedFaces,
+    faces_of_rows,
+    kept_row,
+    stream_rate,
+)
+from emonet_cli.faces.face import NO_FACE, FaceSource, FrameFace, face_id, person_label
+from emonet_cli.faces.source import BoxFileFaces, BoxSource, WholeFrameFaces, box_file_people
+from emonet_cli.faces.tracking import Tracker
 from emonet_cli.media.frames import Frame, MediaInfo
 
+FACE_CHUNK = 16  # frames whose faces are found at once: the detector's batch
 
-class OnePerson:
-    """A single-face source (one box file, the whole frame, the best detection): one person
-    without a label, whose outputs keep the input's plain names."""
-
-    def __init__(self, lookup: FaceLookup):
-        self.lookup = lookup
-
-    def people(self, frames: Sequence[Frame]) -> list[dict[str | None, FrameFace]]:
-        return [{None: face} for face in self.lookup.faces(frames)]
-
-    def absent(self, label: str | None) -> FrameFace:
-        return NO_FACE
-
-    def warnings(self) -> list[str]:
-        return self.lookup.warnings()
+Faces = dict[str | None, FrameFace]  # a frame's face of every known person, by label
 
 
-class BoxFilePeople:
-    """Several people from box files: a CSV with a face column, or one file per person."""
+class People:
+    """The people of one input's frames, in decoding order (see the module docstring).
 
-    def __init__(self, people: dict[str, FaceBoxes], info: MediaInfo):
-        self.lookups = {label: BoxFileLookup(boxes, info) for label, boxes in people.items()}
-        self.known: set[str] = set()
+    `tracker` gives detected faces their person (several people); `repeat_last` (detected
+    faces only; None for box files and the whole frame) fills a known person's unseen
+    frames as DISCOVER does."""
 
-    def people(self, frames: Sequence[Frame]) -> list[dict[str | None, FrameFace]]:
-        faces = {label: lookup.faces(frames) for label, lookup in self.lookups.items()}
-        found: list[dict[str | None, FrameFace]] = []
-        for row in range(len(frames)):
-            for label, person in faces.items():
-                if person[row].box is not None and person[row].conf > 0:
-                    self.known.add(label)
-            found.append({label: faces[label][row] for label in faces if label in self.known})
+    def __init__(
+        self,
+        source: FaceSource,
+        info: MediaInfo,
+        *,
+        several: bool = False,
+        tracker: Tracker | None = None,
+        repeat_last: bool | None = None,
+    ):
+        self.source = source
+        self.several = several
+        self.tracker = tracker
+        self.repeat_last = repeat_last
+        self.frame_size = (info.width, info.height)
+        self.warnings = source.warnings
+        self.known: list[str | None] = [] if several else [None]
+        self.last: dict[str | None, np.ndarray] = {}  # the row last kept, per person
+
+    def faces(self, frames: Sequence[Frame]) -> list[Faces]:
+        """For each frame, the face of every person known so far, in order of their labels
+        (None: the one person of a single-face source)."""
+        found = []
+        for frame, faces in zip(frames, self.source.faces(frames)):
+            seen = self._seen(frame, faces)
+            new = [
+                label
+                for label, face in seen.items()
+                if label not in self.known and face.box is not None and face.conf > 0
+            ]
+            if new:
+                self.known = sorted([*self.known, *new], key=face_id)
+            found.append({label: self._face(label, seen.get(label)) for label in self.known})
         return found
 
+    def _seen(self, frame: Frame, faces: list[FrameFace]) -> dict[str | None, FrameFace]:
+        """Who each face of a frame belongs to."""
+        if not self.several:
+            best = best_face(faces)
+            return {} if best is None else {None: best}
+        if self.tracker is None:  # the box file's people
+            return {person_label(face.person): face for face in faces}
+        boxes = np.array([face.box for face in faces]).reshape(-1, 4)
+        ids = self.tracker.update(frame.index, boxes, np.array([face.conf for face in faces]))
+        return {person_label(int(i)): face for face, i in zip(faces, ids) if i > 0}
+
+    def _face(self, label: str | None, face: FrameFace | None) -> FrameFace:
+        if self.repeat_last is None:
+            return NO_FACE if face is None else face
+        detection = None if face is None else face.detection
+        row = kept_row(detection, self.last.get(label), self.repeat_last)
+        self.last[label] = row
+        return faces_of_rows(row[None], self.frame_size)[0]
+
     def absent(self, label: str | None) -> FrameFace:
-        return NO_FACE
-
-    def warnings(self) -> list[str]:
-        return [message for lookup in self.lookups.values() for message in lookup.warnings()]
-
-
-def listed_row(boxes: FaceBoxes, row: int) -> FaceBoxes:
-    """One line of an image list, as a list of its own (one person's box)."""
-    return FaceBoxes(
-        boxes.boxes[row : row + 1], boxes.conf[row : row + 1], None, [boxes.images[row]],
-        boxes.source,
-    )  # fmt: skip
+        """A person's face in the frames before they appear."""
+        if self.repeat_last is None:
+            return NO_FACE
+        return faces_of_rows(kept_row(None, None, self.repeat_last)[None], self.frame_size)[0]
 
 
-def open_people(source: BoxSource, info: MediaInfo) -> PeopleLookup:
-    """The lookup that gives the faces of every person in `info`'s frames from `source`."""
-    if source.detect is not None and source.detect.max_faces > 1:
-        from emonet_cli.faces.detection.people import TrackedPeople
+def best_face(faces: Sequence[FrameFace]) -> FrameFace | None:
+    """The face with the highest confidence (the first one on ties), or None."""
+    if not faces:
+        return None
+    return faces[int(np.argmax([face.conf for face in faces]))]
 
-        return TrackedPeople(info, source.detect)
-    if source.paths:
-        frame_size = (info.width, info.height)
-        return BoxFilePeople(
-            {person_label(n): read_boxes(p, frame_size) for n, p in enumerate(source.paths, 1)},
-            info,
+
+def open_people(source: BoxSource, info: MediaInfo) -> People:
+    """The people of the input described by `info`, their faces from `source`."""
+    if source.full_frame:
+        return People(WholeFrameFaces(info), info)
+    settings = source.detect
+    if settings is not None:
+        several = settings.max_faces > 1
+        tracker = None
+        if several:
+            tracker = Tracker(
+                stream_rate(info),
+                max_faces=settings.max_faces,
+                patience=settings.track_patience,
+                confirm=settings.track_confirm,
+            )
+        faces = DetectedFaces(info, settings)
+        return People(
+            faces, info, several=several, tracker=tracker, repeat_last=settings.repeat_last
         )
-    if source.path is not None:
-        people = read_people_boxes(source.path, (info.width, info.height))
-        if list(people) != [None]:
-            return BoxFilePeople({person_label(n): b for n, b in people.items()}, info)
-        if people[None].images is not None:
-            rows = listed_rows(people[None], info.path)
-            if len(rows) > 1:  # an image listed on several lines: one person per line
-                return BoxFilePeople(
-                    {
-                        person_label(n): listed_row(people[None], row)
-                        for n, row in enumerate(rows, 1)
-                    },
-                    info,
-                )
-        return OnePerson(BoxFileLookup(people[None], info))
-    return OnePerson(open_lookup(source, info))
+    people = box_file_people(source, info)
+    return People(BoxFileFaces(people, info), info, several=list(people) != [None])
+
+
+def faces_of(frames: Iterable[Frame], people: People) -> Iterator[tuple[Frame, Faces]]:
+    """Each frame with the face of every person known so far: the faces of one input, as
+    `emonet detect` writes them and the analysis crops them. Faces are found FACE_CHUNK
+    frames at a time, so that a detector runs batched."""
+    frames = iter(frames)
+    while chunk := list(itertools.islice(frames, FACE_CHUNK)):
+        yield from zip(chunk, people.faces(chunk))

@@ -37,23 +37,6 @@ SIZE_RATIO = 2.0  # a person's box and a detection's may differ at most this muc
 MAX_CENTRE_SHIFT = 1.0  # in box sides: how far a centre may jump and still be the same person
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrackingSettings:
-    """How many faces per frame, and how long a person may go unseen and keep their id."""
-
-    max_faces: int = 1
-    patience: float = DEFAULT_PATIENCE_S  # seconds
-    confirm: int = 1  # frames in a row a new face must be seen to become a person
-
-    def __post_init__(self) -> None:
-        if self.max_faces < 1:
-            raise ValueError("max_faces must be at least 1")
-        if self.confirm < 1:
-            raise ValueError("a new face must be seen in at least 1 frame to be confirmed")
-        if not self.patience >= 0:
-            raise ValueError("the track patience must be 0 seconds or more")
-
-
 @dataclass
 class _Person:
     id: int  # 0 while a candidate
@@ -90,9 +73,24 @@ def _centre(box: np.ndarray) -> np.ndarray:
 class Tracker:
     """Gives the detections of consecutive frames person ids (see the module docstring)."""
 
-    def __init__(self, settings: TrackingSettings, fps: float):
-        self.settings = settings
-        self.patience_frames = max(1, round(settings.patience * fps))
+    def __init__(
+        self,
+        fps: float,
+        *,
+        max_faces: int = 1,
+        patience: float = DEFAULT_PATIENCE_S,
+        confirm: int = 1,
+    ):
+        """`max_faces` per frame; a person unseen for `patience` seconds is forgotten; a new
+        face must be seen in `confirm` frames in a row to become a person."""
+        if max_faces < 1:
+            raise ValueError("max_faces must be at least 1")
+        if confirm < 1:
+            raise ValueError("a new face must be seen in at least 1 frame to be confirmed")
+        if not patience >= 0:
+            raise ValueError("the track patience must be 0 seconds or more")
+        self.max_faces, self.confirm = max_faces, confirm
+        self.patience_frames = max(1, round(patience * fps))
         self.people: list[_Person] = []
         self.next_id = 1
 
@@ -102,7 +100,7 @@ class Tracker:
         come in increasing order."""
         ids = np.zeros(len(boxes), dtype=np.int64)
         self.people = [p for p in self.people if self._remembered(p, frame)]
-        kept = np.argsort(-np.asarray(scores), kind="stable")[: self.settings.max_faces]
+        kept = np.argsort(-np.asarray(scores), kind="stable")[: self.max_faces]
         matches = self._match(frame, boxes[kept])
         for slot, detection in enumerate(kept):
             person = matches.get(slot)
@@ -112,7 +110,7 @@ class Tracker:
             else:
                 self._move(person, boxes[detection], frame)
                 person.seen += 1
-            if not person.id and person.seen >= self.settings.confirm:
+            if not person.id and person.seen >= self.confirm:
                 person.id, self.next_id = self.next_id, self.next_id + 1
             ids[detection] = person.id
         return ids

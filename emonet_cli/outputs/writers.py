@@ -18,7 +18,7 @@ import numpy as np
 
 from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.faces.detection.boxstream import BoxStreamWriter
-from emonet_cli.faces.faces_csv import FACES_SUFFIX
+from emonet_cli.faces.face import face_id
 from emonet_cli.formats.fileio import PendingFile, WrappedWriter, atomic_open
 from emonet_cli.formats.streams import StreamWriter, format_float
 from emonet_cli.media.frames import IMAGE_SUFFIXES
@@ -39,6 +39,8 @@ from emonet_cli.outputs.results import (
 )
 
 SUMMARY_SUFFIX = ".emonet.json"
+FACES_SUFFIX = ".faces.csv"
+FACES_COLUMNS = ("frame", "time", "face", "x1", "y1", "x2", "y2", "conf")
 
 
 class CsvWriter(WrappedWriter):
@@ -112,13 +114,46 @@ class DetectedBoxesWriter(WrappedWriter):
     def __init__(self, path: Path, context: WriterContext):
         size = (context.info.width, context.info.height)
         self._writer = BoxStreamWriter(path, size, context.frame_rate)
-        self.paths = [*self._writer.boxes.paths, *self._writer.keypoints.paths]
+        self.paths = self._writer.paths
         self.timeline = context.timeline()
 
     def add(self, batch: ResultBatch) -> None:
         rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
         # Padding is all zeros: no box, confidence 0, as DISCOVER writes without a face.
-        self._writer.append_kept(laid_out(batch.detection, rows, 0.0))
+        self._writer.append(laid_out(batch.detection, rows, 0.0))
+
+
+class FacesCsvWriter(WrappedWriter):
+    """`S.faces.csv`: the overview of every person's face, one row per face and frame (frame,
+    time, face number, box corners in pixels, confidence), in frame order; written
+    atomically. It reads back as box input (`boxfiles.read_box_file`)."""
+
+    def __init__(self, path: Path):
+        self.paths = [path]
+        self._writer = PendingFile(path, binary=False)
+        self._csv = csv.writer(self._writer.file, lineterminator="\n")
+        self._csv.writerow(FACES_COLUMNS)
+
+    def add(
+        self,
+        frame: np.ndarray,
+        time: np.ndarray,
+        label: np.ndarray,
+        boxes: np.ndarray,
+        conf: np.ndarray,
+    ) -> None:
+        """Rows of faces (any order within the call; calls in frame order)."""
+        ids = np.array([face_id(name) for name in label], dtype=np.int64)
+        for i in np.lexsort((ids, frame)):
+            self._csv.writerow(
+                [
+                    int(frame[i]),
+                    f"{time[i]:.6f}",
+                    int(ids[i]),
+                    *(format_float(v) for v in boxes[i]),
+                    format_float(conf[i]),
+                ]
+            )
 
 
 def _always(options: OutputOptions, is_video: bool) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.errors import EmonetError
 from emonet_cli.run.one_input import LoadedModel, Outcome, already_done, analyze_one, mirrored
 
@@ -119,7 +120,7 @@ def analyze_task(
         source = boxes.source_for(path, subfolder)
     except EmonetError as exc:
         return Outcome(path, "error", error=str(exc))
-    written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+    written = mirrored(outputs_of(options, source), subfolder)
     predictor, provenance = worker_model(model)
     return analyze_one(path, source, predictor, provenance, settings=settings, options=written)
 
@@ -170,7 +171,7 @@ def run_on_cluster(
                 yield from settled
                 return
             continue
-        written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+        written = mirrored(outputs_of(options, source), subfolder)
         if skip_existing and already_done(path, source, written, settings, loaded):
             settled.append(Outcome(path, "skipped"))
         else:

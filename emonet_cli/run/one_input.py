@@ -99,7 +99,7 @@ class Outcome:
     frames_with_face: int = 0
     seconds: float = 0.0
     main: str = "summary"  # what the last output is, as --json names it
-    report: object = None  # an AnalysisReport, or detect's BoxStreams
+    report: object = None  # an AnalysisReport, or detect's DetectedStreams
     error: str | None = None  # one line
     details: str | None = None  # the traceback of an unexpected error, for --debug
 

@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
-from emonet_cli.faces.faces_csv import FACES_SUFFIX
-from emonet_cli.outputs.writers import OutputOptions
+from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions
 from emonet_cli.run.one_input import (
     LoadedModel,
     ModelOptions,
@@ -33,7 +33,7 @@ from emonet_cli.run.one_input import (
 )
 
 if TYPE_CHECKING:
-    from emonet_cli.faces.detection.source import DetectionSettings
+    from emonet_cli.faces.detection.detector import DetectionSettings
 
 
 def output_clashes(
@@ -96,7 +96,7 @@ def run_many(
         except EmonetError as exc:
             outcome = Outcome(path, "error", error=str(exc))
         else:
-            written = mirrored(replace(options, box_stream=source.detect is not None), subfolder)
+            written = mirrored(outputs_of(options, source), subfolder)
             if skip_existing and already_done(path, source, written, settings, loaded):
                 yield Outcome(path, "skipped")
                 continue
@@ -128,8 +128,7 @@ def detect_many(
     """`emonet detect` for each (path, sub-folder) of `media`: DISCOVER's box streams
     `S.stream` and `S.keypoints.stream`, in `directory` (mirroring sub-folders) or beside each
     input."""
-    from emonet_cli.faces.detection.people import detect_people_file
-    from emonet_cli.faces.detection.run import detect_file
+    from emonet_cli.analysis.detected import detect_file
 
     several = detection.max_faces > 1
     for path, subfolder in media:
@@ -145,16 +144,11 @@ def detect_many(
         def work(path=path, folder=folder) -> Outcome:
             started = time.perf_counter()
             with progress(path) if progress else contextlib.nullcontext() as bar:
-                if several:
-                    streams = detect_people_file(path, detection, folder, **bar_callbacks(bar))
-                    outputs = streams.paths
-                else:
-                    streams = detect_file(path, detection, folder, **bar_callbacks(bar))
-                    outputs = [streams.keypoints, streams.boxes]
+                streams = detect_file(path, detection, folder, **bar_callbacks(bar))
             return Outcome(
                 path,
                 "ok",
-                outputs=outputs,
+                outputs=streams.outputs,
                 frames=streams.frames,
                 frames_with_face=streams.frames_with_face,
                 seconds=round(time.perf_counter() - started, 3),

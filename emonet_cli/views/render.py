@@ -17,8 +17,8 @@ import numpy as np
 from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings
 from emonet_cli.constants import N_LANDMARKS
 from emonet_cli.errors import FormatError, InputError
-from emonet_cli.faces import BoxSource, FaceLookup
-from emonet_cli.faces.people import OnePerson, open_people
+from emonet_cli.faces import BoxSource
+from emonet_cli.faces.people import People, open_people
 from emonet_cli.formats.streams import read_stream
 from emonet_cli.media.frames import Frame, MediaInfo
 from emonet_cli.media.video import MediaReader
@@ -116,10 +116,10 @@ def results_from_model(analysis: Analysis) -> Iterator[FrameResult]:
         yield from frame_results(batch, batch.landmarks)
 
 
-def face_box(lookup: FaceLookup, frame: Frame) -> np.ndarray | None:
-    """The frame's box (x1, y1, x2, y2 in pixels) from the box source, whatever its confidence:
+def face_box(people: People, frame: Frame) -> np.ndarray | None:
+    """The frame's box (x1, y1, x2, y2 in pixels) of the one person, whatever its confidence:
     whether a face was analysed is the results' call."""
-    box = lookup.faces([frame])[0].box
+    box = people.faces([frame])[0][None].box
     return box if box is not None and np.isfinite(box).all() else None
 
 
@@ -127,7 +127,7 @@ def render_frames(
     video: Path,
     output: Path,
     results: Iterable[FrameResult],
-    lookup: FaceLookup,
+    people: People,
     class_names: tuple[str, ...],
     every: int = 1,
     max_width: int | None = None,
@@ -141,7 +141,7 @@ def render_frames(
     def paint(painter: FramePainter, frame: Frame, result: FrameResult, shown: bool):
         trail.add(frame.time, result)
         if shown:
-            box = face_box(lookup, frame)
+            box = face_box(people, frame)
             return painter.paint(frame.image, result, box, trail, frame.time, frame.index)
         return None
 
@@ -176,21 +176,20 @@ def render_file(
     if info.is_image:
         raise InputError(f"{video}: emonet render takes a video, not an image")
     people = open_people(box_source, info)
-    for message in people.warnings():
+    for message in people.warnings:
         if on_warning is not None:
             on_warning(message)
-    if not isinstance(people, OnePerson):
+    if people.several:
         return _render_people(
             video, output, info, box_source, load_predictor, settings, results_dir, reanalyze,
             every, max_width, on_start, on_frame,
         )  # fmt: skip
-    lookup = people.lookup
     stored = None if reanalyze else find_stored_results(video, info, results_dir, on_warning)
     if on_start is not None:
         on_start(info)
     if stored is not None:
         written, fps, size = render_frames(
-            video, output, stored, lookup, stored.table.class_names, every, max_width, on_frame
+            video, output, stored, people, stored.table.class_names, every, max_width, on_frame
         )
         return RenderReport(output, written, fps, size, str(stored.table.path))
     predictor = load_predictor()
@@ -201,7 +200,7 @@ def render_file(
             video,
             output,
             model_results,
-            lookup,
+            people,
             predictor.classes.names,
             every,
             max_width,

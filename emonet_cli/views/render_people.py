@@ -17,12 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emonet_cli.faces.boxfiles import FaceBoxes, read_people_boxes
-from emonet_cli.faces.faces_csv import FACES_SUFFIX
-from emonet_cli.faces.lookup import face_id
+from emonet_cli.faces.boxfiles import FaceBoxes, read_box_file
+from emonet_cli.faces.face import face_id
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.outputs.results import Results, read_results
-from emonet_cli.outputs.writers import CSV_OUTPUT, output_path, summary_path
+from emonet_cli.outputs.writers import CSV_OUTPUT, FACES_SUFFIX, output_path, summary_path
 from emonet_cli.views.painter import (
     BACKGROUND,
     LANDMARK,
@@ -176,7 +175,7 @@ def stored_people(video: Path, info: MediaInfo, results_dir: Path | None) -> lis
         if len(tables[person]) != info.frame_count:
             return None
     faces_path = output_path(video, results_dir, FACES_SUFFIX)
-    boxes = read_people_boxes(faces_path) if faces_path.is_file() else {}
+    boxes = read_box_file(faces_path) if faces_path.is_file() else {}
     return [_stored_frame(tables, boxes, row) for row in range(info.frame_count)]
 
 

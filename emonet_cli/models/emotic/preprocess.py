@@ -26,7 +26,7 @@ from emonet_cli.faces.align import BOX_KINDS
 from emonet_cli.media.frames import Frame
 
 if TYPE_CHECKING:
-    from emonet_cli.faces.lookup import FrameFace
+    from emonet_cli.faces.face import FrameFace
 
 CONTEXT_SIZE = 224
 BODY_SIZE = 128

@@ -1,9 +1,10 @@
-"""Where an input's faces are, and which face belongs to a decoded frame.
+"""Where an input's faces come from: the `BoxSource` of each input, and two of the three kinds
+of `face.FaceSource` (box files and the whole frame; the detector is `detection.detector`).
 
 A `BoxSource` names the faces of one input: a box file, boxes already in memory (handed over by
 DISCOVER), the whole frame (images that are already face crops), or the built-in detector.
-`open_lookup` turns it into a `FaceLookup`, whose one method gives the face of each decoded
-frame (a batch of frames at a time, so that a detector can batch them).
+`people.open_people` turns it into the input's people. `BoxOptions` are a run's box options,
+which give each input its `BoxSource`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import numpy as np
 
 from emonet_cli.errors import InputError
 from emonet_cli.faces.align import BOX_KINDS
-from emonet_cli.faces.boxfiles import BOX_FILE_SUFFIXES, FaceBoxes, read_boxes
-from emonet_cli.faces.lookup import NO_FACE, FaceLookup, FrameFace
+from emonet_cli.faces.boxfiles import BOX_FILE_SUFFIXES, FaceBoxes, read_box_file, read_boxes
+from emonet_cli.faces.face import FrameFace
+from emonet_cli.faces.on_frame import off_frame, off_frame_warning
 from emonet_cli.media.frames import Frame, MediaInfo
 
 if TYPE_CHECKING:
-    from emonet_cli.faces.detection.source import DetectionSettings
+    from emonet_cli.faces.detection.detector import DetectionSettings
 
 TIME_EPSILON = 1e-6
 SAME_RATE_TOLERANCE = 5e-4
@@ -72,60 +74,84 @@ class BoxSource:
         return str(self.path if self.path is not None else self.boxes.source)
 
 
-class WholeFrameLookup:
+class WholeFrameFaces:
     """Every frame is a face crop."""
 
     def __init__(self, info: MediaInfo):
         self.face = FrameFace(np.array([0.0, 0.0, info.width, info.height]), 1.0, True)
+        self.warnings: list[str] = []
 
-    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
-        return [self.face] * len(frames)
-
-    def warnings(self) -> list[str]:
-        return []
+    def faces(self, frames: Sequence[Frame]) -> list[list[FrameFace]]:
+        return [[self.face] for _ in frames]
 
 
-class BoxFileLookup:
-    """Boxes of a file or in memory: stream sample floor(t * sr) for SSI streams (the frame
-    index when the rates are equal), the frame index for CSV boxes, the file name for image
-    lists."""
+class BoxFileFaces:
+    """The faces of box files (or boxes in memory), one per person in them (`people`: {face
+    number: boxes}, {None: boxes} for a file of one face). A frame's box is stream sample
+    floor(t * sr) for SSI streams (the frame index when the rates are equal), the frame index
+    for CSV boxes, the file name for image lists."""
 
-    def __init__(self, boxes: FaceBoxes, info: MediaInfo):
-        self.boxes = boxes
+    def __init__(self, people: dict[int | None, FaceBoxes], info: MediaInfo):
+        self.people = people
         self.info = info
-        self.image_row = _find_image_row(boxes, info.path) if boxes.images is not None else None
-        # DISCOVER writes rates with 3 decimals (29.970 for 30000/1001): equal rates as written
-        # mean one sample per frame, which floor(t * sr) would miss by one after a while.
-        self.index_aligned = boxes.sr is not None and abs(boxes.sr - info.fps) < SAME_RATE_TOLERANCE
+        # Per person: the row of the input in an image list (None: not a list), and whether
+        # stream samples are frames. DISCOVER writes rates with 3 decimals (29.970 for
+        # 30000/1001): equal rates as written mean one sample per frame, which floor(t * sr)
+        # would miss by one after a while.
+        self.image_rows = {
+            person: _find_image_row(boxes, info.path) if boxes.images is not None else None
+            for person, boxes in people.items()
+        }
+        self.index_aligned = {
+            person: boxes.sr is not None and abs(boxes.sr - info.fps) < SAME_RATE_TOLERANCE
+            for person, boxes in people.items()
+        }
+        # Boxes wholly off the frame are no face, whatever the model family (see on_frame).
+        self.off_frame = {
+            person: off_frame(boxes.boxes, info.width, info.height)
+            for person, boxes in people.items()
+        }
+        self.warnings = [message for person in people for message in self._warnings(person)]
 
-    def _sample(self, index: int, time_s: float) -> int:
-        if self.image_row is not None:
-            return self.image_row
-        if self.boxes.sr is None or self.index_aligned:
+    def _sample(self, person: int | None, index: int, time_s: float) -> int:
+        boxes, image_row = self.people[person], self.image_rows[person]
+        if image_row is not None:
+            return image_row
+        if boxes.sr is None or self.index_aligned[person]:
             return index
-        return math.floor(time_s * self.boxes.sr + TIME_EPSILON)
+        return math.floor(time_s * boxes.sr + TIME_EPSILON)
 
-    def faces(self, frames: Sequence[Frame]) -> list[FrameFace]:
+    def faces(self, frames: Sequence[Frame]) -> list[list[FrameFace]]:
         found = []
         for frame in frames:
-            row = self.boxes.row(self._sample(frame.index, frame.time))
-            if row is None:
-                found.append(NO_FACE)
-            else:
-                found.append(FrameFace(self.boxes.boxes[row], float(self.boxes.conf[row])))
+            faces = []
+            for person, boxes in self.people.items():
+                row = boxes.row(self._sample(person, frame.index, frame.time))
+                if row is not None and not self.off_frame[person][row]:
+                    faces.append(FrameFace(boxes.boxes[row], float(boxes.conf[row]), person=person))
+            found.append(faces)
         return found
 
-    def warnings(self) -> list[str]:
-        """Warnings about the boxes of this input: empty or inverted boxes, and a box stream
-        and a video that differ by more than one frame."""
-        return [*self._empty_box_warnings(), *self._duration_warnings()]
+    def _warnings(self, person: int | None) -> list[str]:
+        """Warnings about a person's boxes in this input: empty or inverted boxes, and a box
+        stream and a video that differ by more than one frame."""
+        off, image_row = self.off_frame[person], self.image_rows[person]
+        if image_row is not None:  # a list may cover many images: only this one's box
+            off = off[[image_row]]
+        size = (self.info.width, self.info.height)
+        return [
+            *self._empty_box_warnings(person),
+            *off_frame_warning(self.info.path, self.people[person].source, off, size),
+            *self._duration_warnings(person),
+        ]
 
-    def _empty_box_warnings(self) -> list[str]:
-        empty = self.boxes.empty_or_inverted()
+    def _empty_box_warnings(self, person: int | None) -> list[str]:
+        boxes, image_row = self.people[person], self.image_rows[person]
+        empty = boxes.empty_or_inverted()
         hint = "x, y, width, height given instead of two corners?"
-        name = self.boxes.source.name
-        if self.image_row is not None:  # a list may cover many images: only this one's box
-            if not empty[self.image_row]:
+        name = boxes.source.name
+        if image_row is not None:  # a list may cover many images: only this one's box
+            if not empty[image_row]:
                 return []
             return [f"{self.info.path}: its box in {name} is empty or inverted: no face ({hint})"]
         count = int(empty.sum())
@@ -136,17 +162,43 @@ class BoxFileLookup:
             f"(x2 <= x1 or y2 <= y1): no face in those frames ({hint})"
         ]
 
-    def _duration_warnings(self) -> list[str]:
-        if self.boxes.sr is None or self.info.is_image:
+    def _duration_warnings(self, person: int | None) -> list[str]:
+        boxes = self.people[person]
+        if boxes.sr is None or self.info.is_image:
             return []
-        stream_duration = len(self.boxes) / self.boxes.sr
+        stream_duration = len(boxes) / boxes.sr
         if abs(stream_duration - self.info.duration) > 1.0 / self.info.fps + TIME_EPSILON:
             return [
-                f"{self.info.path}: the box stream {self.boxes.source.name} lasts "
+                f"{self.info.path}: the box stream {boxes.source.name} lasts "
                 f"{stream_duration:.3f} s, the video {self.info.duration:.3f} s; frames past "
                 "the end of the stream have no face"
             ]
         return []
+
+
+def box_file_people(source: BoxSource, info: MediaInfo) -> dict[int | None, FaceBoxes]:
+    """The people of a box source's files (or boxes in memory): {face number: boxes} for a
+    CSV with a face column, one file per person (numbered in their order) or an image listed
+    on several lines (numbered by line); else {None: boxes}."""
+    frame_size = (info.width, info.height)
+    if source.paths:
+        return {n: read_boxes(path, frame_size) for n, path in enumerate(source.paths, 1)}
+    if source.boxes is not None:
+        return {None: source.boxes}
+    people = read_box_file(source.path, frame_size)
+    if list(people) == [None] and people[None].images is not None:
+        rows = listed_rows(people[None], info.path)
+        if len(rows) > 1:  # an image listed on several lines: one person per line
+            return {n: _listed_row(people[None], row) for n, row in enumerate(rows, 1)}
+    return people
+
+
+def _listed_row(boxes: FaceBoxes, row: int) -> FaceBoxes:
+    """One line of an image list, as a list of its own (one person's box)."""
+    return FaceBoxes(
+        boxes.boxes[row : row + 1], boxes.conf[row : row + 1], None, [boxes.images[row]],
+        boxes.source,
+    )  # fmt: skip
 
 
 def _find_image_row(boxes: FaceBoxes, image: Path) -> int:
@@ -173,20 +225,6 @@ def listed_rows(boxes: FaceBoxes, image: Path) -> list[int]:
     if same_name and len({boxes.images[row] for row in same_name}) == 1:
         return same_name
     raise InputError(f"{image}: not listed in the box list {boxes.source}")
-
-
-def open_lookup(source: BoxSource, info: MediaInfo) -> FaceLookup:
-    """The lookup that gives the faces of `info`'s frames from `source`."""
-    if source.full_frame:
-        return WholeFrameLookup(info)
-    if source.detect is not None:
-        from emonet_cli.faces.detection.source import DetectionLookup
-
-        return DetectionLookup(info, source.detect)
-    boxes = source.boxes
-    if boxes is None:
-        boxes = read_boxes(source.path, frame_size=(info.width, info.height))
-    return BoxFileLookup(boxes, info)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,7 +270,7 @@ class BoxOptions:
         beside = None if self.detect or several else box_file_beside(media)
         if beside is not None:
             return BoxSource(path=beside, kind=kind)
-        from emonet_cli.faces.detection.source import DetectionSettings
+        from emonet_cli.faces.detection.detector import DetectionSettings
 
         return BoxSource(detect=self.detection or DetectionSettings())
 

@@ -1,0 +1,67 @@
+"""What every box source hands on: the faces of a frame (`FrameFace`), from a `FaceSource`.
+
+A `FaceSource` has one method: for a batch of decoded frames, every face of each frame. Three
+kinds stand behind it: box files (`source.BoxFileFaces`), the whole frame
+(`source.WholeFrameFaces`) and the detector (`detection.detector.DetectedFaces`). Which face
+belongs to which person is the next layer's call (`people`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from emonet_cli.faces.boxfiles import box_has_area
+from emonet_cli.media.frames import Frame
+
+
+@dataclass(frozen=True)
+class FrameFace:
+    """One face of one frame as its source gives it, whatever its confidence: `box` is x1, y1,
+    x2, y2 in frame pixels (None where the source has no box for the frame) and `whole_frame`
+    says that the frame itself is the face crop; `detection` is the row a detector keeps for
+    it (the 17 values of detection.postprocess), None for other sources; `person` is the
+    person number a box file gives the face (its face column, or which of several files)."""
+
+    box: np.ndarray | None
+    conf: float
+    whole_frame: bool = False
+    detection: np.ndarray | None = None
+    person: int | None = None
+
+    def usable(self, min_conf: float) -> bool:
+        """Whether the face is analysed: a finite box with an area (an empty or inverted box
+        is no face, whatever its source), at or above the confidence threshold."""
+        if self.box is None or self.conf < min_conf:
+            return False
+        return bool(np.isfinite(self.box).all() and box_has_area(self.box))
+
+
+NO_FACE = FrameFace(None, 0.0)
+
+
+class FaceSource(Protocol):
+    """Where the faces of one input's frames come from. `warnings` says where the source and
+    the media disagree (worth telling the user)."""
+
+    warnings: list[str]
+
+    def faces(self, frames: Sequence[Frame]) -> list[list[FrameFace]]:
+        """Every face of each frame, in order; frames come in decoding order."""
+        ...
+
+
+PERSON_PREFIX = "face"
+
+
+def person_label(face_id: int) -> str:
+    """The label of person number `face_id`: `face3` (their outputs are S.face3.*)."""
+    return f"{PERSON_PREFIX}{face_id}"
+
+
+def face_id(label: str) -> int:
+    """The number of a person label: 3 for `face3`."""
+    return int(label.removeprefix(PERSON_PREFIX))
