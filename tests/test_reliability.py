@@ -297,3 +297,24 @@ def test_declared_sizes_of_the_frames_shape_are_accepted():
         check_declared_size(source, (1080, 1920), (1920, 1080))
     boxes = [[-5, -5, 5, 5], [100, 0, 120, 10], [-20, 0, 0, 10], [5, 5, 5, 9]]
     assert off_frame(boxes, 100, 50).tolist() == [False, True, True, False]
+
+
+def test_leftovers_never_include_inputs_part_files_links_or_other_names(tmp_path):
+    from emonet_cli.formats.leftovers import person_results, remove_leftovers
+
+    names = [
+        "s.face1.csv", "s.face2.csv", "s.face2.stream", "s.face2.stream~", "s.faces.csv",
+        "s.face2.notes.txt", ".s.face2.csv.host.1.abcd1234.part", "t.face2.csv", "s.facex.csv",
+    ]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_text(name)
+    (tmp_path / "s.face3.csv").symlink_to(tmp_path / "t.face2.csv")
+    found = person_results(tmp_path, "s", {".csv", ".stream"})
+    assert [p.name for p in found] == [
+        "s.face1.csv", "s.face2.csv", "s.face2.stream", "s.face3.csv", "s.faces.csv"
+    ]  # fmt: skip
+    written = [tmp_path / "s.face1.csv", tmp_path / "s.faces.csv"]
+    removed = remove_leftovers(found, written, inputs=[tmp_path / "s.face2.stream"])
+    assert [p.name for p in removed] == ["s.face2.csv"]
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == set(names) - {"s.face2.csv"} | {"s.face3.csv"}
