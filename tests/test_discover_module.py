@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from emonet_cli.discover.results import FrameResults, held_frames
 from emonet_cli.discover.spec import (
     DEFAULTS,
     EMONET_MODULE,
+    MODULES,
     ModuleOptions,
     RequestError,
     parse_options,
@@ -445,6 +447,13 @@ def test_installer_requirements(tmp_path):
         requirement_line(str(tmp_path))
     with pytest.raises(InstallError, match="no such folder"):
         install_module(tmp_path / "missing")
+    for missing in ("dist/emonet_cli-1.0-py3-none-any.whl", "emonet_cli-1.0.tar.gz", "./src"):
+        with pytest.raises(InstallError, match=f"{re.escape(missing)}: no such file or folder"):
+            requirement_line(missing)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("emonet-cli\n")
+    with pytest.raises(InstallError, match="not a wheel or sdist"):
+        requirement_line(str(notes))
     folder = install_module(tmp_path, str(checkout))
     assert folder == tmp_path / "emonet_cli"
     assert (folder / "requirements.txt").read_text() == f"emonet-cli @ {checkout.as_uri()}\n"
@@ -547,3 +556,33 @@ def test_the_cli_installs_the_module(tmp_path):
     missing = run_cli("discover-module", "install", tmp_path / "missing", check=False)
     assert missing.returncode == 1
     assert missing.stderr.startswith("emonet: error: ") and len(missing.stderr.splitlines()) == 1
+
+
+NUMBER_OPTIONS = [
+    (spec, option)
+    for spec in MODULES
+    for option in spec.options
+    if isinstance(option.default, (int, float)) and not isinstance(option.default, bool)
+]
+
+
+@pytest.mark.parametrize(
+    "spec, option",
+    NUMBER_OPTIONS,
+    ids=[f"{spec.family}-{option.name}" for spec, option in NUMBER_OPTIONS],
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", float("nan"), float("inf")])
+def test_every_number_option_of_the_module_refuses_nan_and_infinity(spec, option, value):
+    with pytest.raises(RequestError, match=option.name):
+        parse_options({option.name: value}, spec)
+
+
+@pytest.mark.parametrize("key", ["sample_rate", "min_val", "max_val"])
+@pytest.mark.parametrize("value", ["nan", float("inf"), "-inf"])
+def test_the_numbers_of_an_output_request_must_be_finite(key, value):
+    frames = FrameResults(FPS)
+    for batch in synthetic_batches(FPS):
+        frames.add(batch)
+    run = SessionRun(None, MediaInfo(Path("c.mp4"), 64, 48, FPS, 7, False), frames.finish(), None)
+    with pytest.raises(RequestError, match=f"{key} must be finite"):
+        dimension_annotation(run, "valence", {"id": "valence", key: value}, None, {})

@@ -9,6 +9,7 @@ import click
 
 from emonet_cli.cli.common import log, prepare_to_run, quiet_option
 from emonet_cli.cli.model_options import device_options, model_family_option, offline_option
+from emonet_cli.cli.numbers import FiniteFloat
 from emonet_cli.models.registry import trainable_families
 
 
@@ -77,12 +78,12 @@ def epoch_line(report) -> str:
 @click.option("--batch-size", type=click.IntRange(min=2), help="[default: 16; --model emotic: 52]")
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     help="Learning rate.  [default: 0.0003; --model emotic: 0.01]",
 )
 @click.option(
     "--weight-decay",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     help="[default: 0.01; --model emotic: 0.0005]",
 )
 @click.option(
@@ -93,7 +94,7 @@ def epoch_line(report) -> str:
 )
 @click.option(
     "--val-split",
-    type=click.FloatRange(0.0, 1.0, max_open=True),
+    type=FiniteFloat(0.0, 1.0, max_open=True),
     help="Share of each class held out for validation.  [default: 0.1; FER2013: its "
     "PublicTest rows]",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from emonet_cli.cli.common import quiet_option, setup_logging
+from emonet_cli.cli.numbers import FiniteFloat
 
 
 @click.command("report")
@@ -19,7 +20,7 @@ from emonet_cli.cli.common import quiet_option, setup_logging
 )
 @click.option(
     "--few-faces",
-    type=click.FloatRange(0.0, 1.0),
+    type=FiniteFloat(0.0, 1.0),
     default=0.5,
     show_default=True,
     metavar="SHARE",

@@ -7,6 +7,7 @@ folder of the request's trainerFilePath), so both run in one install of emonet-c
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -87,11 +88,31 @@ def requirement_line(requirement: str | None = None) -> str:
         if not any((path / name).is_file() for name in ("setup.cfg", "pyproject.toml")):
             raise InstallError(f"{path}: not a Python project folder (no setup.cfg or pyproject)")
         return f"emonet-cli @ {path.resolve().as_uri()}"
-    if path.is_file() and path.name.lower().endswith(DISTRIBUTION_SUFFIXES):
+    if path.is_file():
+        if not path.name.lower().endswith(DISTRIBUTION_SUFFIXES):
+            raise InstallError(
+                f"{path}: not a wheel or sdist (a {', '.join(DISTRIBUTION_SUFFIXES)} file)"
+            )
         return f"emonet-cli @ {path.resolve().as_uri()}"
+    if looks_like_a_path(text):
+        raise InstallError(f"{text}: no such file or folder (the --requirement path)")
     if not PACKAGE_NAME.match(text):
         raise InstallError(
             f"the requirement {text!r} does not install emonet-cli: give e.g. "
             f"'emonet-cli=={__version__}', or the path of a checkout, wheel or sdist"
         )
     return text
+
+
+def looks_like_a_path(text: str) -> bool:
+    """Whether a requirement that names no existing file was meant as one: a path with a
+    folder part or a distribution's suffix, not a requirement line (`emonet-cli @ URL`) or
+    a URL."""
+    if PACKAGE_NAME.match(text) or "://" in text:
+        return False
+    return (
+        "/" in text
+        or os.sep in text
+        or text.startswith(("~", "."))
+        or text.lower().endswith(DISTRIBUTION_SUFFIXES)
+    )

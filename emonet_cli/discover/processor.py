@@ -343,16 +343,17 @@ def feature_stream(run: SessionRun, output_id: str, meta: dict) -> SSIStream:
 
 
 def _request_number(request: dict, key: str, default: float) -> float:
-    if request.get(key) in (None, ""):
-        return float(default)
+    """`key` of the request, else `default` (e.g. from NOVA's database scheme); either must be
+    a finite number."""
+    given = request.get(key)
     try:
-        value = float(request[key])
+        value = float(default if given in (None, "") else given)
     except (TypeError, ValueError):
         raise RequestError(
-            f"output {request.get('id')!r}: {key} {request[key]!r} is not a number"
+            f"output {request.get('id')!r}: {key} {given!r} is not a number"
         ) from None
     if not np.isfinite(value):
-        raise RequestError(f"output {request.get('id')!r}: {key} must be finite")
+        raise RequestError(f"output {request.get('id')!r}: {key} must be finite, not {value:g}")
     return value
 
 

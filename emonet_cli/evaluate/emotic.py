@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
+from emonet_cli.evaluate.skipped import OFF_IMAGE, nothing_scored
 from emonet_cli.faces.face import FrameFace
 from emonet_cli.formats.fileio import atomic_open, remove_partial_files
 from emonet_cli.media.frames import Frame
@@ -181,7 +182,7 @@ def evaluate_people(
             continue
         cut = PERSON_CROP.cut(Frame(0, 0.0, image), FrameFace(np.array(row.box), 1.0))
         if cut is None:
-            unreadable.append((row.line, row.image, "the box lies outside the image"))
+            unreadable.append((row.line, row.image, OFF_IMAGE))
             continue
         pending.append((row, cut[0]))
         if len(pending) == batch_size:
@@ -189,7 +190,7 @@ def evaluate_people(
     if pending:
         run()
     if not scored:
-        raise FormatError("no labelled person could be scored: every image was unreadable")
+        raise nothing_scored("labelled person", unreadable)
     return PersonEvaluation(
         scored,
         np.concatenate(scores).astype(np.float64),

@@ -20,11 +20,13 @@ from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
 from emonet_cli.outputs.failures import clear_failure, record_failure
-from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions, is_complete
+from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions
 from emonet_cli.run.one_input import (
+    LoadedModel,
     ModelOptions,
     Outcome,
     ProgressFactory,
+    already_done,
     analyze_one,
     bar_callbacks,
     guarded,
@@ -92,7 +94,7 @@ def run_many(
             for outcome in outcomes:
                 yield recorded(outcome, options, subfolders[outcome.input])
         return
-    predictor = provenance = None
+    loaded = LoadedModel(model)
     for path, subfolder in media:
         try:
             source = boxes.source_for(path, subfolder)
@@ -100,11 +102,10 @@ def run_many(
             outcome = Outcome(path, "error", error=str(exc))
         else:
             written = mirrored(outputs_of(options, source), subfolder)
-            if skip_existing and is_complete(path, written, settings.selection):
+            if skip_existing and already_done(path, source, written, settings, loaded):
                 yield Outcome(path, "skipped")
                 continue
-            if predictor is None:  # loaded on first need
-                predictor, provenance = model.load()
+            predictor, provenance = loaded.get()  # loaded on first need
             outcome = analyze_one(
                 path,
                 source,
