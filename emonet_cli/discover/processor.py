@@ -32,6 +32,7 @@ from discover_utils.utils.request_utils import Origin, parse_src_tag
 from emonet_cli.analysis.pipeline import Analysis
 from emonet_cli.constants import Classes
 from emonet_cli.discover.faces import box_source_for
+from emonet_cli.discover.outputs import check_output_folders
 from emonet_cli.discover.results import (
     FrameResults,
     VideoResults,
@@ -43,6 +44,7 @@ from emonet_cli.discover.spec import (
     EMBEDDING_ID,
     EMONET_MODULE,
     EXPRESSION_ID,
+    FACE_BOXES_ID,
     INPUT_IDS,
     LANDMARKS_ID,
     RBDM_MODULE,
@@ -130,6 +132,7 @@ class EmoNetModule(Processor):
 
     def _analyse(self, session: SessionManager) -> SessionRun:
         check_ids(session.input_data, session.output_data_templates, self.spec)
+        check_output_folders(session, active_outputs(session))
         video = video_file(session.input_data)
         with contextlib.closing(MediaReader(video)) as probe:  # the frame size, for the boxes
             info = probe.info
@@ -139,7 +142,12 @@ class EmoNetModule(Processor):
             )
         options = self.module_options
         box_source = box_source_for(session.input_data, info, options.detection())
-        if options.max_faces > 1 and box_source.detect is None:
+        if box_source.detect is not None:
+            log(
+                f"emonet: the request has no {FACE_BOXES_ID} input: faces are found by "
+                "emonet-cli's built-in BlazeFace detector (DISCOVER's blazeface defaults)"
+            )
+        elif options.max_faces > 1:
             log(
                 "emonet: warning: max_faces counts detected faces: with a face_bb input its one "
                 "face per frame is analysed"
@@ -147,7 +155,7 @@ class EmoNetModule(Processor):
         wanted = {split_output_id(output_id)[0] for output_id in active_outputs(session)}
         people: dict[str | None, FrameResults] = {}
         frames = 0
-        settings = options.settings()
+        settings = options.settings(self.spec.crop)
         with contextlib.closing(Analysis(video, self.predictor, box_source, settings)) as analysis:
             for message in analysis.warnings():
                 log(f"emonet: warning: {message}")
