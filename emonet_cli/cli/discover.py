@@ -17,16 +17,17 @@ def discover_group() -> None:
 @click.option(
     "--requirement",
     help="What DISCOVER pip-installs into the module's environment: a checkout folder, wheel "
-    "or sdist (by absolute path), or a requirement line.  [default: emonet-cli==VERSION]",
+    "or sdist (by absolute path), or a requirement line; the rbdm extra is added.  "
+    "[default: emonet-cli[rbdm]==VERSION]",
 )
 def discover_install(modules_dir: Path, requirement: str | None) -> None:
     """Write the module into MODULES_DIR/emonet_cli (DISCOVER's DISCOVER_CML_DIR): its
-    trainers (EmoNet's and RBDM's), script and requirements.txt. Exit status: 0 done, 1
-    failed."""
+    trainers (EmoNet's and RBDM's), script, requirements.txt and version.py (DISCOVER builds
+    one environment per version). Exit status: 0 done, 1 failed."""
     from emonet_cli.discover.install import install_module
     from emonet_cli.discover.spec import MODULES
 
     folder = install_module(modules_dir, requirement)
-    line = (folder / "requirements.txt").read_text(encoding="utf-8").strip()
+    line = (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()[0]
     trainers = ", ".join(spec.trainer_name for spec in MODULES)
     click.echo(f"installed the DISCOVER module in {folder}, trainers {trainers} (requires: {line})")

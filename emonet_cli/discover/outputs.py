@@ -8,16 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from discover_utils.data.provider.data_manager import resolve_file_uri  # 1.2: uri_template
 from discover_utils.utils.request_utils import Origin, parse_src_tag
 
 from emonet_cli.discover.spec import RequestError
-
-try:  # hcai-discover-utils 1.2: `uri_template` with {dataset} and {session}
-    from discover_utils.data.provider.data_manager import resolve_file_uri
-except ImportError:  # pragma: no cover - older releases know only `uri`
-
-    def resolve_file_uri(desc: dict, dataset: str | None, session: str | None) -> Path:
-        return Path(desc["uri"])
 
 
 def output_file(session: Any, description: dict) -> Path | None:
@@ -50,3 +44,26 @@ def check_output_folders(session: Any, output_ids: Iterable[str]) -> None:
             raise RequestError(f"{what}: no folder {folder} (DISCOVER does not create it)")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise RequestError(f"{what}: the folder {folder} is not writable")
+
+
+def check_declared_classes(session: Any, expression_ids: Iterable[str], names: list[str]) -> None:
+    """Refuse an expression output whose request declares `classes` (hcai-discover-utils 1.2
+    builds the output's scheme from them) other than the model's: the module writes the
+    model's class names, in its order."""
+    wanted = set(expression_ids)
+    for description in getattr(session, "data_description", None) or []:
+        declared = description.get("classes")
+        if description.get("id") not in wanted or not isinstance(declared, dict):
+            continue
+        try:
+            given = [declared[key].get("name") for key in sorted(declared, key=int)]
+        except (AttributeError, TypeError, ValueError):
+            raise RequestError(
+                f"output {description['id']!r}: classes must map ids 0, 1, ... to "
+                f'{{"name": ...}}, not {declared!r}'
+            ) from None
+        if given != list(names):
+            raise RequestError(
+                f"output {description['id']!r}: the request's classes "
+                f"({', '.join(map(str, given))}) are not the model's ({', '.join(names)})"
+            )
