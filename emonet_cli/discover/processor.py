@@ -6,8 +6,8 @@ It runs the same streaming pipeline as `emonet analyze` on the session's video f
 crop of DISCOVER's own module for the model (its float32 arithmetic, `ModuleSpec.crop`: for
 RBDM that is `--model rbdm`'s crop, for EmoNet it differs from the published float64 crop of
 `emonet analyze` by a grey level in some pixels); only the whole-video outputs DISCOVER's
-interface asks for are kept in memory (a few numbers per frame, plus landmarks or embeddings when those
-streams are requested).
+interface asks for are kept in memory (a few numbers per frame, plus landmarks or embeddings
+when those streams are requested).
 """
 
 from __future__ import annotations
