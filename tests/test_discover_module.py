@@ -96,7 +96,8 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analyzed(clip, standin_weights, tmp_path_factory):
-    """`emonet analyze`'s outputs, smoothing off and on: {smooth: output folder}."""
+    """`emonet analyze`'s outputs, smoothing off and on: {smooth: output folder}. With the
+    trainer's crop: DISCOVER's emonet module arithmetic (float32), not the published float64."""
     video, boxes = clip
     predictor = Predictor(load_model(standin_weights[8]).model, "cpu", "fp32")
     folders = {}
@@ -106,7 +107,7 @@ def analyzed(clip, standin_weights, tmp_path_factory):
             video,
             predictor,
             BoxSource(path=boxes),
-            AnalysisSettings(smooth=smooth),
+            AnalysisSettings(smooth=smooth, crop=EMONET_MODULE.crop),
             OutputOptions(directory=folders[smooth], landmarks=True, embeddings=True),
         )
     return folders
@@ -405,13 +406,14 @@ def test_options_accept_typed_values_and_strings():
             parse_options(bad)
 
 
-def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path):
+def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path, monkeypatch):
     folder = install_module(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == [
         "emonet_cli.trainer",
         "emonet_cli_module.py",
         "emonet_cli_rbdm.trainer",
         "requirements.txt",
+        "version.py",
     ]
     trainer = Trainer()
     trainer.load_from_file(folder / "emonet_cli.trainer")
@@ -432,15 +434,21 @@ def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path):
         "landmarks",
         "embedding",
     ]
-    from emonet_cli import __version__
-
-    assert (folder / "requirements.txt").read_text() == f"emonet-cli=={__version__}\n"
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert requirements == [f"emonet-cli[rbdm]=={__version__}", "hcai-discover-utils>=1.2"]
+    # DISCOVER's server names the module's environment after version.py: one per release.
+    venv_utils = pytest.importorskip("discover.utils.venv_utils", reason="needs hcai-discover")
+    monkeypatch.setenv("DISCOVER_CACHE_DIR", str(tmp_path))
+    assert venv_utils.venv_dir_from_mod(folder).name == f"emonet_cli@{__version__}"
 
 
 def test_installer_requirements(tmp_path):
     checkout = Path(__file__).resolve().parent.parent
-    assert requirement_line(str(checkout)) == f"emonet-cli @ {checkout.as_uri()}"
-    assert requirement_line("emonet-cli>=0.1") == "emonet-cli>=0.1"
+    assert requirement_line(str(checkout)) == f"emonet-cli[rbdm] @ {checkout.as_uri()}"
+    # The rbdm extra (h5py) is added to what the user gives, beside their own extras.
+    assert requirement_line("emonet-cli>=0.1") == "emonet-cli[rbdm]>=0.1"
+    assert requirement_line("emonet_cli [plot] >=0.1") == "emonet_cli[plot,rbdm] >=0.1"
+    assert requirement_line("emonet-cli[rbdm]==0.1") == "emonet-cli[rbdm]==0.1"
     with pytest.raises(InstallError, match="does not install emonet-cli"):
         requirement_line("torch")
     with pytest.raises(InstallError, match="not a Python project folder"):
@@ -456,7 +464,8 @@ def test_installer_requirements(tmp_path):
         requirement_line(str(notes))
     folder = install_module(tmp_path, str(checkout))
     assert folder == tmp_path / "emonet_cli"
-    assert (folder / "requirements.txt").read_text() == f"emonet-cli @ {checkout.as_uri()}\n"
+    line = (folder / "requirements.txt").read_text().splitlines()[0]
+    assert line == f"emonet-cli[rbdm] @ {checkout.as_uri()}"
 
 
 @needs_ffprobe
@@ -471,11 +480,19 @@ def test_without_face_bb_the_built_in_detector_finds_the_faces(clip, standin_wei
     out.mkdir()
     options = ["--options", json.dumps({"precision": "fp32", "device": "cpu"})]
     data = request("video", video, "", None, out, streams=False)
-    succeeded(du_process(modules, data, options, standin_weights[8], tmp_path))
+    proc = du_process(modules, data, options, standin_weights[8], tmp_path)
+    succeeded(proc)
+    assert "emonet: the request has no face_bb input: faces are found by" in proc.stdout
 
     predictor = Predictor(load_model(standin_weights[8]).model, "cpu", "fp32")
     detected = BoxSource(detect=DetectionSettings(device="cpu"))
-    analyze_file(video, predictor, detected, options=OutputOptions(directory=tmp_path / "ours"))
+    analyze_file(
+        video,
+        predictor,
+        detected,
+        AnalysisSettings(crop=EMONET_MODULE.crop),
+        OutputOptions(directory=tmp_path / "ours"),
+    )
     ours = read_annotation(tmp_path / "ours" / "astronaut.expression.annotation")
     loaded = FileHandler().load(out / "expression.annotation")
     np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
@@ -550,7 +567,7 @@ def test_the_cli_installs_the_module(tmp_path):
     proc = run_cli("discover-module", "install", tmp_path)
     assert proc.stdout.strip() == (
         f"installed the DISCOVER module in {tmp_path / 'emonet_cli'}, trainers "
-        f"emonet_cli.trainer, emonet_cli_rbdm.trainer (requires: emonet-cli=={__version__})"
+        f"emonet_cli.trainer, emonet_cli_rbdm.trainer (requires: emonet-cli[rbdm]=={__version__})"
     )
     assert (tmp_path / "emonet_cli" / "emonet_cli.trainer").is_file()
     missing = run_cli("discover-module", "install", tmp_path / "missing", check=False)
