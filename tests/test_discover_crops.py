@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from discover_module_crop import module_crop, module_pixel_boxes
 from discover_utils.data.handler.file_handler import FileHandler
-from emonet_cli.faces.detection.run import detect_file
 from test_real_recordings import DATA, pytestmark  # noqa: F401 (the clips' skip marks)
 
+from emonet_cli.analysis.detected import detect_file
 from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings
 from emonet_cli.discover.faces import box_source_for
 from emonet_cli.discover.spec import EMONET_MODULE, RBDM_MODULE, ModuleOptions
