@@ -391,7 +391,6 @@ def test_options_accept_typed_values_and_strings():
     assert parse_options({"precision": "FP32", "device": "cpu"}).precision == "fp32"
     tracked = parse_options({"max_faces": "3", "track_confirm": 2, "device": "cpu"}).detection()
     assert (tracked.max_faces, tracked.track_confirm, tracked.device) == (3, 2, "cpu")
-    assert tracked.tracking().confirm == 2
     for bad, message in [
         ({"num_expressions": 7}, "num_expressions must be 5 or 8"),
         ({"batch_size": "0"}, "batch_size must be at least 1"),
