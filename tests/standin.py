@@ -240,3 +240,30 @@ STANDIN_MAKERS = {
     "rbdm": lambda folder: write_published_layout_standin(folder / "rbdm_standin.h5"),
     "emotic": lambda folder: save_emotic_standin(folder / "emotic_standin.pth"),
 }
+
+
+def write_backbone_standins(folder: Path, seed: int = 7) -> tuple[Path, Path]:
+    """Stand-ins of the files EMOTIC's training starts from, in their published layouts:
+    torchvision's ImageNet ResNet-18 (a plain state dict with a 1000-class `fc`) and the
+    Places365 checkpoint (`state_dict` with DataParallel's `module.` names and a 365-class
+    `fc`, beside `epoch`, `arch` and `best_prec1`). Random weights, batch-norm statistics
+    of a fresh network."""
+    from emonet_cli.models.emotic.resnet import FEATURES, ResNet18Features
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, classes in enumerate((1000, 365)):
+        torch.manual_seed(seed + k)
+        state = dict(ResNet18Features().state_dict())
+        state["fc.weight"] = torch.randn(classes, FEATURES) * 0.01
+        state["fc.bias"] = torch.zeros(classes)
+        if classes == 1000:
+            path = folder / "resnet18-f37072fd.pth"
+            torch.save(state, path)
+        else:
+            path = folder / "resnet18_places365.pth.tar"
+            wrapped = {f"module.{key}": value for key, value in state.items()}
+            torch.save({"epoch": 90, "arch": "resnet18", "state_dict": wrapped,
+                        "best_prec1": 54.74}, path)  # fmt: skip
+        paths.append(path)
+    return paths[0], paths[1]

@@ -1,6 +1,7 @@
-"""The BlazeFace detector against DISCOVER's outputs (tests/data/blazeface/golden.json, from
-/work/shared/reference/blazeface; the PNGs are pixel-identical re-encodings), against the
-original TFLite model, and through detect_file into box streams."""
+"""The BlazeFace detector against DISCOVER's outputs (tests/data/blazeface/golden.json: the
+outputs of DISCOVER's blazeface module code on the frames beside it, which are pixel-identical
+PNG re-encodings of the frames it was run on; its "about" says how), against the original
+TFLite model, and through detect_file into box streams."""
 
 from __future__ import annotations
 

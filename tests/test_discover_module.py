@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from emonet_cli.discover.results import FrameResults, held_frames
 from emonet_cli.discover.spec import (
     DEFAULTS,
     EMONET_MODULE,
+    MODULES,
     ModuleOptions,
     RequestError,
     parse_options,
@@ -94,7 +96,8 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analyzed(clip, standin_weights, tmp_path_factory):
-    """`emonet analyze`'s outputs, smoothing off and on: {smooth: output folder}."""
+    """`emonet analyze`'s outputs, smoothing off and on: {smooth: output folder}. With the
+    trainer's crop: DISCOVER's emonet module arithmetic (float32), not the published float64."""
     video, boxes = clip
     predictor = Predictor(load_model(standin_weights[8]).model, "cpu", "fp32")
     folders = {}
@@ -104,7 +107,7 @@ def analyzed(clip, standin_weights, tmp_path_factory):
             video,
             predictor,
             BoxSource(path=boxes),
-            AnalysisSettings(smooth=smooth),
+            AnalysisSettings(smooth=smooth, crop=EMONET_MODULE.crop),
             OutputOptions(directory=folders[smooth], landmarks=True, embeddings=True),
         )
     return folders
@@ -388,7 +391,6 @@ def test_options_accept_typed_values_and_strings():
     assert parse_options({"precision": "FP32", "device": "cpu"}).precision == "fp32"
     tracked = parse_options({"max_faces": "3", "track_confirm": 2, "device": "cpu"}).detection()
     assert (tracked.max_faces, tracked.track_confirm, tracked.device) == (3, 2, "cpu")
-    assert tracked.tracking().confirm == 2
     for bad, message in [
         ({"num_expressions": 7}, "num_expressions must be 5 or 8"),
         ({"batch_size": "0"}, "batch_size must be at least 1"),
@@ -403,13 +405,14 @@ def test_options_accept_typed_values_and_strings():
             parse_options(bad)
 
 
-def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path):
+def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path, monkeypatch):
     folder = install_module(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == [
         "emonet_cli.trainer",
         "emonet_cli_module.py",
         "emonet_cli_rbdm.trainer",
         "requirements.txt",
+        "version.py",
     ]
     trainer = Trainer()
     trainer.load_from_file(folder / "emonet_cli.trainer")
@@ -430,24 +433,38 @@ def test_installed_trainer_loads_in_discover_with_our_defaults(tmp_path):
         "landmarks",
         "embedding",
     ]
-    from emonet_cli import __version__
-
-    assert (folder / "requirements.txt").read_text() == f"emonet-cli=={__version__}\n"
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert requirements == [f"emonet-cli[rbdm]=={__version__}", "hcai-discover-utils>=1.2"]
+    # DISCOVER's server names the module's environment after version.py: one per release.
+    venv_utils = pytest.importorskip("discover.utils.venv_utils", reason="needs hcai-discover")
+    monkeypatch.setenv("DISCOVER_CACHE_DIR", str(tmp_path))
+    assert venv_utils.venv_dir_from_mod(folder).name == f"emonet_cli@{__version__}"
 
 
 def test_installer_requirements(tmp_path):
     checkout = Path(__file__).resolve().parent.parent
-    assert requirement_line(str(checkout)) == f"emonet-cli @ {checkout.as_uri()}"
-    assert requirement_line("emonet-cli>=0.1") == "emonet-cli>=0.1"
+    assert requirement_line(str(checkout)) == f"emonet-cli[rbdm] @ {checkout.as_uri()}"
+    # The rbdm extra (h5py) is added to what the user gives, beside their own extras.
+    assert requirement_line("emonet-cli>=0.1") == "emonet-cli[rbdm]>=0.1"
+    assert requirement_line("emonet_cli [plot] >=0.1") == "emonet_cli[plot,rbdm] >=0.1"
+    assert requirement_line("emonet-cli[rbdm]==0.1") == "emonet-cli[rbdm]==0.1"
     with pytest.raises(InstallError, match="does not install emonet-cli"):
         requirement_line("torch")
     with pytest.raises(InstallError, match="not a Python project folder"):
         requirement_line(str(tmp_path))
     with pytest.raises(InstallError, match="no such folder"):
         install_module(tmp_path / "missing")
+    for missing in ("dist/emonet_cli-1.0-py3-none-any.whl", "emonet_cli-1.0.tar.gz", "./src"):
+        with pytest.raises(InstallError, match=f"{re.escape(missing)}: no such file or folder"):
+            requirement_line(missing)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("emonet-cli\n")
+    with pytest.raises(InstallError, match="not a wheel or sdist"):
+        requirement_line(str(notes))
     folder = install_module(tmp_path, str(checkout))
     assert folder == tmp_path / "emonet_cli"
-    assert (folder / "requirements.txt").read_text() == f"emonet-cli @ {checkout.as_uri()}\n"
+    line = (folder / "requirements.txt").read_text().splitlines()[0]
+    assert line == f"emonet-cli[rbdm] @ {checkout.as_uri()}"
 
 
 @needs_ffprobe
@@ -462,11 +479,19 @@ def test_without_face_bb_the_built_in_detector_finds_the_faces(clip, standin_wei
     out.mkdir()
     options = ["--options", json.dumps({"precision": "fp32", "device": "cpu"})]
     data = request("video", video, "", None, out, streams=False)
-    succeeded(du_process(modules, data, options, standin_weights[8], tmp_path))
+    proc = du_process(modules, data, options, standin_weights[8], tmp_path)
+    succeeded(proc)
+    assert "emonet: the request has no face_bb input: faces are found by" in proc.stdout
 
     predictor = Predictor(load_model(standin_weights[8]).model, "cpu", "fp32")
     detected = BoxSource(detect=DetectionSettings(device="cpu"))
-    analyze_file(video, predictor, detected, options=OutputOptions(directory=tmp_path / "ours"))
+    analyze_file(
+        video,
+        predictor,
+        detected,
+        AnalysisSettings(crop=EMONET_MODULE.crop),
+        OutputOptions(directory=tmp_path / "ours"),
+    )
     ours = read_annotation(tmp_path / "ours" / "astronaut.expression.annotation")
     loaded = FileHandler().load(out / "expression.annotation")
     np.testing.assert_array_equal(loaded.data["id"], ours.data["id"])
@@ -520,7 +545,7 @@ def test_requests_the_module_cannot_honour_say_why():
 
 def test_discover_refuses_ssifeature_before_any_module_runs():
     """DISCOVER's emonet README asks for `file:stream:ssifeature`; hcai-discover-utils' data
-    manager refuses that source tag itself, so our README uses `file:stream:ssistream`."""
+    manager refuses that source tag itself, so docs/discover.md uses `file:stream:ssistream`."""
     with pytest.raises(ValueError, match="Invalid value for data source"):
         parse_src_tag({"src": "file:stream:ssifeature"})
     assert parse_src_tag({"src": "file:stream:ssistream"})[2].value == "ssistream"
@@ -541,9 +566,39 @@ def test_the_cli_installs_the_module(tmp_path):
     proc = run_cli("discover-module", "install", tmp_path)
     assert proc.stdout.strip() == (
         f"installed the DISCOVER module in {tmp_path / 'emonet_cli'}, trainers "
-        f"emonet_cli.trainer, emonet_cli_rbdm.trainer (requires: emonet-cli=={__version__})"
+        f"emonet_cli.trainer, emonet_cli_rbdm.trainer (requires: emonet-cli[rbdm]=={__version__})"
     )
     assert (tmp_path / "emonet_cli" / "emonet_cli.trainer").is_file()
     missing = run_cli("discover-module", "install", tmp_path / "missing", check=False)
     assert missing.returncode == 1
     assert missing.stderr.startswith("emonet: error: ") and len(missing.stderr.splitlines()) == 1
+
+
+NUMBER_OPTIONS = [
+    (spec, option)
+    for spec in MODULES
+    for option in spec.options
+    if isinstance(option.default, (int, float)) and not isinstance(option.default, bool)
+]
+
+
+@pytest.mark.parametrize(
+    "spec, option",
+    NUMBER_OPTIONS,
+    ids=[f"{spec.family}-{option.name}" for spec, option in NUMBER_OPTIONS],
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", float("nan"), float("inf")])
+def test_every_number_option_of_the_module_refuses_nan_and_infinity(spec, option, value):
+    with pytest.raises(RequestError, match=option.name):
+        parse_options({option.name: value}, spec)
+
+
+@pytest.mark.parametrize("key", ["sample_rate", "min_val", "max_val"])
+@pytest.mark.parametrize("value", ["nan", float("inf"), "-inf"])
+def test_the_numbers_of_an_output_request_must_be_finite(key, value):
+    frames = FrameResults(FPS)
+    for batch in synthetic_batches(FPS):
+        frames.add(batch)
+    run = SessionRun(None, MediaInfo(Path("c.mp4"), 64, 48, FPS, 7, False), frames.finish(), None)
+    with pytest.raises(RequestError, match=f"{key} must be finite"):
+        dimension_annotation(run, "valence", {"id": "valence", key: value}, None, {})

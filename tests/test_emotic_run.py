@@ -277,3 +277,24 @@ def test_render_plot_and_a_bad_label_file_say_why(
         family_weights["emotic"], check=False,
     )  # fmt: skip
     assert proc.returncode == 1 and f"{bad}:2: 'Joy' is no EMOTIC category" in proc.stderr
+
+
+def test_evaluate_says_why_nothing_was_scored_and_names_the_image(
+    pictures, family_weights, tmp_path
+):
+    """A box off a readable image is not an unreadable image: the message says which."""
+    folder, _ = pictures
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "image,x1,y1,x2,y2,categories,valence,arousal,dominance\n"
+        "coffee.png,5000,5000,5100,5100,Peace,,,\n"
+    )
+    proc = run_cli(
+        "evaluate", labels, "--images", folder, "--model", "emotic", "--weights",
+        family_weights["emotic"], "-o", tmp_path / "report.json", check=False,
+    )  # fmt: skip
+    said = [line for line in proc.stderr.splitlines() if line.startswith("emonet: error:")]
+    assert proc.returncode == 1 and len(said) == 1, proc.stderr
+    assert "the box lies outside the image: coffee.png (line 2)" in said[0]
+    assert "unreadable" not in said[0]
+    assert not (tmp_path / "report.json").exists()

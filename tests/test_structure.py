@@ -59,6 +59,7 @@ TORCH_FREE_STAGES = (
     "emonet_cli.outputs",
     "emonet_cli.views.plot",
     "emonet_cli.views.painter",
+    "emonet_cli.views.report",
     "emonet_cli.evaluate.labels",
     "emonet_cli.evaluate.metrics",
     "emonet_cli.evaluate.affectnet",

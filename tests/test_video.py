@@ -144,3 +144,20 @@ def test_find_media_expands_folders(tmp_path):
         ("c.mov", "sub"),
     ]
     assert find_media([tmp_path / "notes.txt"]) == [(tmp_path / "notes.txt", Path("."))]
+
+
+def test_find_media_lists_a_file_reached_twice_once(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    clip = tmp_path / "sub" / "x.mp4"
+    clip.write_bytes(b"x")
+    (tmp_path / "link.mp4").symlink_to(clip)
+    os.link(clip, tmp_path / "hard.mp4")
+    monkeypatch.chdir(tmp_path)
+    given = [Path("sub/x.mp4"), Path("./sub/x.mp4"), tmp_path / "link.mp4", Path("sub")]
+    assert find_media([*given, Path("hard.mp4")]) == [(Path("sub/x.mp4"), Path("."))]
+    other = tmp_path / "sub" / "y.mp4"
+    other.write_bytes(b"y")
+    assert find_media([Path("sub"), Path("sub/y.mp4")]) == [
+        (Path("sub/x.mp4"), Path(".")),
+        (Path("sub/y.mp4"), Path(".")),
+    ]

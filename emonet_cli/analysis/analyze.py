@@ -15,20 +15,24 @@ from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings, ResultGroup
 from emonet_cli.constants import Classes
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
+from emonet_cli.faces.detection.boxstream import KEYPOINT_SUFFIX, keypoint_stream_path
 from emonet_cli.faces.face import face_id
 from emonet_cli.formats.fileio import remove_partial_files
+from emonet_cli.formats.leftovers import earlier_outputs, person_results, remove_leftovers
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import FrameSelection
 from emonet_cli.models.predictions import Predictor
-from emonet_cli.models.registry import DEFAULT_FAMILY, ModelFamily
+from emonet_cli.models.registry import DEFAULT_FAMILY, FAMILIES, ModelFamily
 from emonet_cli.outputs.context import close_all
 from emonet_cli.outputs.results import ResultBatch, Summary
 from emonet_cli.outputs.writers import (
+    BOX_STREAM_OUTPUT,
     FACES_SUFFIX,
     FacesCsvWriter,
     OutputOptions,
     ResultWriter,
     WriterContext,
+    family_outputs,
     input_identity,
     open_writers,
     output_path,
@@ -152,12 +156,66 @@ def _categories(model: ModelFamily, predictor: Predictor) -> dict:
     return document
 
 
+# Detection settings that change where the network runs but not the boxes it finds.
+RUN_PLACE = ("device", "batch_size")
+
+
+def asked_record(
+    predictor: Predictor,
+    provenance: dict | None,
+    settings: AnalysisSettings,
+    box_source: BoxSource,
+    family: str,
+) -> dict:
+    """What a summary records of the choices that change the results: the model, its weights
+    (SHA-256) and classes, the precision, the face options and the boxes, under the keys
+    of the summary (whose `detector` is compared without RUN_PLACE). `--skip-existing`
+    takes results as done only when their summary records exactly this."""
+    detector = box_source.detect.provenance() if box_source.detect else None
+    return {
+        "model": family,
+        "nclass": predictor.nclass,
+        "weights_sha256": (provenance or {}).get("weights_sha256"),
+        "precision": predictor.precision,
+        "min_face_conf": settings.min_face_conf,
+        "smooth": settings.smooth,
+        "boxes": box_source.describe(),
+        "box_kind": box_source.kind,
+        "detector": None
+        if detector is None
+        else {k: v for k, v in detector.items() if k not in RUN_PLACE},
+    }
+
+
 def _by_face_id(item: tuple) -> int:
     return face_id(item[0])
 
 
 def _paths(writers: list) -> list[str]:
     return [str(p) for writer in writers for p in writer.paths]
+
+
+def _remove_earlier_results(
+    path: Path, options: OutputOptions, box_source: BoxSource, writers: PeopleWriters
+) -> None:
+    """Once this run's files are published, those of an earlier run of the same input that
+    this run did not write (people it no longer has, outputs it was not asked for): the
+    folder then describes this run only (see formats/leftovers.py for what is never touched)."""
+    summary = summary_path(path, options.directory)
+    suffixes = {o.suffix for f in FAMILIES.values() for o in family_outputs(f)}
+    if not options.box_stream:  # box streams of people are this run's only when it detects
+        suffixes -= {BOX_STREAM_OUTPUT.suffix}
+    else:
+        suffixes.add(KEYPOINT_SUFFIX + BOX_STREAM_OUTPUT.suffix)
+    candidates = [
+        *earlier_outputs(summary),
+        *person_results(summary.parent, path.stem, suffixes),
+    ]
+    box_files = [*getattr(box_source, "paths", ()), getattr(box_source, "path", None)]
+    box_files = [Path(p) for p in box_files if p is not None]
+    inputs = [path, *box_files, *(keypoint_stream_path(p) for p in box_files)]
+    written = [Path(p) for writer in writers.writers for p in writer.paths]
+    remove_leftovers(candidates, written, inputs)
 
 
 def _remove_stale(path: Path) -> None:
@@ -229,6 +287,7 @@ def analyze_file(
         except BaseException:
             writers.abort()
             raise
+    _remove_earlier_results(path, options, box_source, writers)
 
     totals = writers.totals()
     document = {

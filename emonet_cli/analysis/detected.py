@@ -18,11 +18,16 @@ import numpy as np
 
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
-from emonet_cli.faces.detection.boxstream import BoxStreamWriter, keypoint_stream_path
+from emonet_cli.faces.detection.boxstream import (
+    KEYPOINT_SUFFIX,
+    BoxStreamWriter,
+    keypoint_stream_path,
+)
 from emonet_cli.faces.detection.detector import DetectionSettings, stream_rate
 from emonet_cli.faces.face import PERSON_PREFIX
 from emonet_cli.faces.people import FACE_CHUNK, Faces, People, faces_of, open_people
 from emonet_cli.formats.fileio import remove_partial_files, remove_partial_files_matching
+from emonet_cli.formats.leftovers import person_results, remove_leftovers
 from emonet_cli.media.frames import Frame, MediaInfo
 from emonet_cli.media.video import MediaReader
 from emonet_cli.outputs.writers import FACES_SUFFIX, FacesCsvWriter
@@ -108,6 +113,9 @@ def detect_file(
         outputs = [published[None][1], published[None][0]]
     else:
         outputs = [p for pair in published.values() for p in pair] + [faces_path]
+        # The streams of people an earlier run into this folder had and this one has not.
+        earlier = person_results(folder, info.path.stem, (".stream", f"{KEYPOINT_SUFFIX}.stream"))
+        remove_leftovers(earlier, [*outputs, *(Path(f"{p}~") for p in outputs)], [info.path])
     size = (info.width, info.height)
     return DetectedStreams(published, faces_path, frames, found, stream_rate(info), size, outputs)
 

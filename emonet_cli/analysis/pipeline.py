@@ -34,12 +34,14 @@ MAX_PENDING_FRAMES = 256
 @dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How faces are analysed: model batch size, the box confidence that counts as a face,
-    the published temporal smoothing, and which frames of a video (None: all of them)."""
+    the published temporal smoothing, which frames of a video (None: all of them), and the
+    crop (None: the model family's; the DISCOVER trainers give their modules' arithmetic)."""
 
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
     selection: FrameSelection | None = None
+    crop: ModelInput | None = None
 
 
 @dataclass
@@ -176,7 +178,7 @@ class Analysis:
         # The predictor's model family says how its input is cut from a frame, and what else
         # than expressions, valence and arousal it gives.
         self.family = family(getattr(predictor, "family", DEFAULT_FAMILY))
-        self.crop = self.family.crop.for_boxes(box_source.kind)
+        self.crop = (self.settings.crop or self.family.crop).for_boxes(box_source.kind)
         self.n_categories = len(self.family.categories)
         self.dominance = self.family.gives("dominance")
         # FFmpeg's threads: more when the model is not on the CPU.

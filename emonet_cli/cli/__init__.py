@@ -20,6 +20,7 @@ from emonet_cli.cli.discover import discover_group
 from emonet_cli.cli.evaluate import evaluate_command
 from emonet_cli.cli.finetune import finetune_command
 from emonet_cli.cli.render import plot_command, render_command
+from emonet_cli.cli.report import report_command
 from emonet_cli.cli.weights import weights_group
 
 __all__ = ["PRECISION_CHOICES", "cli", "main"]
@@ -30,7 +31,15 @@ __all__ = ["PRECISION_CHOICES", "cli", "main"]
 @click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Facial affect (expression, valence, arousal, landmarks) in videos with EmoNet."""
+    """Read the facial expression, valence and arousal of the people in videos and images.
+
+    Each command has its own --help; the documentation is README.md and docs/ in the
+    repository.
+
+    \b
+    Examples:
+      emonet analyze clip.mp4
+      emonet analyze --help"""
     ctx.meta[DEBUG_KEY] = debug
     setup_logging()
 
@@ -40,6 +49,7 @@ COMMANDS = (
     detect_command,
     render_command,
     plot_command,
+    report_command,
     evaluate_command,
     finetune_command,
     weights_group,

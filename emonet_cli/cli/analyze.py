@@ -84,14 +84,14 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             merge, landmarks, embeddings, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
             decoders, quiet) -> None:  # fmt: skip
-    """Analyse videos, images or folders of them; write per-frame results for each input.
+    """Find expression, valence and arousal of faces in videos.
 
-    Faces come from --bbox / --bbox-dir / --full-frame; without them from S.stream or S.csv
-    beside the input S.ext, else the built-in BlazeFace detector finds them (and S.stream,
-    S.keypoints.stream record what it found, as DISCOVER's blazeface module writes them).
-    With --max-faces N > 1 (and no box file), every face up to N per frame is tracked; so
-    are several people from --bbox A --bbox B or a CSV with a face column: each person K
-    gets S.faceK.* and all of them S.faces.csv.
+    Inputs are videos, still images or folders of them. Faces come from --bbox / --bbox-dir /
+    --full-frame; without them from S.stream or S.csv beside the input S.ext, else the built-in
+    BlazeFace detector finds them (and S.stream, S.keypoints.stream record what it found, as
+    DISCOVER's blazeface module writes them). With --max-faces N > 1 (and no box file), every face
+    up to N per frame is tracked; so are several people from --bbox A --bbox B or a CSV with a face
+    column: each person K gets S.faceK.* and all of them S.faces.csv.
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
     optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
@@ -99,7 +99,13 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     has a row per analysed frame, annotations and streams start at t = 0 (no face before
     --start) at the video's rate or HZ.
 
-    Exit status: 0 all inputs done, 1 any failed, 2 usage error."""
+    Exit status: 0 all inputs done, 1 any failed, 2 usage error. More: docs/analyze.md.
+
+    \b
+    Examples:
+      emonet analyze clip.mp4
+      emonet analyze recordings/ -r --bbox-dir boxes/ -o results/
+      emonet analyze interview.mp4 --max-faces 2"""
     from emonet_cli.analysis.pipeline import AnalysisSettings
     from emonet_cli.outputs.writers import OutputOptions
     from emonet_cli.run.runner import run_many

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from emonet_cli.cli.numbers import FiniteFloat
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, PRECISIONS
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.detection.postprocess import MIN_SCORE
@@ -147,7 +148,7 @@ def detection_options(f):
     return stack(
         click.option(
             "--min-score",
-            type=click.FloatRange(0.0, 1.0),
+            type=FiniteFloat(0.0, 1.0),
             default=MIN_SCORE,
             show_default=True,
             help="Detector score a face needs (DISCOVER's min_score_thresh).",
@@ -176,7 +177,7 @@ def detection_options(f):
         ),
         click.option(
             "--track-patience",
-            type=click.FloatRange(min=0.0),
+            type=FiniteFloat(min=0.0),
             default=DEFAULT_PATIENCE_S,
             show_default=True,
             help="With --max-faces above 1: seconds a tracked person may go unseen and keep "
@@ -257,7 +258,7 @@ def analysis_options(min_face_conf_help: str = "Boxes below this confidence coun
     return stack(
         click.option(
             "--min-face-conf",
-            type=click.FloatRange(0.0, 1.0),
+            type=FiniteFloat(0.0, 1.0),
             default=DEFAULT_MIN_FACE_CONF,
             show_default=True,
             help=min_face_conf_help,
@@ -275,19 +276,19 @@ def selection_options(f):
     return stack(
         click.option(
             "--start",
-            type=click.FloatRange(min=0.0),
+            type=FiniteFloat(min=0.0),
             metavar="SECONDS",
             help="Analyse from this time of each video on (frames at t >= SECONDS).",
         ),
         click.option(
             "--end",
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloat(min=0.0, min_open=True),
             metavar="SECONDS",
             help="Analyse up to this time of each video (frames at t < SECONDS).",
         ),
         click.option(
             "--sample-rate",
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloat(min=0.0, min_open=True),
             metavar="HZ",
             help="Analyse HZ frames per second: the first frame at or after each k / HZ "
             "seconds; the others are skipped. Annotations and streams are written at HZ.",

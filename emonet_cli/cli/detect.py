@@ -31,8 +31,10 @@ from emonet_cli.cli.common import (
 def detect_command(inputs, min_score, square, repeat_last, max_faces, track_patience,
                    track_confirm, recursive, device, output_dir, skip_existing, fail_fast,
                    as_json, debug, quiet) -> None:  # fmt: skip
-    """Find the face in each frame of videos and images with BlazeFace and write, for an input
-    S.ext, S.stream (ymin, xmin, ymax, xmax, conf per frame) and S.keypoints.stream (six y, x
+    """Find the faces in videos and images and save their boxes.
+
+    The detector is BlazeFace, run as DISCOVER's blazeface module runs it. For an input S.ext
+    it writes S.stream (ymin, xmin, ymax, xmax, conf per frame) and S.keypoints.stream (six y, x
     pairs and conf) exactly as DISCOVER's blazeface module does: the best face per frame,
     squared in pixels, the last face repeated at confidence 0 where none is found. NOVA opens
     them; `emonet analyze --bbox S.stream` reads them.
@@ -40,7 +42,12 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     With --max-faces N > 1, every face up to N per frame is tracked, and each person K gets
     S.faceK.stream and S.faceK.keypoints.stream (their face, as DISCOVER writes its one
     face), all of them S.faces.csv. Exit status: 0 all inputs done, 1 any failed, 2 usage
-    error."""
+    error. More: docs/analyze.md.
+
+    \b
+    Examples:
+      emonet detect recordings/ -r -o boxes/
+      emonet detect interview.mp4 --max-faces 2"""
     from emonet_cli.run.runner import detect_many
 
     prepare_to_run(quiet)

@@ -9,7 +9,15 @@ import click
 
 @click.group("discover-module")
 def discover_group() -> None:
-    """emonet-cli as a DISCOVER module (hcmlab's NOVA processing server)."""
+    """Run emonet-cli as a module of a DISCOVER server.
+
+    DISCOVER is the processing server of the NOVA annotation tool.
+
+    More: docs/discover.md.
+
+    \b
+    Example:
+      emonet discover-module install discover/modules"""
 
 
 @discover_group.command("install")
@@ -17,16 +25,24 @@ def discover_group() -> None:
 @click.option(
     "--requirement",
     help="What DISCOVER pip-installs into the module's environment: a checkout folder, wheel "
-    "or sdist (by absolute path), or a requirement line.  [default: emonet-cli==VERSION]",
+    "or sdist (by absolute path), or a requirement line; the rbdm extra is added.  "
+    "[default: emonet-cli[rbdm]==VERSION]",
 )
 def discover_install(modules_dir: Path, requirement: str | None) -> None:
-    """Write the module into MODULES_DIR/emonet_cli (DISCOVER's DISCOVER_CML_DIR): its
-    trainers (EmoNet's and RBDM's), script and requirements.txt. Exit status: 0 done, 1
-    failed."""
+    """Install emonet-cli into the modules folder of DISCOVER.
+
+    It writes MODULES_DIR/emonet_cli (MODULES_DIR is DISCOVER's DISCOVER_CML_DIR): its
+    trainers (EmoNet's and RBDM's), script, requirements.txt (emonet-cli with the rbdm extra)
+    and version.py (DISCOVER builds one environment per version, so an upgrade gets its own).
+    Exit status: 0 done, 1 failed. More: docs/discover-server.md.
+
+    
+    Example:
+      emonet discover-module install discover/modules"""
     from emonet_cli.discover.install import install_module
     from emonet_cli.discover.spec import MODULES
 
     folder = install_module(modules_dir, requirement)
-    line = (folder / "requirements.txt").read_text(encoding="utf-8").strip()
+    line = (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()[0]
     trainers = ", ".join(spec.trainer_name for spec in MODULES)
     click.echo(f"installed the DISCOVER module in {folder}, trainers {trainers} (requires: {line})")

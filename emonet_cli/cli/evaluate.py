@@ -47,6 +47,18 @@ UNREADABLE_SHOWN = 10  # unreadable images named on stderr; the JSON report list
     type=click.IntRange(min=1),
     help="Score only the first N rows that pass the label filters, for a quick check.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    help="--model emotic with EMOTIC's Annotations.mat as LABELS: the split to score.  "
+    "[default: test]",
+)
+@click.option(
+    "--scores",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="--model emotic: also write each person's labels, raw category scores and VAD "
+    "as CSV here.",
+)
 @quiet_option("No progress bar and no warnings.")
 def evaluate_command(
     labels: Path,
@@ -62,12 +74,15 @@ def evaluate_command(
     precision: str,
     offline: bool,
     limit: int | None,
+    split: str | None,
+    scores: Path | None,
     quiet: bool,
 ) -> None:
-    """Score a model on labelled faces and print the EmoNet paper's table: ACC of the
-    expression; CCC, PCC, RMSE and SAGR of valence and arousal. With --model emotic, EMOTIC's
-    metrics on labelled people instead: the AP of each category, their mean, and the mean
-    absolute error of valence, arousal and dominance (1-10).
+    """Score a model on faces whose expressions are known.
+
+    It prints the EmoNet paper's table: ACC of the expression; CCC, PCC, RMSE and SAGR of valence
+    and arousal. With --model emotic, EMOTIC's metrics on labelled people instead: the AP of each
+    category, their mean, and the mean absolute error of valence, arousal and dominance (1-10).
 
     LABELS is AffectNet's CSV (subDirectory_filePath, face_x, face_y, face_width, face_height,
     facial_landmarks, expression, valence, arousal) or a CSV of
@@ -81,7 +96,17 @@ def evaluate_command(
 
     For --model emotic, LABELS is a CSV with the header image,x1,y1,x2,y2,categories,valence,
     arousal,dominance: the person box, the categories that hold separated by ';', and VAD on
-    EMOTIC's 1-10 scale (or empty); --flip and --cleaned do not apply."""
+    EMOTIC's 1-10 scale (or empty), or the dataset's own Annotations.mat with --split
+    (the val and test splits' combined labels; --images: the folder holding mscoco/,
+    framesdb/, emodb_small/, ade20k/); --flip and --cleaned do not apply.
+
+    More: docs/evaluate-finetune.md, docs/emotic-training.md.
+
+    \b
+    Examples:
+      emonet evaluate test_set.csv --images AffectNet/Manually_Annotated_Images -o report.json
+      emonet evaluate labels.csv --images faces/ --weights model/best.pth
+      emonet evaluate Annotations.mat --model emotic --images emotic/ --weights run/best.pth"""
     import sys
 
     from emonet_cli.evaluate.labels import AFFECTNET_IDS, read_labels
@@ -93,13 +118,13 @@ def evaluate_command(
         weights, nclass, offline, device, precision, quiet=not show_progress, family=family
     )
     if registry.family(family).categories:
-        from emonet_cli.evaluate.emotic import read_person_labels
-
-        people = read_person_labels(labels)  # a bad label file fails before the model loads
+        people = read_people(labels, split)  # a bad label file fails before the model loads
         predictor, provenance = model.load()
         evaluate_categories(people, images_root, predictor, provenance, batch_size, limit,
-                            output, labels, show_progress)  # fmt: skip
+                            output, labels, show_progress, scores)  # fmt: skip
         return
+    if split is not None or scores is not None:
+        raise click.UsageError("--split and --scores are for --model emotic")
     predictor, provenance = model.load()
     # A fine-tuned model's own classes are class indices in the simple layout.
     rows = read_labels(labels, None if predictor.classes.labels == "index" else AFFECTNET_IDS)
@@ -130,13 +155,38 @@ def evaluate_command(
         )
 
 
-def evaluate_categories(
-    people, images_root, predictor, provenance, batch_size, limit, output, labels, progress
-) -> None:
+def read_people(labels: Path, split: str | None) -> list:
+    """The labelled people of an EMOTIC label CSV, or of a split of Annotations.mat."""
+    from emonet_cli.errors import FormatError
+    from emonet_cli.evaluate.emotic import read_person_labels
+    from emonet_cli.evaluate.emotic_mat import is_mat_file, read_annotations
+
+    if not is_mat_file(labels):
+        if split is not None:
+            raise click.UsageError("--split is for EMOTIC's Annotations.mat")
+        return read_person_labels(labels)
+    annotations = read_annotations(labels, split or "test")
+    for reason, count in sorted(annotations.left_out.items()):
+        log.warning("%s: %d %s people left out as the reference does: %s",
+                    labels, count, annotations.split, reason)  # fmt: skip
+    if not annotations.people:
+        raise FormatError(f"{labels}: no labelled person in the {annotations.split} split")
+    return annotations.people
+
+
+def evaluate_categories(people, images_root, predictor, provenance, batch_size, limit, output,
+                        labels, progress, scores=None) -> None:  # fmt: skip
     """`emonet evaluate` of a family with categories (EMOTIC): its table, and its report."""
-    from emonet_cli.evaluate.emotic import evaluate_people, format_people_table, people_report
+    from emonet_cli.evaluate.emotic import (
+        evaluate_people,
+        format_people_table,
+        people_report,
+        write_person_scores,
+    )
 
     evaluation = evaluate_people(people, images_root, predictor, batch_size, limit, progress)
+    if scores is not None:
+        write_person_scores(scores, evaluation)
     for line, image, reason in evaluation.unreadable[:UNREADABLE_SHOWN]:
         log.warning("skipped %s (line %d): %s", image, line, reason)
     click.echo(format_people_table(evaluation))

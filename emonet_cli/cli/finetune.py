@@ -9,6 +9,7 @@ import click
 
 from emonet_cli.cli.common import log, prepare_to_run, quiet_option
 from emonet_cli.cli.model_options import device_options, model_family_option, offline_option
+from emonet_cli.cli.numbers import FiniteFloat
 from emonet_cli.models.registry import trainable_families
 
 
@@ -73,20 +74,27 @@ def epoch_line(report) -> str:
     metavar="published-8|published-5|FILE",
     help="The weights to start from.",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="[default: 10; --model emotic: 15]")
+@click.option("--batch-size", type=click.IntRange(min=2), help="[default: 16; --model emotic: 52]")
+@click.option(
+    "--lr",
+    type=FiniteFloat(min=0, min_open=True),
+    help="Learning rate.  [default: 0.0003; --model emotic: 0.01]",
+)
+@click.option(
+    "--weight-decay",
+    type=FiniteFloat(min=0),
+    help="[default: 0.01; --model emotic: 0.0005]",
+)
 @click.option(
     "--schedule",
-    type=click.Choice(["cosine", "constant"]),
-    default="cosine",
-    show_default=True,
-    help="Learning rate: cosine from --lr to 0 over the run, or constant.",
+    type=click.Choice(["cosine", "constant", "step"]),
+    help="Learning rate: cosine from --lr to 0 over the run, constant, or (--model emotic "
+    "only) x0.1 every 7 epochs, the reference's.  [default: cosine; --model emotic: step]",
 )
 @click.option(
     "--val-split",
-    type=click.FloatRange(0.0, 1.0, max_open=True),
+    type=FiniteFloat(0.0, 1.0, max_open=True),
     help="Share of each class held out for validation.  [default: 0.1; FER2013: its "
     "PublicTest rows]",
 )
@@ -100,7 +108,8 @@ def epoch_line(report) -> str:
     "--augment/--no-augment",
     default=True,
     show_default=True,
-    help="Flip, rotate, scale and shift the face box, change brightness and contrast.",
+    help="Flip, rotate, scale and shift the face box, change brightness and contrast "
+    "(--model emotic: the reference's flip and brightness, contrast, saturation jitter).",
 )
 @click.option(
     "--balance",
@@ -120,24 +129,70 @@ def epoch_line(report) -> str:
     show_default=True,
     help="Threads reading and augmenting images ahead of the model.",
 )
+@click.option(
+    "--body-init",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="--model emotic: the ImageNet ResNet-18 its body network starts from (torchvision's "
+    "resnet18-f37072fd.pth).  [default: downloaded into the cache and checked]",
+)
+@click.option(
+    "--context-init",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="--model emotic: the Places365 ResNet-18 its context network starts from "
+    "(resnet18_places365.pth.tar).  [default: downloaded into the cache and checked]",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR (same options).")
 @quiet_option("No progress bar and no warnings.")
 def finetune_command(labels, images, output_dir, classes, colors, init, epochs, batch_size,
                      lr, weight_decay, schedule, val_split, val, seed, augment, balance,
-                     train_fan, family, device, precision, offline, workers, resume,
-                     quiet) -> None:  # fmt: skip
-    """Fine-tune EmoNet on labelled faces: the face-alignment network stays frozen, the
-    emotion branch learns (with a new final layer for another number of classes). Then
-    `emonet analyze --weights OUTPUT_DIR/best.pth` writes the new class names.
+                     train_fan, family, device, precision, offline, workers, body_init,
+                     context_init, resume, quiet) -> None:  # fmt: skip
+    """Train EmoNet on your own labelled faces and classes.
+
+    The face-alignment network stays frozen, the emotion branch learns (with a new final layer for
+    another number of classes). Then `emonet analyze --weights OUTPUT_DIR/best.pth` writes the new
+    class names.
 
     LABELS: a CSV of image,expression,valence,arousal[,x1,y1,x2,y2] (expression: the class
     index; valence and arousal may be empty), AffectNet's CSV, or FER2013's
     emotion,pixels,Usage. Each epoch prints a line and writes metrics.csv; best.pth is the
     epoch with the best validation score (ACC, or the mean of ACC and the CCCs of valence and
     arousal when labelled); last.pth lets --resume continue. Exit status: 0 done, 1 failed,
-    2 usage error."""
+    2 usage error.
+
+    With --model emotic, LABELS is EMOTIC's Annotations.mat and --images the folder holding
+    its image folders (mscoco/, framesdb/, emodb_small/, ade20k/): both ResNet-18s and the
+    fusion head train on the train split as the reference trains them, best.pth is the
+    epoch with the best validation mAP, with each category's threshold chosen on the val
+    split (where precision equals recall). More: docs/evaluate-finetune.md,
+    docs/emotic-training.md.
+
+    \b
+    Examples:
+      emonet finetune labels.csv --images faces/ -o model/ --classes calm,pain,joy
+      emonet analyze session.mp4 --weights model/best.pth
+      emonet finetune --model emotic Annotations.mat --images emotic/ -o run/"""
     import sys
 
+    given = click.get_current_context().get_parameter_source
+    if family == "emotic":
+        refused = [name for name in ("classes", "colors", "init", "val_split", "val", "balance",
+                                     "train_fan") if given(name).name != "DEFAULT"]  # fmt: skip
+        if refused:
+            raise click.UsageError(
+                f"--model emotic takes no {', '.join('--' + n.replace('_', '-') for n in refused)}"
+            )
+        if images is None:
+            raise click.UsageError("--model emotic needs --images: the dataset's image folder")
+        prepare_to_run(quiet)
+        train_emotic(labels, images, output_dir, epochs, batch_size, lr, weight_decay,
+                     schedule, seed, augment, device, precision, offline, workers, body_init,
+                     context_init, resume, quiet)  # fmt: skip
+        return
+    if body_init is not None or context_init is not None:
+        raise click.UsageError("--body-init and --context-init are for --model emotic")
+    if schedule == "step":
+        raise click.UsageError("--schedule step is for --model emotic")
     if val is not None and val_split is not None:
         raise click.UsageError("give either --val or --val-split, not both")
     from emonet_cli.finetune.data import Augmentation
@@ -145,11 +200,11 @@ def finetune_command(labels, images, output_dir, classes, colors, init, epochs, 
 
     prepare_to_run(quiet)
     settings = TrainingSettings(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        schedule=schedule,
+        epochs=10 if epochs is None else epochs,
+        batch_size=16 if batch_size is None else batch_size,
+        lr=3e-4 if lr is None else lr,
+        weight_decay=0.01 if weight_decay is None else weight_decay,
+        schedule=schedule or "cosine",
         seed=seed,
         augmentation=Augmentation() if augment else None,
         balance=balance,
@@ -181,4 +236,54 @@ def finetune_command(labels, images, output_dir, classes, colors, init, epochs, 
         f"{result.best} (epoch {result.best_epoch} of {len(result.history)}, "
         f"{len(result.classes.names)} classes: {', '.join(result.classes.names)}; "
         f"val acc {score(best.get('val_acc'))})"
+    )
+
+
+def train_emotic(annotations, images, output_dir, epochs, batch_size, lr, weight_decay,
+                 schedule, seed, augment, device, precision, offline, workers, body_init,
+                 context_init, resume, quiet) -> None:  # fmt: skip
+    """`emonet finetune --model emotic`: train, print a line per epoch and the result."""
+    import sys
+
+    from emonet_cli.finetune.emotic_settings import EmoticSettings
+    from emonet_cli.finetune.emotic_train import finetune_emotic
+
+    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "weight_decay": weight_decay, "schedule": schedule}  # fmt: skip
+    settings = EmoticSettings(
+        **{k: v for k, v in chosen.items() if v is not None}, augment=augment, seed=seed
+    )
+
+    def line(report) -> None:
+        row = report.row
+        text = (
+            f"epoch {report.epoch}/{report.epochs}: loss {row['train_loss']:.4f} "
+            f"(categories {row['train_category_loss']:.4f}, VAD {row['train_vad_loss']:.4f})"
+        )
+        if "val_map" in row:
+            text += f" | val mAP {score(row['val_map'])}, VAD MAE {score(row['val_vad_mae'])}"
+        click.echo(
+            text + f" ({row['people_per_s']:.1f} people/s)" + (" *best*" if report.best else "")
+        )
+
+    result = finetune_emotic(
+        annotations,
+        output_dir,
+        images=images,
+        settings=settings,
+        body_init=body_init,
+        context_init=context_init,
+        device=device,
+        precision=precision,
+        resume=resume,
+        offline=offline,
+        workers=workers,
+        progress=not quiet and sys.stderr.isatty(),
+        on_epoch=line,
+    )
+    best = result.history[result.best_epoch - 1]
+    click.echo(
+        f"{result.best} (epoch {result.best_epoch} of {len(result.history)}, "
+        f"{result.train_people} people trained, {result.val_people} validated; "
+        f"val mAP {score(best.get('val_map'))}; thresholds chosen on the val split)"
     )

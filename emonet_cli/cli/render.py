@@ -58,13 +58,19 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
                    max_faces, track_patience, track_confirm, output, results_dir, reanalyze,
                    every, max_width, family, nclass, weights, offline, batch_size, device,
                    precision, min_face_conf, smooth, quiet) -> None:  # fmt: skip
-    """Write the video with its results drawn on it: face box, expression and landmarks on the
-    frame; beside it a bar per class and the valence/arousal circumplex with the last second's
-    trail. Frames without a face say so.
+    """Make a copy of a video with the results drawn on it.
+
+    On the frame: the face box, expression and landmarks; beside it a bar per class and the
+    valence/arousal circumplex with the last second's trail. Frames without a face say so.
 
     The results are S.csv and S.landmarks.stream from `emonet analyze` when they cover every
     frame; otherwise the model runs (with the model options) and nothing else is written.
-    Exit status: 0 done, 1 failed, 2 usage error."""
+    Exit status: 0 done, 1 failed, 2 usage error. More: docs/analyze.md.
+
+    \b
+    Examples:
+      emonet render clip.mp4
+      emonet render clip.mp4 --bbox clip.stream --every 2 --max-width 960"""
     from emonet_cli.analysis.pipeline import AnalysisSettings
     from emonet_cli.views.render import render_file
 
@@ -108,12 +114,19 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
 )
 @quiet_option("No warnings.")
 def plot_command(csvs: tuple[Path, ...], output: Path | None, width: int, quiet: bool) -> None:
-    """Draw the results of one or more `emonet analyze` CSVs into one picture, one row each:
-    valence and arousal over time with the expression as a coloured ribbon under them and the
-    no-face spans shaded, and beside them the valence/arousal scatter on the circumplex.
+    """Draw the results of analysed recordings in one picture.
+
+    One row per CSV written by `emonet analyze`: valence and arousal over time with the expression
+    as a coloured ribbon under them and the no-face spans shaded, and beside them the
+    valence/arousal scatter on the circumplex.
 
     Needs matplotlib: pip install 'emonet-cli[plot]'. Exit status: 0 done, 1 failed, 2 usage
-    error."""
+    error. More: docs/analyze.md.
+
+    \b
+    Examples:
+      emonet plot results/clip.csv
+      emonet plot results/a.csv results/b.csv -o overview.png"""
     from emonet_cli.views.plot import plot_results
 
     setup_logging(quiet)

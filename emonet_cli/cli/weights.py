@@ -53,12 +53,17 @@ def chosen_files(lookup: WeightsLookup, nclass: str | None, allow_all: bool) -> 
 
 @click.group("weights")
 def weights_group() -> None:
-    """Download, locate, verify and convert the weights of every model family.
+    """Download, find and check the models' weights files.
 
     MODEL is emonet (the default), rbdm or emotic. Each family's file is looked for in order:
     --weights FILE, its variable ($EMONET_WEIGHTS, $EMONET_RBDM_WEIGHTS,
     $EMONET_EMOTIC_WEIGHTS: a file or folder), the checkout's weights/ folder, then the user
-    cache folder, where downloads and conversions go."""
+    cache folder, where downloads and conversions go. More: docs/models.md.
+
+    \b
+    Examples:
+      emonet weights fetch --nclass all
+      emonet weights list"""
 
 
 @weights_group.command("fetch")
@@ -70,10 +75,17 @@ def weights_group() -> None:
     help="Folder to download into.  [default: the user cache folder]",
 )
 def weights_fetch(model: str, nclass: str | None, dest: Path | None) -> None:
-    """Download a family's published weights and check their SHA-256.
+    """Download a model's published weights and check them.
 
-    Prints the path of each file; a verified file already there is not downloaded again.
-    EMOTIC's files cannot be downloaded: the error says where to get them."""
+    Prints the path of each file; a verified file already there is not downloaded again; the
+    SHA-256 is checked before the file is renamed into place. EMOTIC's files cannot be
+    downloaded: the error says where to get them.
+
+    \b
+    Examples:
+      emonet weights fetch
+      emonet weights fetch --nclass all
+      emonet weights fetch rbdm --dest shared-weights/"""
     from emonet_cli.models.weights import fetch_weights
 
     lookup = LOOKUPS[model]
@@ -93,11 +105,15 @@ def file_heading(lookup: WeightsLookup, nclass: int) -> str:
 
 @weights_group.command("list")
 def weights_list() -> None:
-    """Show where each family's weights are looked for and what is there.
+    """Show where the weights are looked for and what is found.
 
     Places are listed in resolution order; '*' marks the file that would be used, and
     'verified' means its SHA-256 is the published one. A file made here (EMOTIC's converted
-    file) is 'present' with its SHA-256, the one `emonet weights convert` printed."""
+    file) is 'present' with its SHA-256, the one `emonet weights convert` printed.
+
+    \b
+    Example:
+      emonet weights list"""
     from emonet_cli.models.weights import cache_dir, expected_weights, weights_inventory
 
     for lookup in LOOKUPS.values():
@@ -122,7 +138,15 @@ def weights_list() -> None:
 @model_argument()
 @nclass_option(allow_all=False)
 def weights_path(model: str, nclass: str | None) -> None:
-    """Print the weights file (or EMOTIC folder) that would be used (exit 1 if none)."""
+    """Print the weights file that a run would use, for scripts.
+
+    For EMOTIC this may be the folder of its published files. Exit status 1 when there is
+    none.
+
+    \b
+    Examples:
+      emonet weights path --nclass 8
+      emonet weights path rbdm"""
     from emonet_cli.models.weights import find_weights, weights_not_found
 
     lookup = LOOKUPS[model]
@@ -142,12 +166,16 @@ def weights_path(model: str, nclass: str | None) -> None:
     help="Folder to write the converted file into.  [default: the user cache folder]",
 )
 def weights_convert(model: str, src_dir: Path, dest: Path | None) -> None:
-    """Convert a family's published files in SRC_DIR into a weights-only file.
+    """Turn a model's published files into a safe weights file.
 
-    EMOTIC's published files (model_context1.pth, model_body1.pth, model_emotic1.pth,
-    val_thresholds.npy) are whole pickled models; they are read without running any code
-    from them, checked, and written once as a plain state dict (emotic_converted.pth), which
-    is looked for like any weights file. Prints its path and SHA-256."""
+    SRC_DIR holds the published files. EMOTIC's published files (model_context1.pth,
+    model_body1.pth, model_emotic1.pth, val_thresholds.npy) are whole pickled models; they are read
+    without running any code from them, checked, and written once as a plain state dict
+    (emotic_converted.pth), which is looked for like any weights file. Prints its path and SHA-256.
+
+    \b
+    Example:
+      emonet weights convert emotic emotic_downloads/"""
     from emonet_cli.models.emotic.safeload import convert_emotic
     from emonet_cli.models.weights import cache_dir, expected_weights
 

@@ -14,6 +14,7 @@ from emonet_cli.discover.spec import FACE_BOXES_ID
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource, boxes_from_normalised
 from emonet_cli.faces.detection.detector import DetectionSettings
+from emonet_cli.faces.on_frame import check_declared_size, declared_size
 from emonet_cli.media.frames import MediaInfo
 
 
@@ -32,6 +33,8 @@ def box_source_for(
     source = Path(getattr(stream.meta_data, "file_path", None) or FACE_BOXES_ID)
     if values is None or not sample_rate:
         raise InputError(f"{source}: the {FACE_BOXES_ID} input holds no box samples")
+    declared = getattr(stream.meta_data, "custom_meta", None) or {}
+    check_declared_size(source, declared_size(declared.get("size")), (info.width, info.height))
     boxes = boxes_from_normalised(
         np.asarray(values), float(sample_rate), (info.width, info.height), source
     )

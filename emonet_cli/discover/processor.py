@@ -2,10 +2,12 @@
 trainer, calls `process_data` on each session, then `to_output`, and saves what it returns):
 `EmoNetModule` for emonet_cli.trainer, `RbdmModule` for emonet_cli_rbdm.trainer.
 
-It runs the same streaming pipeline as `emonet analyze` on the session's video file, so the
-results are the same number for number; only the whole-video outputs DISCOVER's interface
-asks for are kept in memory (a few numbers per frame, plus landmarks or embeddings when those
-streams are requested).
+It runs the same streaming pipeline as `emonet analyze` on the session's video file, with the
+crop of DISCOVER's own module for the model (its float32 arithmetic, `ModuleSpec.crop`: for
+RBDM that is `--model rbdm`'s crop, for EmoNet it differs from the published float64 crop of
+`emonet analyze` by a grey level in some pixels); only the whole-video outputs DISCOVER's
+interface asks for are kept in memory (a few numbers per frame, plus landmarks or embeddings
+when those streams are requested).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from discover_utils.utils.request_utils import Origin, parse_src_tag
 from emonet_cli.analysis.pipeline import Analysis
 from emonet_cli.constants import Classes
 from emonet_cli.discover.faces import box_source_for
+from emonet_cli.discover.outputs import check_declared_classes, check_output_folders
 from emonet_cli.discover.results import (
     FrameResults,
     VideoResults,
@@ -43,6 +46,7 @@ from emonet_cli.discover.spec import (
     EMBEDDING_ID,
     EMONET_MODULE,
     EXPRESSION_ID,
+    FACE_BOXES_ID,
     INPUT_IDS,
     LANDMARKS_ID,
     RBDM_MODULE,
@@ -130,6 +134,10 @@ class EmoNetModule(Processor):
 
     def _analyse(self, session: SessionManager) -> SessionRun:
         check_ids(session.input_data, session.output_data_templates, self.spec)
+        wanted_ids = active_outputs(session)
+        check_output_folders(session, wanted_ids)
+        expression_ids = {i for i in wanted_ids if split_output_id(i)[0] == EXPRESSION_ID}
+        check_declared_classes(session, expression_ids, list(self.predictor.classes.names))
         video = video_file(session.input_data)
         with contextlib.closing(MediaReader(video)) as probe:  # the frame size, for the boxes
             info = probe.info
@@ -139,7 +147,12 @@ class EmoNetModule(Processor):
             )
         options = self.module_options
         box_source = box_source_for(session.input_data, info, options.detection())
-        if options.max_faces > 1 and box_source.detect is None:
+        if box_source.detect is not None:
+            log(
+                f"emonet: the request has no {FACE_BOXES_ID} input: faces are found by "
+                "emonet-cli's built-in BlazeFace detector (DISCOVER's blazeface defaults)"
+            )
+        elif options.max_faces > 1:
             log(
                 "emonet: warning: max_faces counts detected faces: with a face_bb input its one "
                 "face per frame is analysed"
@@ -147,7 +160,7 @@ class EmoNetModule(Processor):
         wanted = {split_output_id(output_id)[0] for output_id in active_outputs(session)}
         people: dict[str | None, FrameResults] = {}
         frames = 0
-        settings = options.settings()
+        settings = options.settings(self.spec.crop)
         with contextlib.closing(Analysis(video, self.predictor, box_source, settings)) as analysis:
             for message in analysis.warnings():
                 log(f"emonet: warning: {message}")
@@ -343,16 +356,17 @@ def feature_stream(run: SessionRun, output_id: str, meta: dict) -> SSIStream:
 
 
 def _request_number(request: dict, key: str, default: float) -> float:
-    if request.get(key) in (None, ""):
-        return float(default)
+    """`key` of the request, else `default` (e.g. from NOVA's database scheme); either must be
+    a finite number."""
+    given = request.get(key)
     try:
-        value = float(request[key])
+        value = float(default if given in (None, "") else given)
     except (TypeError, ValueError):
         raise RequestError(
-            f"output {request.get('id')!r}: {key} {request[key]!r} is not a number"
+            f"output {request.get('id')!r}: {key} {given!r} is not a number"
         ) from None
     if not np.isfinite(value):
-        raise RequestError(f"output {request.get('id')!r}: {key} must be finite")
+        raise RequestError(f"output {request.get('id')!r}: {key} must be finite, not {value:g}")
     return value
 
 

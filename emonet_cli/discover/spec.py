@@ -15,8 +15,10 @@ from emonet_cli import __version__
 from emonet_cli.analysis.pipeline import DEFAULT_MIN_FACE_CONF, AnalysisSettings
 from emonet_cli.constants import PRECISIONS
 from emonet_cli.errors import EmonetError
+from emonet_cli.faces.align import DISCOVER_EMONET_CROP, FaceCrop
 from emonet_cli.faces.detection.detector import DetectionSettings
 from emonet_cli.models.emonet.model import NCLASS_CHOICES
+from emonet_cli.models.rbdm.preprocess import RBDM_CROP
 
 # One script for every trainer of the folder: DISCOVER makes one environment per module folder.
 SCRIPT_NAME = "emonet_cli_module.py"
@@ -113,7 +115,8 @@ DEFAULTS = {option.name: option.default for option in EMONET_OPTIONS}
 @dataclass(frozen=True)
 class ModuleSpec:
     """One trainer of the module folder: the model family (models.registry) it runs, the
-    processor class DISCOVER creates for it, what it reads and writes, and its options."""
+    processor class DISCOVER creates for it, what it reads and writes, its options, and the
+    crop of DISCOVER's own module for that model (its float32 arithmetic)."""
 
     family: str
     model_name: str  # in the trainer's and the annotations' descriptions
@@ -122,6 +125,7 @@ class ModuleSpec:
     description: str
     ios: tuple[ModuleIO, ...]
     options: tuple[Option, ...]
+    crop: FaceCrop
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ EMONET_MODULE = ModuleSpec(
         *STREAM_OUTPUTS,
     ),
     options=EMONET_OPTIONS,
+    crop=DISCOVER_EMONET_CROP,  # `emonet analyze` keeps the published (float64) crop
 )
 # DISCOVER's rbdm trainer: input_data and face_bb in; expression, valence, arousal out; option
 # batch_size. RBDM has 8 classes and no landmarks or embedding: num_expressions and the
@@ -169,6 +174,7 @@ RBDM_MODULE = ModuleSpec(
         *ANNOTATION_OUTPUTS,
     ),
     options=tuple(option for option in EMONET_OPTIONS if option.name != "num_expressions"),
+    crop=RBDM_CROP,  # the family's own crop: `--model rbdm` cuts the module's crop too
 )
 MODULES = (EMONET_MODULE, RBDM_MODULE)  # the trainers `install_module` writes
 
@@ -194,11 +200,13 @@ class ModuleOptions:
             device=self.device, max_faces=self.max_faces, track_confirm=self.track_confirm
         )
 
-    def settings(self) -> AnalysisSettings:
+    def settings(self, crop: FaceCrop | None = None) -> AnalysisSettings:
+        """The pipeline's settings; `crop`: the trainer's (None: the model family's)."""
         return AnalysisSettings(
             batch_size=self.batch_size,
             min_face_conf=self.face_detection_min_conf,
             smooth=self.temporal_smoothing,
+            crop=crop,
         )
 
 

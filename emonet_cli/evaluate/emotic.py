@@ -23,7 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from emonet_cli.errors import FormatError
+from emonet_cli.evaluate.skipped import OFF_IMAGE, nothing_scored
 from emonet_cli.faces.face import FrameFace
+from emonet_cli.formats.fileio import atomic_open, remove_partial_files
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.images import UnreadableImage, read_image
 from emonet_cli.models.emotic.metrics import (
@@ -180,7 +182,7 @@ def evaluate_people(
             continue
         cut = PERSON_CROP.cut(Frame(0, 0.0, image), FrameFace(np.array(row.box), 1.0))
         if cut is None:
-            unreadable.append((row.line, row.image, "the box lies outside the image"))
+            unreadable.append((row.line, row.image, OFF_IMAGE))
             continue
         pending.append((row, cut[0]))
         if len(pending) == batch_size:
@@ -188,7 +190,7 @@ def evaluate_people(
     if pending:
         run()
     if not scored:
-        raise FormatError("no labelled person could be scored: every image was unreadable")
+        raise nothing_scored("labelled person", unreadable)
     return PersonEvaluation(
         scored,
         np.concatenate(scores).astype(np.float64),
@@ -241,3 +243,21 @@ def people_report(evaluation: PersonEvaluation, **provenance) -> dict:
             for line, image, reason in evaluation.unreadable
         ],
     }
+
+
+def write_person_scores(path: Path, evaluation: PersonEvaluation) -> Path:
+    """Each scored person's number, image, box, 0/1 labels, raw category scores (every digit)
+    and VAD (1-10), written atomically."""
+    remove_partial_files(path)
+    slugs = [category_slug(name) for name in CATEGORIES]
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["person", "image", "x1", "y1", "x2", "y2",
+                         *(f"label_{s}" for s in slugs), *(f"score_{s}" for s in slugs),
+                         *DIMENSIONS])  # fmt: skip
+        for person, scores, vad in zip(evaluation.labels, evaluation.scores, evaluation.vad):
+            writer.writerow([person.line, person.image, *(f"{v:g}" for v in person.box),
+                             *(int(v) for v in person.categories),
+                             *(repr(float(v)) for v in scores),
+                             *(repr(float(v)) for v in vad)])  # fmt: skip
+    return path

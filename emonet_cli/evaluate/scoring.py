@@ -30,7 +30,9 @@ from emonet_cli.evaluate.labels import (
     describe_counts,
     select_rows,
 )
+from emonet_cli.evaluate.skipped import OFF_IMAGE, nothing_scored
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, crop_face
+from emonet_cli.faces.on_frame import off_frame
 from emonet_cli.media.images import UnreadableImage, read_image
 from emonet_cli.models.emonet.inference import Predictor
 from emonet_cli.models.registry import DEFAULT_FAMILY, family
@@ -66,11 +68,15 @@ def face_matrix(image: np.ndarray, box: Box | None, crop: FaceCrop = PUBLISHED_C
 
 
 def load_crop(path: Path, box: Box | None, crop: FaceCrop) -> np.ndarray | UnreadableImage:
-    """The face crop of an image, or the error that says why the image cannot be read."""
+    """The face crop of an image, or the error that says why the image cannot be read or why
+    its box gives no face (one wholly outside the image, as for every family)."""
     try:
-        return face_crop(read_image(path), box, crop)
+        image = read_image(path)
     except UnreadableImage as exc:
         return exc
+    if box is not None and off_frame(box, image.shape[1], image.shape[0])[0]:
+        return UnreadableImage(path, OFF_IMAGE)
+    return face_crop(image, box, crop)
 
 
 def loaded_batches(
@@ -229,10 +235,7 @@ def evaluate(
             bar.update(len(batch))
 
     if not scored:
-        raise EmonetError(
-            f"no face to score: none of the {len(unreadable)} images could be read "
-            f"(first: {unreadable[0].path}: {unreadable[0].reason})"
-        )
+        raise nothing_scored("face", ((s.line, s.path, s.reason) for s in unreadable))
     return Evaluation(
         nclass=predictor.nclass,
         flip=flip,

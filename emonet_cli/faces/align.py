@@ -45,6 +45,25 @@ def affine_from_box(box_xyxy, size: int = INPUT_SIZE) -> np.ndarray:
     )
 
 
+def module_affine_from_box(box_xyxy, size: int = INPUT_SIZE) -> np.ndarray:
+    """The same crop rule computed as DISCOVER's modules (rbdm, emonet) compute it: the box in
+    float32, as their SSI box streams hold it, and each step in float32, in their order (centre
+    x2 - w / 2, scale ((w + y2) - y1) / 220). The float64 result holds those float32 values, so
+    the warp cuts the modules' pixels; the float64 rule can move a pixel by a grey level."""
+    x1, y1, x2, y2 = (np.float32(v) for v in box_xyxy)
+    half, two = np.float32(0.5), np.float32(2)
+    cx, cy = x2 - (x2 - x1) / two, y2 - (y2 - y1) / two
+    side = np.float32(REFERENCE_SIDE) * ((x2 - x1 + y2 - y1) / np.float32(SCALE_DIVISOR))
+    zoom = np.float32(size) / side
+    return np.array(
+        [
+            [zoom, 0.0, np.float32(size) * (-cx / side + half)],
+            [0.0, zoom, np.float32(size) * (-cy / side + half)],
+        ],
+        dtype=np.float64,
+    )
+
+
 def affine_full_frame(width: int, height: int, size: int = INPUT_SIZE) -> np.ndarray:
     """The matrix that resizes a whole (already cropped) face image to the network input."""
     return np.array([[size / width, 0.0, 0.0], [0.0, size / height, 0.0]], dtype=np.float64)
@@ -143,5 +162,12 @@ PUBLISHED_CROP = FaceCrop(
     f"warped bilinearly onto {INPUT_SIZE}x{INPUT_SIZE}",
     INPUT_SIZE,
     affine_from_box,
+    affine_full_frame,
+)
+# What DISCOVER's emonet module cuts: the published rule in its modules' float32 arithmetic.
+DISCOVER_EMONET_CROP = FaceCrop(
+    "DISCOVER's emonet module crop: the published square in the module's float32 arithmetic",
+    INPUT_SIZE,
+    module_affine_from_box,
     affine_full_frame,
 )

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
+from emonet_cli.faces.on_frame import check_declared_size, declared_size
 from emonet_cli.formats.fileio import unreadable_reason
 from emonet_cli.formats.streams import STREAM_SUFFIX, read_stream
 
@@ -96,6 +97,7 @@ def read_box_file(
         if frame_size is None:
             raise ValueError(f"{path}: normalised SSI boxes need frame_size=(width, height)")
         stream = read_stream(path)
+        check_declared_size(stream.path, declared_size(stream.meta.get("size")), frame_size)
         return {None: boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)}
     text = _read_text(path)
     if name.endswith(CSV_SUFFIX):

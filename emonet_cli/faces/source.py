@@ -21,6 +21,7 @@ from emonet_cli.errors import InputError
 from emonet_cli.faces.align import BOX_KINDS
 from emonet_cli.faces.boxfiles import BOX_FILE_SUFFIXES, FaceBoxes, read_box_file, read_boxes
 from emonet_cli.faces.face import FrameFace
+from emonet_cli.faces.on_frame import off_frame, off_frame_warning
 from emonet_cli.media.frames import Frame, MediaInfo
 
 if TYPE_CHECKING:
@@ -105,6 +106,11 @@ class BoxFileFaces:
             person: boxes.sr is not None and abs(boxes.sr - info.fps) < SAME_RATE_TOLERANCE
             for person, boxes in people.items()
         }
+        # Boxes wholly off the frame are no face, whatever the model family (see on_frame).
+        self.off_frame = {
+            person: off_frame(boxes.boxes, info.width, info.height)
+            for person, boxes in people.items()
+        }
         self.warnings = [message for person in people for message in self._warnings(person)]
 
     def _sample(self, person: int | None, index: int, time_s: float) -> int:
@@ -121,7 +127,7 @@ class BoxFileFaces:
             faces = []
             for person, boxes in self.people.items():
                 row = boxes.row(self._sample(person, frame.index, frame.time))
-                if row is not None:
+                if row is not None and not self.off_frame[person][row]:
                     faces.append(FrameFace(boxes.boxes[row], float(boxes.conf[row]), person=person))
             found.append(faces)
         return found
@@ -129,7 +135,15 @@ class BoxFileFaces:
     def _warnings(self, person: int | None) -> list[str]:
         """Warnings about a person's boxes in this input: empty or inverted boxes, and a box
         stream and a video that differ by more than one frame."""
-        return [*self._empty_box_warnings(person), *self._duration_warnings(person)]
+        off, image_row = self.off_frame[person], self.image_rows[person]
+        if image_row is not None:  # a list may cover many images: only this one's box
+            off = off[[image_row]]
+        size = (self.info.width, self.info.height)
+        return [
+            *self._empty_box_warnings(person),
+            *off_frame_warning(self.info.path, self.people[person].source, off, size),
+            *self._duration_warnings(person),
+        ]
 
     def _empty_box_warnings(self, person: int | None) -> list[str]:
         boxes, image_row = self.people[person], self.image_rows[person]

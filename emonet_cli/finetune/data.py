@@ -12,10 +12,11 @@ import csv
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -28,6 +29,8 @@ from emonet_cli.evaluate.scoring import face_matrix
 from emonet_cli.faces.align import crop_face
 from emonet_cli.formats.fileio import unreadable_reason
 from emonet_cli.media.images import UnreadableImage, read_image
+
+T = TypeVar("T")
 
 LAYOUT_FER2013 = "fer2013"
 FER2013_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -295,25 +298,31 @@ class CropLoader:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(indices, crops) for each batch of example indices; positions count through the
         whole sequence of batches."""
-        offsets = np.cumsum([0] + [len(b) for b in batches])
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            pending = []
-            for number, indices in enumerate(batches):
-                positions = range(offsets[number], offsets[number + 1])
-                pending.append(
-                    (
-                        indices,
-                        [
-                            pool.submit(self.crop, int(i), epoch, p)
-                            for i, p in zip(indices, positions)
-                        ],
-                    )
-                )
-                if len(pending) > 1:  # one batch being read ahead
-                    done, futures = pending.pop(0)
-                    yield done, np.stack([f.result() for f in futures])
-            for done, futures in pending:
-                yield done, np.stack([f.result() for f in futures])
+        for indices, crops in read_ahead(self.crop, batches, epoch, self.workers):
+            yield indices, np.stack(crops)
+
+
+def read_ahead(
+    read: Callable[[int, int | None, int], T],
+    batches: Sequence[np.ndarray],
+    epoch: int | None,
+    workers: int,
+) -> Iterator[tuple[np.ndarray, list[T]]]:
+    """(indices, [read(index, epoch, position) ...]) for each batch of indices, read in a
+    pool of `workers` threads with the next batch under way while the caller works on this
+    one; positions count through the whole sequence of batches."""
+    offsets = np.cumsum([0] + [len(b) for b in batches])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = []
+        for number, indices in enumerate(batches):
+            positions = range(offsets[number], offsets[number + 1])
+            futures = [pool.submit(read, int(i), epoch, p) for i, p in zip(indices, positions)]
+            pending.append((indices, futures))
+            if len(pending) > 1:  # one batch being read ahead
+                done, futures = pending.pop(0)
+                yield done, [f.result() for f in futures]
+        for done, futures in pending:
+            yield done, [f.result() for f in futures]
 
 
 def epoch_order(

@@ -48,6 +48,11 @@ def load_initial(
         raise EmonetError(
             f"--model {family} cannot be fine-tuned (only {', '.join(trainable_families())})"
         )
+    if entry.categories:
+        raise EmonetError(
+            f"--model {family} is trained from its dataset, not fine-tuned from weights "
+            "(finetune.emotic_train.finetune_emotic)"
+        )
     if str(init) in PUBLISHED_INITS:
         return entry.load(nclass=PUBLISHED_INITS[str(init)], offline=offline, progress=progress)
     if not Path(init).is_file():
@@ -92,6 +97,22 @@ def plain(document):
     return json.loads(json.dumps(document))
 
 
+def check_same_settings(path: Path, before: dict, now: dict) -> None:
+    """Refuse to resume the run of `path` with other settings than it was trained with,
+    naming each difference."""
+    before, now = plain(before), plain(now)
+    differences = [
+        f"{key} {before.get(key)!r} then, {now.get(key)!r} now"
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    ]
+    if differences:
+        raise EmonetError(
+            f"{path} was trained with other settings ({'; '.join(differences)}): resume with "
+            "the same options, or train into another folder"
+        )
+
+
 @dataclass
 class ResumeState:
     """What `last.pth` holds for a resumed run."""
@@ -114,17 +135,7 @@ def read_resume(path: Path, settings: dict) -> ResumeState:
     resume = (metadata or {}).get("resume")
     if not isinstance(resume, dict) or (metadata or {}).get("format") != FORMAT:
         raise EmonetError(f"{path} is not the last checkpoint of an `emonet finetune` run")
-    before, now = plain(metadata.get("settings", {})), plain(settings)
-    differences = [
-        f"{key} {before.get(key)!r} then, {now.get(key)!r} now"
-        for key in sorted(set(before) | set(now))
-        if before.get(key) != now.get(key)
-    ]
-    if differences:
-        raise EmonetError(
-            f"{path} was trained with other settings ({'; '.join(differences)}): resume with "
-            "the same options, or train into another folder"
-        )
+    check_same_settings(path, metadata.get("settings", {}), settings)
     return ResumeState(
         epoch=int(metadata["epoch"]),
         model_state=state,

@@ -7,6 +7,8 @@ process removes only part files it can prove are stale, those of a process on it
 that is gone. Its own are removed by the writer that made them when it fails; another host's
 are left alone, since no process can tell whether they are alive. Part files without an owner
 (`.NAME.<random>.part`, left by versions before the owner was recorded) are swept as before.
+Every writer (results, weights downloads and conversions, plots, checkpoints) sweeps the stale
+part files of its file before it writes it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from emonet_cli.formats.handles import BoundedFile
 
 PART_SUFFIX = ".part"
 # After `.NAME.`: host, pid, mkstemp's random letters, `.part`, then the writer's suffix.
@@ -43,7 +47,9 @@ def host_tag() -> str:
 
 def temporary_sibling(path: Path, suffix: str = "") -> Path:
     """A fresh hidden name next to `path`, on the same file system so rename is atomic, that
-    names this process as its owner."""
+    names this process as its owner. The stale part files of `path` (of writers that are
+    gone) are swept first: every writer goes through here, so none leaves them for good."""
+    remove_partial_files(path)
     owner = f"{host_tag()}.{os.getpid()}"
     try:
         fd, name = tempfile.mkstemp(
@@ -148,8 +154,8 @@ class PendingFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temporary_sibling(self.path)
-        text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-        self.file: IO = open(self._tmp, "wb" if binary else "w", **text)
+        # A descriptor only while written: bounded whatever the number of pending files.
+        self.file = BoundedFile(self._tmp, binary, self.path)
 
     def finish(self) -> None:
         try:

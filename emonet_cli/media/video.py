@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,13 +159,34 @@ class MediaReader:
 def find_media(paths: list[Path], recursive: bool = False) -> list[tuple[Path, Path]]:
     """Expand folders into the videos and images they hold (sorted); files are kept as given.
     Each input comes with its sub-folder relative to the folder it was found in ("." for a
-    file given directly), so that outputs can mirror a folder tree without name clashes."""
+    file given directly), so that outputs can mirror a folder tree without name clashes.
+    A file reached twice (given twice, through a symlink, `./x` and `x`, a folder and a file
+    in it) is listed once, where it is first reached."""
     found: list[tuple[Path, Path]] = []
+    seen: set = set()
+
+    def add(path: Path, subfolder: Path) -> None:
+        key = file_identity(path)
+        if key not in seen:
+            seen.add(key)
+            found.append((path, subfolder))
+
     for path in paths:
         if not path.is_dir():
-            found.append((path, Path(".")))
+            add(path, Path("."))
             continue
         candidates = path.rglob("*") if recursive else path.iterdir()
         media = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
-        found.extend((p, p.parent.relative_to(path)) for p in media)
+        for p in media:
+            add(p, p.parent.relative_to(path))
     return found
+
+
+def file_identity(path: Path) -> tuple:
+    """What makes two paths one file: its device and inode (hard and symbolic links, `./x`
+    and `x`), else, for a path that cannot be read, its absolute form."""
+    try:
+        status = path.stat()
+    except OSError:
+        return ("path", os.path.abspath(path))
+    return ("inode", status.st_dev, status.st_ino)

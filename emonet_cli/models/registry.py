@@ -133,6 +133,7 @@ EMOTIC = ModelFamily(
     crop=PERSON_CROP,
     outputs=("valence", "arousal", "dominance", "categories"),
     weights={},  # published on a file-sharing drive only: converted by the user
+    trainable=True,  # from the dataset's Annotations.mat (finetune/emotic_train.py)
     weights_lookup=EMOTIC_LOOKUP,
     file_boxes="person",
     categories=EMOTIC_CATEGORIES,

@@ -247,11 +247,15 @@ def input_identity(path: Path) -> dict:
 
 
 def is_complete(
-    path: Path, options: OutputOptions, selection: FrameSelection | None = None
+    path: Path,
+    options: OutputOptions,
+    selection: FrameSelection | None = None,
+    asked: dict | None = None,
 ) -> bool:
     """Whether every output of `path` is there and its summary was written for this very file
-    (same name, size and modification time), not for another one of the same stem, and for
-    the same frames (`selection`)."""
+    (same name, size and modification time), not for another one of the same stem, for the
+    same frames (`selection`) and, given `asked` (analyze.asked_record), by the same model,
+    weights and options."""
     planned = planned_outputs(path, options)
     try:
         summary = json.loads(planned[-1].read_text(encoding="utf-8"))
@@ -259,6 +263,8 @@ def is_complete(
         if summary.get("input_file") != input_identity(Path(path)):
             return False
         if summary.get("selection") != wanted:
+            return False
+        if asked is not None and not records_match(summary, asked):
             return False
     except (OSError, ValueError, AttributeError):
         return False
@@ -271,6 +277,19 @@ def is_complete(
         for person in people:
             planned += planned_outputs(path, options, person)
     return all(p.exists() for p in planned)
+
+
+def records_match(summary: dict, asked: dict) -> bool:
+    """Whether a summary records what `asked` holds (compared as JSON reads it back: tuples
+    as lists); its `detector` only in the keys `asked` names."""
+    asked = json.loads(json.dumps(_nan_to_none(asked)))
+    for key, value in asked.items():
+        recorded = summary.get(key)
+        if key == "detector" and isinstance(recorded, dict) and isinstance(value, dict):
+            recorded = {k: v for k, v in recorded.items() if k in value}
+        if recorded != value:
+            return False
+    return True
 
 
 def open_writers(context: WriterContext) -> list[ResultWriter]:

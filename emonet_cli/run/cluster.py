@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.errors import EmonetError
-from emonet_cli.outputs.writers import is_complete
-from emonet_cli.run.one_input import Outcome, analyze_one, mirrored
+from emonet_cli.run.one_input import LoadedModel, Outcome, already_done, analyze_one, mirrored
 
 if TYPE_CHECKING:
     from emonet_cli.analysis.pipeline import AnalysisSettings
@@ -163,6 +162,7 @@ def run_on_cluster(
             "relative input paths: the workers must run in the same folder (%s)", os.getcwd()
         )
     model = replace(model, progress=False)  # no download bars on workers
+    loaded = LoadedModel(model)  # here only to compare finished results with what is asked
     settled: list[Outcome] = []
     jobs: list[tuple[Path, Path]] = []
     for path, subfolder in media:
@@ -175,7 +175,7 @@ def run_on_cluster(
                 return
             continue
         written = mirrored(outputs_of(options, source), subfolder)
-        if skip_existing and is_complete(path, written, settings.selection):
+        if skip_existing and already_done(path, source, written, settings, loaded):
             settled.append(Outcome(path, "skipped"))
         else:
             jobs.append((path, subfolder))

@@ -18,18 +18,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.analysis.shared_model import RunStopped, SharedModel
-from emonet_cli.errors import EmonetError
-from emonet_cli.faces import BoxOptions
-from emonet_cli.outputs.writers import OutputOptions, is_complete
-from emonet_cli.run.one_input import ModelOptions, Outcome, ProgressFactory, analyze_one, mirrored
+from emonet_cli.run.one_input import LoadedModel, Outcome, ProgressFactory, ToAnalyse, analyze_one
 
 MAX_ACCELERATOR_DECODERS = 8
 
@@ -83,14 +79,11 @@ class _StoppableBar:
 
 
 def run_in_flight(
-    media: Sequence[tuple[Path, Path]],
+    inputs: Iterator[Outcome | ToAnalyse],
     *,
     decoders: int,
-    boxes: BoxOptions,
-    model: ModelOptions,
+    loaded: LoadedModel,
     settings: AnalysisSettings,
-    options: OutputOptions,
-    skip_existing: bool = False,
     fail_fast: bool = False,
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -104,15 +97,15 @@ def run_in_flight(
     def bar(path: Path) -> _StoppableBar:
         return _StoppableBar(progress(path) if progress else None, stop)
 
-    def analyze(path: Path, source, written: OutputOptions) -> Outcome:
+    def analyze(item: ToAnalyse) -> Outcome:
         with shared.serving():
             return analyze_one(
-                path,
-                source,
+                item.path,
+                item.source,
                 shared,
                 provenance,
                 settings=settings,
-                options=written,
+                options=item.options,
                 progress=bar,
                 on_warning=on_warning,
             )
@@ -130,21 +123,15 @@ def run_in_flight(
 
     pool = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="emonet-input")
     try:
-        for path, subfolder in media:
-            try:
-                source = boxes.source_for(path, subfolder)
-            except EmonetError as exc:
-                pending.append(Outcome(path, "error", error=str(exc)))
+        for item in inputs:
+            if isinstance(item, Outcome):
+                pending.append(item)
             else:
-                written = mirrored(outputs_of(options, source), subfolder)
-                if skip_existing and is_complete(path, written, settings.selection):
-                    pending.append(Outcome(path, "skipped"))
-                else:
-                    if shared is None:  # loaded on first need
-                        predictor, loaded_provenance = model.load()
-                        provenance.update(loaded_provenance)
-                        shared = SharedModel(predictor, settings.batch_size)
-                    pending.append(pool.submit(analyze, path, source, written))
+                if shared is None:  # loaded on first need
+                    predictor, loaded_provenance = loaded.get()
+                    provenance.update(loaded_provenance)
+                    shared = SharedModel(predictor, settings.batch_size)
+                pending.append(pool.submit(analyze, item))
             while True:  # what is done, in order; then room for the next input
                 for outcome in finished():
                     yield outcome

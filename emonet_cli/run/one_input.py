@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
-from emonet_cli.analysis.analyze import analyze_file
+from emonet_cli.analysis.analyze import analyze_file, asked_record, outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.errors import DeviceMemoryError, EmonetError
-from emonet_cli.faces import BoxSource
+from emonet_cli.faces import BoxOptions, BoxSource
 from emonet_cli.formats.fileio import describe_os_error
 from emonet_cli.media.selection import FrameSelection
 from emonet_cli.models import registry
-from emonet_cli.outputs.writers import OutputOptions
+from emonet_cli.outputs.writers import OutputOptions, is_complete
 
 if TYPE_CHECKING:
     from emonet_cli.models.emonet.inference import Predictor
@@ -55,6 +55,37 @@ class ModelOptions:
             "weights_sha256": loaded.sha256,
         }
         return family.predictor_for(loaded, device, self.precision), provenance
+
+
+class LoadedModel:
+    """The model of a run, loaded once on first need: the first analysis, or the first
+    --skip-existing check that must compare the weights' SHA-256 with a summary's."""
+
+    def __init__(self, model: ModelOptions):
+        self.model = model
+        self._loaded: tuple[Predictor, dict] | None = None
+
+    def get(self) -> tuple[Predictor, dict]:
+        if self._loaded is None:
+            self._loaded = self.model.load()
+        return self._loaded
+
+
+def already_done(
+    path: Path,
+    source: BoxSource,
+    options: OutputOptions,
+    settings: AnalysisSettings,
+    model: LoadedModel,
+) -> bool:
+    """Whether --skip-existing skips `path`: its results are complete and their summary
+    records the model, weights, classes and options asked now (loading the model only when
+    there are complete results to compare)."""
+    if not is_complete(path, options, settings.selection):
+        return False
+    predictor, provenance = model.get()
+    asked = asked_record(predictor, provenance, settings, source, options.family)
+    return is_complete(path, options, settings.selection, asked)
 
 
 @dataclass
@@ -181,3 +212,37 @@ def mirrored(options: OutputOptions, subfolder: Path) -> OutputOptions:
     if options.directory is None:
         return options
     return replace(options, directory=options.directory / subfolder)
+
+
+@dataclass(frozen=True)
+class ToAnalyse:
+    """An input the run analyses: its box source and the outputs it writes."""
+
+    path: Path
+    source: BoxSource
+    options: OutputOptions
+
+
+def prepared(
+    media: Sequence[tuple[Path, Path]],
+    *,
+    boxes: BoxOptions,
+    options: OutputOptions,
+    settings: AnalysisSettings,
+    skip_existing: bool,
+    loaded: LoadedModel,
+) -> Iterator[Outcome | ToAnalyse]:
+    """Each input of `media` as a run meets it, in order: its Outcome where it needs no
+    analysis (its boxes cannot be had, or --skip-existing finds its results), else what to
+    analyse. One input at a time or several in flight, a run goes through this."""
+    for path, subfolder in media:
+        try:
+            source = boxes.source_for(path, subfolder)
+        except EmonetError as exc:
+            yield Outcome(path, "error", error=str(exc))
+            continue
+        written = mirrored(outputs_of(options, source), subfolder)
+        if skip_existing and already_done(path, source, written, settings, loaded):
+            yield Outcome(path, "skipped")
+        else:
+            yield ToAnalyse(path, source, written)

@@ -15,21 +15,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
 from emonet_cli.analysis.shared_model import SharedModel
-from emonet_cli.errors import EmonetError
 from emonet_cli.faces import BoxOptions
-from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions, is_complete
+from emonet_cli.outputs.failures import clear_failure, record_failure
+from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions
 from emonet_cli.run.in_flight import default_decoders, run_in_flight
 from emonet_cli.run.one_input import (
+    LoadedModel,
     ModelOptions,
     Outcome,
     ProgressFactory,
+    ToAnalyse,
     analyze_one,
     bar_callbacks,
     guarded,
     mirrored,
+    prepared,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +84,8 @@ def run_many(
     if executor is not None:
         from emonet_cli.run.cluster import run_on_cluster
 
-        yield from run_on_cluster(
+        subfolders = dict(media)
+        outcomes = run_on_cluster(
             executor,
             media,
             boxes=boxes,
@@ -93,50 +96,84 @@ def run_many(
             fail_fast=fail_fast,
             on_warning=on_warning,
         )
+        with contextlib.closing(outcomes):
+            for outcome in outcomes:
+                yield recorded(outcome, options, subfolders[outcome.input])
         return
+    loaded = LoadedModel(model)
+    inputs = prepared(
+        media,
+        boxes=boxes,
+        options=options,
+        settings=settings,
+        skip_existing=skip_existing,
+        loaded=loaded,
+    )
     decoders = default_decoders(model.device) if decoders is None else decoders
     if decoders > 1:
-        yield from run_in_flight(
-            media,
+        outcomes = run_in_flight(
+            inputs,
             decoders=decoders,
-            boxes=boxes,
-            model=model,
+            loaded=loaded,
             settings=settings,
-            options=options,
-            skip_existing=skip_existing,
             fail_fast=fail_fast,
             progress=progress,
             on_warning=on_warning,
         )
-        return
-    predictor = provenance = None
-    for path, subfolder in media:
-        try:
-            source = boxes.source_for(path, subfolder)
-        except EmonetError as exc:
-            outcome = Outcome(path, "error", error=str(exc))
-        else:
-            written = mirrored(outputs_of(options, source), subfolder)
-            if skip_existing and is_complete(path, written, settings.selection):
-                yield Outcome(path, "skipped")
-                continue
-            if predictor is None:  # loaded on first need
-                predictor, provenance = model.load()
-                # Model calls of one shape, as with several inputs in flight (same bytes).
-                predictor = SharedModel(predictor, settings.batch_size)
-            outcome = analyze_one(
-                path,
-                source,
-                predictor,
-                provenance,
-                settings=settings,
-                options=written,
-                progress=progress,
-                on_warning=on_warning,
-            )
-        yield outcome
-        if fail_fast and outcome.status == "error":
-            return
+    else:
+        outcomes = one_at_a_time(
+            inputs, loaded=loaded, settings=settings, progress=progress, on_warning=on_warning
+        )
+    subfolders = dict(media)
+    with contextlib.closing(outcomes):
+        for outcome in outcomes:
+            yield recorded(outcome, options, subfolders[outcome.input])
+            if fail_fast and outcome.status == "error":
+                return
+
+
+def one_at_a_time(
+    inputs: Iterator[Outcome | ToAnalyse],
+    *,
+    loaded: LoadedModel,
+    settings: AnalysisSettings,
+    progress: ProgressFactory | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Iterator[Outcome]:
+    """run_many's inputs analysed one after the other, in this thread."""
+    shared = provenance = None
+    for item in inputs:
+        if isinstance(item, Outcome):
+            yield item
+            continue
+        if shared is None:  # loaded on first need
+            predictor, provenance = loaded.get()
+            # Model calls of one shape, as with several inputs in flight (same bytes).
+            shared = SharedModel(predictor, settings.batch_size)
+        yield analyze_one(
+            item.path,
+            item.source,
+            shared,
+            provenance,
+            settings=settings,
+            options=item.options,
+            progress=progress,
+            on_warning=on_warning,
+        )
+
+
+def recorded(outcome: Outcome, options: OutputOptions, subfolder: Path) -> Outcome:
+    """The one hook on what became of an input: a failed one leaves `S.failed.json` where its
+    results would be (outputs/failures.py), an analysed one removes it; `emonet report` reads
+    them. Where the record cannot be written (a read-only or full folder), the failure's own
+    line has said it all: one failing input, one line."""
+    directory = mirrored(options, subfolder).directory
+    with contextlib.suppress(OSError):
+        if outcome.status == "error":
+            record_failure(outcome.input, directory, outcome.error or "", options.family)
+        elif outcome.status == "ok":
+            clear_failure(outcome.input, directory)
+    return outcome
 
 
 def detect_many(

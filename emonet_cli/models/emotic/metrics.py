@@ -96,3 +96,39 @@ def decide_categories(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """The reference's rule: a category is reported when its raw score is strictly greater
     than its threshold (torch.gt in inference.py)."""
     return np.asarray(scores) > np.asarray(thresholds)
+
+
+def equal_precision_recall_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """One category's threshold as the reference's test.py chooses it on the validation
+    split (sklearn's precision_recall_curve, then the first point where precision == recall):
+    going through the distinct scores t from the lowest up, precision = TP/(people with
+    score >= t) and recall = TP/positives, each one float64 division; the first t where the
+    two are equal is the threshold. That is the lowest t at which exactly `positives` people
+    score t or more (or, if lower, at which none of those scoring t or more is positive).
+    0.0 when no t qualifies, or the category has no positive."""
+    labels = np.asarray(labels).reshape(-1).astype(np.float64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    positives = labels.sum()
+    if positives == 0:
+        return 0.0
+    order = np.argsort(-scores, kind="mergesort")
+    ranked = scores[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]  # one per distinct score
+    true_pos = np.cumsum(labels[order])[ends]
+    predicted = (ends + 1).astype(np.float64)
+    precision, recall = true_pos / predicted, true_pos / positives
+    equal = np.flatnonzero(precision == recall)
+    return float(ranked[ends[equal[-1]]]) if equal.size else 0.0  # the lowest such score
+
+
+def category_thresholds(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """equal_precision_recall_threshold of each column, as float32 (the reference saves
+    `val_thresholds.npy` as float32)."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    return np.array(
+        [
+            equal_precision_recall_threshold(labels[:, k], scores[:, k])
+            for k in range(scores.shape[1])
+        ],
+        dtype=np.float32,
+    )

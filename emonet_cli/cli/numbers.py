@@ -1,0 +1,24 @@
+"""The one type of every number option that takes a fraction: finite, optionally bounded."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses `nan` and `inf`, as a usage error naming the option.
+
+    A plain FloatRange lets NaN through any bounds (every comparison with NaN is false) and
+    infinity through one-sided ones: a NaN threshold then silently means "always" or "never".
+    Every float option of every command uses this type (tests/test_finite_options.py walks the
+    command group to hold that)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)

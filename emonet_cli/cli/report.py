@@ -1,0 +1,54 @@
+"""`emonet report`: a results folder at a glance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emonet_cli.cli.common import quiet_option, setup_logging
+from emonet_cli.cli.numbers import FiniteFloat
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The page to write.  [default: RESULTS/report.html]",
+)
+@click.option(
+    "--few-faces",
+    type=FiniteFloat(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    metavar="SHARE",
+    help="Flag inputs with a face in fewer than this share of their frames.",
+)
+@quiet_option("No warnings.")
+def report_command(results: Path, output: Path | None, few_faces: float, quiet: bool) -> None:
+    """Sum up a folder of analysis results on one page.
+
+    Reads every result of `emonet analyze` below RESULTS (sub-folders included, any model,
+    failed inputs too) and writes RESULTS/index.csv, one row per input and per person of an
+    input with several, and one self-contained page, RESULTS/report.html: the table sortable
+    and filterable, failed and few-face inputs flagged, and per input its valence/arousal
+    timeline, circumplex and files. The page needs no network. Exit status: 0 done (also when
+    some inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
+
+    \b
+    Examples:
+      emonet report results/
+      emonet report results/ -o review.html --few-faces 0.8"""
+    from emonet_cli.views.report import report_results
+
+    setup_logging(quiet)
+    report = report_results(results, output, few_faces=few_faces)
+    people = len(report.rows) - report.inputs
+    click.echo(
+        f"{report.index} ({report.inputs} inputs, {report.failed} failed"
+        + (f", {people} people rows" if people else "")
+        + ")"
+    )
+    click.echo(report.page)
