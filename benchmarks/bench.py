@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from bench_feed import feed_lines  # noqa: E402
 from bench_machine import (  # noqa: E402
     BF16_CLASSES,
     cpu_busy,
@@ -423,6 +424,9 @@ def benchmark(args, work: Path) -> None:
     )
     print(real_clip_line(args, work, detected))
     print_targets(default, fp32, baseline, long_run, models, gflop, peaks)
+    model_fps = models[default_precision].fps
+    for line in feed_lines(*short, 3, model_fps, default_precision, args.device, work, run_child):
+        print(line)
     if device.type == "cpu":  # on a GPU the profiler's CPU view shows launches, not kernels
         for precision in sorted(models):
             print(operators_line(measure_operators(precision, *short, args, work), peaks))

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from emonet_cli.constants import PRECISIONS
-from emonet_cli.errors import EmonetError
+from emonet_cli.errors import DeviceMemoryError, EmonetError
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -74,7 +74,52 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str):
-    """The autocast context of a resolved precision (none for fp32)."""
+    """The autocast context of a resolved precision; for fp32, IEEE float32 on CUDA too."""
     if precision == "fp32":
-        return contextlib.nullcontext()
+        return ieee_fp32() if device.type == "cuda" else contextlib.nullcontext()
     return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
+@contextlib.contextmanager
+def ieee_fp32():
+    """float32 that is float32 on CUDA: cuDNN runs float32 convolutions in TF32 (10 bits of
+    mantissa) on Ampere and later by default, which moves EmoNet's outputs by about 1e-3 and
+    would make `--precision fp32` differ from the CPU's. The flags are process-wide, so they
+    are restored after the pass. torch's newer per-backend settings are used where they exist
+    (mixing them with the legacy `allow_tf32` flags is an error there)."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    matmul = torch.backends.cuda.matmul
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        saved = conv.fp32_precision, matmul.fp32_precision
+        conv.fp32_precision = matmul.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision, matmul.fp32_precision = saved
+        return
+    saved = torch.backends.cudnn.allow_tf32, matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
+# torch >= 2.5 names it for every device; before, CUDA's was the only one.
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+@contextlib.contextmanager
+def out_of_memory_named(device: torch.device, inputs: int):
+    """Turn a device's out-of-memory error during a batch into a DeviceMemoryError that names
+    the remedy, --batch-size, instead of torch's page of allocator statistics. The cached
+    blocks are released, so that whatever runs next on the device starts from a clean pool."""
+    try:
+        yield
+    except OUT_OF_MEMORY:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise DeviceMemoryError(
+            f"{device} ran out of memory on a batch of {inputs} faces: "
+            "run with a smaller --batch-size"
+        ) from None

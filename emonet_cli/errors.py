@@ -19,3 +19,8 @@ class InputError(EmonetError):
 
 class ModelOutputError(EmonetError):
     """Model outputs that are not finite numbers (broken weights, fp16 overflow)."""
+
+
+class DeviceMemoryError(EmonetError):
+    """A batch that does not fit in the device's memory: every input would fail alike, so it
+    ends the run (the remedy is a smaller --batch-size)."""

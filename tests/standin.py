@@ -17,7 +17,6 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -152,6 +151,8 @@ def backbone_children() -> list[nn.Module]:
 @contextlib.contextmanager
 def published_names(emotic_module: str = "__main__"):
     """The reference's module paths, importable while stand-ins are pickled."""
+    import pytest  # here, not above: tests/test_cuda.py imports this module without pytest
+
     with pytest.MonkeyPatch.context() as mp:
         for name in ("torchvision", "torchvision.models", "torchvision.models.resnet", "emotic"):
             mp.setitem(sys.modules, name, types.ModuleType(name))

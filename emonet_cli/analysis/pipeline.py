@@ -21,7 +21,7 @@ from emonet_cli.faces import BoxSource, FrameFace
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, ModelInput, apply_affine, invert_affine
 from emonet_cli.faces.people import People, faces_of, open_people
 from emonet_cli.media.frames import Frame
-from emonet_cli.media.tuning import background_thread
+from emonet_cli.media.tuning import background_thread, decoder_threads_beside
 from emonet_cli.media.video import FrameSelection, MediaReader
 from emonet_cli.models.predictions import Predictor, softmax
 from emonet_cli.models.registry import DEFAULT_FAMILY, family
@@ -181,7 +181,9 @@ class Analysis:
         self.crop = (self.settings.crop or self.family.crop).for_boxes(box_source.kind)
         self.n_categories = len(self.family.categories)
         self.dominance = self.family.gives("dominance")
-        self.reader = MediaReader(path, self.settings.selection)
+        # FFmpeg's threads: more when the model is not on the CPU.
+        threads = decoder_threads_beside(getattr(predictor, "device", "cpu"))
+        self.reader = MediaReader(path, self.settings.selection, threads)
         self.info = self.reader.info
         try:
             self.people = open_people(box_source, self.info)

@@ -68,6 +68,12 @@ from emonet_cli.models import registry
     type=click.IntRange(min=1),
     help="Run the inputs on a local Dask cluster of N worker processes started for the run.",
 )
+@click.option(
+    "--decoders",
+    type=click.IntRange(min=1),
+    help="Decode N inputs at once and batch their faces together into the one model "
+    "(the same outputs)  [default: 1 with the model on the CPU, half the cores up to 8 on a GPU]",
+)
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
@@ -77,7 +83,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
             merge, landmarks, embeddings, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
-            quiet) -> None:  # fmt: skip
+            decoders, quiet) -> None:  # fmt: skip
     """Find expression, valence and arousal of faces in videos.
 
     Inputs are videos, still images or folders of them. Faces come from --bbox / --bbox-dir /
@@ -132,6 +138,11 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             scheduler = None  # an explicit --workers wins over $EMONET_SCHEDULER
         else:
             raise click.UsageError("give either --scheduler or --workers, not both")
+    if decoders is not None and (scheduler is not None or workers is not None):
+        raise click.UsageError(
+            "--decoders runs several inputs at once in this process; with --workers or "
+            "--scheduler each input is a task of its own"
+        )
     if scheduler is None and workers is None:
         executor = contextlib.nullcontext()
     else:
@@ -162,6 +173,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             progress=lambda path: progress_bar(not quiet, path.name),
             on_warning=log.warning,
             executor=client,
+            decoders=decoders,
         )
         if client is not None:  # one bar over the inputs, not one per input's frames
             outcomes = counted(outcomes, len(media), not quiet)

@@ -69,6 +69,17 @@ def background_thread() -> None:
         pass
 
 
+def decoder_threads_beside(device) -> int:
+    """FFmpeg's threads for a video decoded beside a model on `device` (a torch.device or its
+    name). Beside a model on the CPU, one: the model needs every core (see DECODER_THREADS).
+    Beside an accelerator the cores have nothing else to do, and one thread decodes 720p H.264
+    at a few hundred frames/s where the model runs thousands of faces/s: FFmpeg's own choice
+    (0, one per core; frame threads, the same frames) lets a single long video keep it fed,
+    and several inputs at once (--decoders) share the cores between their decoders."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    return 1 if kind == "cpu" else 0
+
+
 def tune_process() -> None:
     """Settings for a process that decodes video and runs the model on the CPU cores."""
     # Decoding shares the cores with the model: OpenCV's own thread pool on top of torch's

@@ -18,7 +18,8 @@ from emonet_cli.media.selection import FrameSelection, Picker
 
 # FFmpeg's own decoding threads. Its default (one per core) spreads decoding over the cores
 # torch computes on and costs 10-20% more CPU per frame (measured on 2 cores, 720p MPEG-4 and
-# H.264); every reader here decodes beside a network, so one thread decodes.
+# H.264); a reader decodes beside a network, so one thread decodes unless the network runs
+# elsewhere (see tuning.decoder_threads_beside).
 DECODER_THREADS = 1
 
 
@@ -27,9 +28,15 @@ class MediaReader:
     more than one decoded frame. Rotation metadata is applied by OpenCV's FFmpeg backend.
     With a `selection`, only its frames are yielded: the others are decoded (FFmpeg must, to
     reach the next one) but neither converted nor copied out (`grab()` without `retrieve()`),
-    and decoding stops at its end."""
+    and decoding stops at its end. `decoder_threads`: FFmpeg's threads (0: one per core).
+    Decoded frames are the same bytes whatever their number."""
 
-    def __init__(self, path: str | Path, selection: FrameSelection | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        selection: FrameSelection | None = None,
+        decoder_threads: int = DECODER_THREADS,
+    ):
         self.path = Path(path)
         self.selection = selection
         problem = unreadable_reason(self.path)
@@ -45,7 +52,7 @@ class MediaReader:
             self.info = MediaInfo(self.path, width, height, 0.0, 1, True)
             return
         capture = cv2.VideoCapture(
-            str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODER_THREADS]
+            str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decoder_threads]
         )
         if not capture.isOpened():
             raise InputError(f"{self.path}: not a readable video")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli.analysis.analyze import outputs_of
+from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.errors import EmonetError
 from emonet_cli.run.one_input import LoadedModel, Outcome, already_done, analyze_one, mirrored
 
@@ -122,6 +123,8 @@ def analyze_task(
         return Outcome(path, "error", error=str(exc))
     written = mirrored(outputs_of(options, source), subfolder)
     predictor, provenance = worker_model(model)
+    # Model calls of one shape, as in a local run (the same bytes).
+    predictor = SharedModel(predictor, settings.batch_size)
     return analyze_one(path, source, predictor, provenance, settings=settings, options=written)
 
 

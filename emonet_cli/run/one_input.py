@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emonet_cli import __version__
-from emonet_cli.analysis.analyze import analyze_file, asked_record
+from emonet_cli.analysis.analyze import analyze_file, asked_record, outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
-from emonet_cli.errors import EmonetError
-from emonet_cli.faces import BoxSource
+from emonet_cli.errors import DeviceMemoryError, EmonetError
+from emonet_cli.faces import BoxOptions, BoxSource
 from emonet_cli.formats.fileio import describe_os_error
 from emonet_cli.media.selection import FrameSelection
 from emonet_cli.models import registry
@@ -137,6 +137,8 @@ def guarded(path: Path, work: Callable[[], Outcome]) -> Outcome:
     """`work()`, with every error one input can cause turned into a failed Outcome."""
     try:
         return work()
+    except DeviceMemoryError as exc:  # every input would fail alike: the run ends here
+        raise DeviceMemoryError(f"{path}: {exc}") from None
     except EmonetError as exc:
         return Outcome(path, "error", error=str(exc))
     except OSError as exc:
@@ -210,3 +212,37 @@ def mirrored(options: OutputOptions, subfolder: Path) -> OutputOptions:
     if options.directory is None:
         return options
     return replace(options, directory=options.directory / subfolder)
+
+
+@dataclass(frozen=True)
+class ToAnalyse:
+    """An input the run analyses: its box source and the outputs it writes."""
+
+    path: Path
+    source: BoxSource
+    options: OutputOptions
+
+
+def prepared(
+    media: Sequence[tuple[Path, Path]],
+    *,
+    boxes: BoxOptions,
+    options: OutputOptions,
+    settings: AnalysisSettings,
+    skip_existing: bool,
+    loaded: LoadedModel,
+) -> Iterator[Outcome | ToAnalyse]:
+    """Each input of `media` as a run meets it, in order: its Outcome where it needs no
+    analysis (its boxes cannot be had, or --skip-existing finds its results), else what to
+    analyse. One input at a time or several in flight, a run goes through this."""
+    for path, subfolder in media:
+        try:
+            source = boxes.source_for(path, subfolder)
+        except EmonetError as exc:
+            yield Outcome(path, "error", error=str(exc))
+            continue
+        written = mirrored(outputs_of(options, source), subfolder)
+        if skip_existing and already_done(path, source, written, settings, loaded):
+            yield Outcome(path, "skipped")
+        else:
+            yield ToAnalyse(path, source, written)

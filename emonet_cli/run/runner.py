@@ -15,22 +15,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emonet_cli.analysis.analyze import outputs_of
 from emonet_cli.analysis.pipeline import AnalysisSettings
-from emonet_cli.errors import EmonetError
+from emonet_cli.analysis.shared_model import SharedModel
 from emonet_cli.faces import BoxOptions
 from emonet_cli.outputs.failures import clear_failure, record_failure
 from emonet_cli.outputs.writers import FACES_SUFFIX, OutputOptions
+from emonet_cli.run.in_flight import default_decoders, run_in_flight
 from emonet_cli.run.one_input import (
     LoadedModel,
     ModelOptions,
     Outcome,
     ProgressFactory,
-    already_done,
+    ToAnalyse,
     analyze_one,
     bar_callbacks,
     guarded,
     mirrored,
+    prepared,
 )
 
 if TYPE_CHECKING:
@@ -65,10 +66,15 @@ def run_many(
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
     executor=None,
+    decoders: int | None = None,
 ) -> Iterator[Outcome]:
     """Analyse each (path, sub-folder) of `media` (as `video.find_media` lists them) and yield
     its Outcome. `progress(path)` may return a context manager with `total` and `update(n)`
     (a tqdm bar) to follow the frames of each input.
+
+    `decoders` inputs are decoded at once and their faces batched together into the one
+    model (see in_flight.py); None: one beside a model on the CPU, more beside an accelerator
+    (in_flight.default_decoders). Each input's files are the same bytes whatever the number.
 
     With `executor`, a dask.distributed Client, each input is a task on its cluster and the
     Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
@@ -95,30 +101,65 @@ def run_many(
                 yield recorded(outcome, options, subfolders[outcome.input])
         return
     loaded = LoadedModel(model)
-    for path, subfolder in media:
-        try:
-            source = boxes.source_for(path, subfolder)
-        except EmonetError as exc:
-            outcome = Outcome(path, "error", error=str(exc))
-        else:
-            written = mirrored(outputs_of(options, source), subfolder)
-            if skip_existing and already_done(path, source, written, settings, loaded):
-                yield Outcome(path, "skipped")
-                continue
-            predictor, provenance = loaded.get()  # loaded on first need
-            outcome = analyze_one(
-                path,
-                source,
-                predictor,
-                provenance,
-                settings=settings,
-                options=written,
-                progress=progress,
-                on_warning=on_warning,
-            )
-        yield recorded(outcome, options, subfolder)
-        if fail_fast and outcome.status == "error":
-            return
+    inputs = prepared(
+        media,
+        boxes=boxes,
+        options=options,
+        settings=settings,
+        skip_existing=skip_existing,
+        loaded=loaded,
+    )
+    decoders = default_decoders(model.device) if decoders is None else decoders
+    if decoders > 1:
+        outcomes = run_in_flight(
+            inputs,
+            decoders=decoders,
+            loaded=loaded,
+            settings=settings,
+            fail_fast=fail_fast,
+            progress=progress,
+            on_warning=on_warning,
+        )
+    else:
+        outcomes = one_at_a_time(
+            inputs, loaded=loaded, settings=settings, progress=progress, on_warning=on_warning
+        )
+    subfolders = dict(media)
+    with contextlib.closing(outcomes):
+        for outcome in outcomes:
+            yield recorded(outcome, options, subfolders[outcome.input])
+            if fail_fast and outcome.status == "error":
+                return
+
+
+def one_at_a_time(
+    inputs: Iterator[Outcome | ToAnalyse],
+    *,
+    loaded: LoadedModel,
+    settings: AnalysisSettings,
+    progress: ProgressFactory | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Iterator[Outcome]:
+    """run_many's inputs analysed one after the other, in this thread."""
+    shared = provenance = None
+    for item in inputs:
+        if isinstance(item, Outcome):
+            yield item
+            continue
+        if shared is None:  # loaded on first need
+            predictor, provenance = loaded.get()
+            # Model calls of one shape, as with several inputs in flight (same bytes).
+            shared = SharedModel(predictor, settings.batch_size)
+        yield analyze_one(
+            item.path,
+            item.source,
+            shared,
+            provenance,
+            settings=settings,
+            options=item.options,
+            progress=progress,
+            on_warning=on_warning,
+        )
 
 
 def recorded(outcome: Outcome, options: OutputOptions, subfolder: Path) -> Outcome:

@@ -15,7 +15,6 @@ weights/convert_blazeface.py; see data/NOTICE) and are checked against WEIGHTS_S
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emonet_cli.devices import AUTOCAST_DTYPES, resolve_precision, select_device
+from emonet_cli.devices import autocast, resolve_precision, select_device
 from emonet_cli.errors import WeightsError
 from emonet_cli.faces.detection.postprocess import (
     ANCHOR_GRIDS,
@@ -215,9 +214,7 @@ class BlazeFace:
         self.frames_per_pass = CPU_FRAMES_PER_PASS if self.device.type == "cpu" else batch_size
 
     def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+        return autocast(self.device, self.precision)  # fp32: IEEE float32 on CUDA too
 
     def network_input(self, frames: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
         """The frames as the network sees them before scaling: (N, 3, 256, 256) uint8 on the

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from emonet_cli.constants import HEATMAP_SIZE, INPUT_SIZE
-from emonet_cli.devices import autocast, resolve_precision, select_device
+from emonet_cli.devices import autocast, out_of_memory_named, resolve_precision, select_device
 from emonet_cli.models.emonet.model import EmoNet
 from emonet_cli.models.predictions import Predictions
 
@@ -49,12 +49,13 @@ class Predictor:
 
     def __call__(self, crops: np.ndarray) -> Predictions:
         """crops: (B, 256, 256, 3) uint8 RGB, as produced by align.crop_face."""
-        batch = torch.from_numpy(np.ascontiguousarray(crops))
-        if self.pin_memory:
-            batch = batch.pin_memory()
-        # NHWC -> NCHW view is already channels-last in memory: no copy before the transfer.
-        batch = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        parts = [self._run(chunk) for chunk in batch.split(self.frames_per_pass or len(batch))]
+        with out_of_memory_named(self.device, len(crops)):
+            batch = torch.from_numpy(np.ascontiguousarray(crops))
+            if self.pin_memory:
+                batch = batch.pin_memory()
+            # NHWC -> NCHW view is already channels-last in memory: no copy before the transfer.
+            batch = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            parts = [self._run(chunk) for chunk in batch.split(self.frames_per_pass or len(batch))]
         return Predictions(*(np.concatenate(arrays) for arrays in zip(*parts)))
 
     def _run(self, batch: torch.Tensor) -> tuple[np.ndarray, ...]:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from emonet_cli.constants import Classes
-from emonet_cli.devices import autocast, resolve_precision, select_device
+from emonet_cli.devices import autocast, out_of_memory_named, resolve_precision, select_device
 from emonet_cli.errors import WeightsError
 from emonet_cli.models.emotic.lookup import PUBLISHED_FILES, find_emotic_weights
 from emonet_cli.models.emotic.network import EmoticNet
@@ -76,10 +76,11 @@ class EmoticPredictor:
     def __call__(self, inputs: tuple[np.ndarray, np.ndarray]) -> Predictions:
         contexts, bodies = (torch.from_numpy(np.ascontiguousarray(a)) for a in inputs)
         step = self.people_per_pass or len(contexts)
-        parts = [
-            self._run(contexts[k : k + step], bodies[k : k + step])
-            for k in range(0, len(contexts), step)
-        ]
+        with out_of_memory_named(self.device, len(contexts)):
+            parts = [
+                self._run(contexts[k : k + step], bodies[k : k + step])
+                for k in range(0, len(contexts), step)
+            ]
         scores, vad = (np.concatenate(arrays) for arrays in zip(*parts))
         signed = emotic_to_signed(vad).astype(np.float32)
         n = len(scores)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from emonet_cli.constants import Classes
-from emonet_cli.devices import autocast, resolve_precision, select_device
+from emonet_cli.devices import autocast, out_of_memory_named, resolve_precision, select_device
 from emonet_cli.errors import WeightsError
 from emonet_cli.models.predictions import Predictions
 from emonet_cli.models.rbdm.architecture import CLASS_NAMES, EXPRESSION_CLASSES
@@ -100,7 +100,8 @@ class RbdmPredictor:
     def __call__(self, crops: np.ndarray) -> Predictions:
         """crops: (B, 224, 224, 3) uint8 RGB, cut with preprocess.RBDM_CROP."""
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
-        parts = [self._run(chunk) for chunk in batch.split(self.frames_per_pass or len(batch))]
+        with out_of_memory_named(self.device, len(crops)):
+            parts = [self._run(chunk) for chunk in batch.split(self.frames_per_pass or len(batch))]
         expression, va = (np.concatenate(arrays) for arrays in zip(*parts))
         n = len(crops)
         return Predictions(
