@@ -161,7 +161,7 @@ RUN_PLACE = ("device", "batch_size")
 
 
 def asked_record(
-    predictor: Predictor,
+    predictor: Predictor | None,
     provenance: dict | None,
     settings: AnalysisSettings,
     box_source: BoxSource,
@@ -170,13 +170,18 @@ def asked_record(
     """What a summary records of the choices that change the results: the model, its weights
     (SHA-256) and classes, the precision, the face options and the boxes, under the keys
     of the summary (whose `detector` is compared without RUN_PLACE). `--skip-existing`
-    takes results as done only when their summary records exactly this."""
+    takes results as done only when their summary records exactly this. Without a
+    `predictor` (its weights are not here), what the model itself records is left out."""
     detector = box_source.detect.provenance() if box_source.detect else None
+    model = {"model": family}
+    if predictor is not None:
+        model |= {
+            "nclass": predictor.nclass,
+            "weights_sha256": (provenance or {}).get("weights_sha256"),
+            "precision": predictor.precision,
+        }
     return {
-        "model": family,
-        "nclass": predictor.nclass,
-        "weights_sha256": (provenance or {}).get("weights_sha256"),
-        "precision": predictor.precision,
+        **model,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
         "boxes": box_source.describe(),

@@ -174,6 +174,8 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             on_warning=log.warning,
             executor=client,
             decoders=decoders,
+            # A folder run leaves a record of each failed input for `emonet report`.
+            record_failures=any(path.is_dir() for path in inputs),
         )
         if client is not None:  # one bar over the inputs, not one per input's frames
             outcomes = counted(outcomes, len(media), not quiet)

@@ -70,6 +70,17 @@ class LoadedModel:
             self._loaded = self.model.load()
         return self._loaded
 
+    def if_at_hand(self) -> tuple[Predictor, dict] | None:
+        """The model where it can be had without a download, else None (its weights are not
+        here, or its device is missing): --skip-existing then compares what it can without
+        it, and the run's first analysis, if any, says what is wrong."""
+        if self._loaded is None:
+            try:
+                self._loaded = replace(self.model, offline=True).load()
+            except EmonetError:
+                return None
+        return self._loaded
+
 
 def already_done(
     path: Path,
@@ -83,7 +94,7 @@ def already_done(
     there are complete results to compare)."""
     if not is_complete(path, options, settings.selection):
         return False
-    predictor, provenance = model.get()
+    predictor, provenance = model.if_at_hand() or (None, None)
     asked = asked_record(predictor, provenance, settings, source, options.family)
     return is_complete(path, options, settings.selection, asked)
 

@@ -67,6 +67,7 @@ def run_many(
     on_warning: Callable[[str], None] | None = None,
     executor=None,
     decoders: int | None = None,
+    record_failures: bool = False,
 ) -> Iterator[Outcome]:
     """Analyse each (path, sub-folder) of `media` (as `video.find_media` lists them) and yield
     its Outcome. `progress(path)` may return a context manager with `total` and `update(n)`
@@ -77,7 +78,10 @@ def run_many(
     (in_flight.default_decoders). Each input's files are the same bytes whatever the number.
 
     With `executor`, a dask.distributed Client, each input is a task on its cluster and the
-    Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used)."""
+    Outcomes come in the order the tasks complete (see cluster.py; `progress` is not used).
+
+    With `record_failures` (a folder run of `emonet analyze`), a failed input leaves
+    `S.failed.json` for `emonet report`; otherwise a failed input writes nothing."""
     settings = settings or AnalysisSettings()
     # The family's results decide the files (and so what counts as complete).
     options = replace(options or OutputOptions(), family=model.family)
@@ -98,7 +102,7 @@ def run_many(
         )
         with contextlib.closing(outcomes):
             for outcome in outcomes:
-                yield recorded(outcome, options, subfolders[outcome.input])
+                yield recorded(outcome, options, subfolders[outcome.input], record_failures)
         return
     loaded = LoadedModel(model)
     inputs = prepared(
@@ -127,7 +131,7 @@ def run_many(
     subfolders = dict(media)
     with contextlib.closing(outcomes):
         for outcome in outcomes:
-            yield recorded(outcome, options, subfolders[outcome.input])
+            yield recorded(outcome, options, subfolders[outcome.input], record_failures)
             if fail_fast and outcome.status == "error":
                 return
 
@@ -162,14 +166,16 @@ def one_at_a_time(
         )
 
 
-def recorded(outcome: Outcome, options: OutputOptions, subfolder: Path) -> Outcome:
+def recorded(
+    outcome: Outcome, options: OutputOptions, subfolder: Path, keep_failure: bool = True
+) -> Outcome:
     """The one hook on what became of an input: a failed one leaves `S.failed.json` where its
-    results would be (outputs/failures.py), an analysed one removes it; `emonet report` reads
-    them. Where the record cannot be written (a read-only or full folder), the failure's own
-    line has said it all: one failing input, one line."""
+    results would be (outputs/failures.py) when `keep_failure`, an analysed one removes an
+    earlier run's; `emonet report` reads them. Where the record cannot be written (a read-only
+    or full folder), the failure's own line has said it all: one failing input, one line."""
     directory = mirrored(options, subfolder).directory
     with contextlib.suppress(OSError):
-        if outcome.status == "error":
+        if outcome.status == "error" and keep_failure:
             record_failure(outcome.input, directory, outcome.error or "", options.family)
         elif outcome.status == "ok":
             clear_failure(outcome.input, directory)
