@@ -47,7 +47,7 @@ from emonet_cli.finetune.emotic_data import PeopleLoader, epoch_batches, labels_
 from emonet_cli.finetune.emotic_losses import category_loss, vad_loss
 from emonet_cli.finetune.emotic_settings import EmoticSettings
 from emonet_cli.finetune.report import write_metrics
-from emonet_cli.finetune.state import BEST_NAME, LAST_NAME, check_same_settings
+from emonet_cli.finetune.state import check_same_settings, run_folder
 from emonet_cli.formats.fileio import atomic_open, atomic_path, remove_partial_files
 from emonet_cli.models.emotic.backbones import load_backbone
 from emonet_cli.models.emotic.inference import EmoticPredictor
@@ -205,16 +205,7 @@ def finetune_emotic(
         raise EmonetError(f"{annotations}: {len(train)} people to train on; at least 2 are needed")
     if not val:
         log.warning("no validation people: best.pth is the last epoch, its thresholds 0")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EmonetError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
-    best_path, last_path = out_dir / BEST_NAME, out_dir / LAST_NAME
-    if not resume and last_path.exists():
-        raise EmonetError(
-            f"{out_dir} already holds a training run ({LAST_NAME}): --resume continues it, "
-            "or train into another folder"
-        )
+    best_path, last_path = run_folder(out_dir, resume)
     resumed = None
     if resume:
         if not last_path.is_file():

@@ -38,6 +38,22 @@ LAST_NAME = "last.pth"
 PUBLISHED_INITS = {"published-8": 8, "published-5": 5}
 
 
+def run_folder(out_dir: Path, resume: bool) -> tuple[Path, Path]:
+    """The run folder made ready: (best.pth, last.pth) in it. A folder already holding a run
+    is refused unless `resume` continues it."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EmonetError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
+    best_path, last_path = out_dir / BEST_NAME, out_dir / LAST_NAME
+    if not resume and last_path.exists():
+        raise EmonetError(
+            f"{out_dir} already holds a training run ({LAST_NAME}): --resume continues it, "
+            "or train into another folder"
+        )
+    return best_path, last_path
+
+
 def load_initial(
     init: str | Path, offline: bool = False, progress: bool = False, family: str = DEFAULT_FAMILY
 ) -> LoadedModel:

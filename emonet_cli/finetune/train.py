@@ -45,12 +45,11 @@ from emonet_cli.finetune.report import (
 )
 from emonet_cli.finetune.settings import TrainingSettings
 from emonet_cli.finetune.state import (
-    BEST_NAME,
     FORMAT,
-    LAST_NAME,
     adapt_head,
     load_initial,
     read_resume,
+    run_folder,
     save_checkpoint,
 )
 from emonet_cli.finetune.trainer import Trainer, feature_cache, train_epoch, validate
@@ -185,16 +184,7 @@ def finetune(
     out_dir = Path(out_dir)
     images = None if images is None else Path(images)
     data = prepare_data(labels, images, class_names, class_colors, val, val_split, settings.seed)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EmonetError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
-    last_path, best_path = out_dir / LAST_NAME, out_dir / BEST_NAME
-    if not resume and last_path.exists():
-        raise EmonetError(
-            f"{out_dir} already holds a training run ({LAST_NAME}): --resume continues it, "
-            "or train into another folder"
-        )
+    best_path, last_path = run_folder(out_dir, resume)
     initial = load_initial(init, offline, progress, family)
     config = {
         "labels": str(Path(labels).resolve()),
