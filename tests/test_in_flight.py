@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -91,11 +92,12 @@ def test_a_killed_run_with_decoders_resumes_to_the_same_files(standin_weights, t
 
 
 class Recording:
-    """A predictor, and the number of rows of each call it was given."""
+    """A predictor on `device` (only its type is read), and the number of rows of each call
+    it was given."""
 
-    def __init__(self, predictor):
+    def __init__(self, predictor, device: str):
         self.predictor = predictor
-        self.frames_per_pass = predictor.frames_per_pass
+        self.device = SimpleNamespace(type=device)
         self.calls: list[int] = []
 
     def __call__(self, crops):
@@ -103,22 +105,10 @@ class Recording:
         return self.predictor(crops)
 
 
-def test_the_shared_model_runs_calls_of_one_shape_and_hands_back_each_callers_rows(
-    family_weights,
-):
-    rbdm = registry.family("rbdm")
-    predictor = rbdm.predictor_for(rbdm.load(family_weights["rbdm"]), "cpu", "fp32")
-    rng = np.random.default_rng(7)
-    size = RBDM_CROP.size
-    crops = rng.integers(0, 256, (12, size, size, 3), dtype=np.uint8)
-    # Every face in a pass of the predictor's shape (8 on the CPU), the padding zeros.
-    padded = np.concatenate([crops, np.zeros((4, size, size, 3), dtype=np.uint8)])
-    expected = predictor(padded).heads()[:12]
-    recording = Recording(predictor)
-    shared = SharedModel(recording, batch_size=5)
-    requests = {0: slice(0, 3), 1: slice(3, 10), 2: slice(10, 12)}
+def shared_calls(shared: SharedModel, crops: np.ndarray, requests: dict) -> dict:
+    """What each of three threads, each with its own rows of `crops`, gets back."""
     found: dict[int, np.ndarray] = {}
-    start = threading.Barrier(3)
+    start = threading.Barrier(len(requests))
 
     def analyse(k: int) -> None:
         with shared.serving():
@@ -130,16 +120,52 @@ def test_the_shared_model_runs_calls_of_one_shape_and_hands_back_each_callers_ro
         thread.start()
     for thread in threads:
         thread.join()
+    return found
+
+
+def test_the_shared_model_runs_calls_of_one_shape_and_hands_back_each_callers_rows(
+    family_weights,
+):
+    """Beside an accelerator: full batches from every input, padded to the batch size."""
+    rbdm = registry.family("rbdm")
+    predictor = rbdm.predictor_for(rbdm.load(family_weights["rbdm"]), "cpu", "fp32")
+    rng = np.random.default_rng(7)
+    size = RBDM_CROP.size
+    crops = rng.integers(0, 256, (12, size, size, 3), dtype=np.uint8)
+    # Each face alone in a call of the batch's shape, the padding zeros.
+    zeros = np.zeros((4, size, size, 3), dtype=np.uint8)
+    expected = np.concatenate(
+        [predictor(np.concatenate([crops[i : i + 1], zeros])).heads()[:1] for i in range(12)]
+    )
+    recording = Recording(predictor, "cuda")
+    requests = {0: slice(0, 3), 1: slice(3, 10), 2: slice(10, 12)}
+    found = shared_calls(SharedModel(recording, batch_size=5), crops, requests)
     for k, rows in requests.items():
-        assert np.array_equal(found[k], expected[rows]), k
-    assert recording.calls and all(rows == 8 for rows in recording.calls)
-    assert len(recording.calls) == 3  # 12 rows in batches of at most 5
+        np.testing.assert_allclose(found[k], expected[rows], atol=1e-6, err_msg=str(k))
+    assert recording.calls == [5, 5, 5]  # 12 rows in batches of at most 5, each padded
+
+
+def test_on_the_cpu_each_callers_batch_runs_as_it_would_alone(family_weights):
+    """Beside the CPU: every caller's rows in a call of their own, so every bit is that of a
+    run of that input alone."""
+    rbdm = registry.family("rbdm")
+    predictor = rbdm.predictor_for(rbdm.load(family_weights["rbdm"]), "cpu", "fp32")
+    crops = np.random.default_rng(8).integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
+    crops = np.ascontiguousarray(
+        np.resize(crops, (12, RBDM_CROP.size, RBDM_CROP.size, 3)), dtype=np.uint8
+    )
+    recording = Recording(predictor, "cpu")
+    requests = {0: slice(0, 3), 1: slice(3, 10), 2: slice(10, 12)}
+    found = shared_calls(SharedModel(recording, batch_size=5), crops, requests)
+    for k, rows in requests.items():
+        assert np.array_equal(found[k], predictor(crops[rows]).heads()), k
+    assert sorted(recording.calls) == [2, 3, 7]
 
 
 def test_a_stopped_shared_model_ends_every_wait(family_weights):
     rbdm = registry.family("rbdm")
     predictor = rbdm.predictor_for(rbdm.load(family_weights["rbdm"]), "cpu", "fp32")
-    shared = SharedModel(predictor, batch_size=8)
+    shared = SharedModel(Recording(predictor, "cuda"), batch_size=8)  # it waits for full batches
     crops = np.zeros((2, RBDM_CROP.size, RBDM_CROP.size, 3), dtype=np.uint8)
     outcome: list[str] = []
 
@@ -157,3 +183,7 @@ def test_a_stopped_shared_model_ends_every_wait(family_weights):
         shared.stop()
         thread.join(timeout=10)
     assert outcome == ["stopped"]
+    beside_the_cpu = SharedModel(predictor, batch_size=8)
+    beside_the_cpu.stop()
+    with pytest.raises(RunStopped):
+        beside_the_cpu(crops)

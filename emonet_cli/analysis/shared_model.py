@@ -7,18 +7,19 @@ then hands each caller its own rows. It runs as soon as a batch is full, or when
 it serves is waiting for it (no more crops can come); the model runs in the thread of one of
 the waiting callers, so that one input alone runs it in its own thread, as before.
 
-Every model call has the same shape: its rows padded (with zeros) to a whole number of the
-predictor's passes (`frames_per_pass` on the CPU; the whole batch on an accelerator). A face's
-outputs then depend neither on which faces share its batch nor on its place there: an input's
-outputs are the same bytes whatever number of inputs run beside it (measured: a pass of 2
-faces and one of 1 differ in the last bits).
+On the CPU each input's batch runs alone, as it would without other inputs (the model's
+passes, and so every output bit, are those of a run of that input alone; the model is the
+bottleneck there, and its calls take turns). On an accelerator batches are filled from every
+input, and every model call has the same shape: its rows padded with zeros to the whole batch,
+so that a face's outputs depend neither on which faces share its batch nor on its place there
+(measured on the CPU: a pass of 2 faces and one of 1 differ in the last bits). Either way an
+input's outputs are the same bytes whatever number of inputs run beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -62,9 +63,10 @@ class SharedModel:
             raise ValueError("batch_size must be at least 1")
         self.predictor = predictor
         self.batch_size = batch_size
-        per_pass = getattr(predictor, "frames_per_pass", None)
-        per_pass = per_pass or getattr(predictor, "people_per_pass", None)  # EMOTIC's name
-        self.rows_per_pass = per_pass or batch_size  # an accelerator runs a batch in one pass
+        device = getattr(predictor, "device", None)
+        # On the CPU each input's batch runs alone (see the module docstring).
+        self.alone = getattr(device, "type", "cpu") == "cpu"
+        self._turn = threading.Lock()
         self._changed = threading.Condition()
         self._queue: deque[_Request] = deque()
         self._serving = 0  # inputs registered
@@ -98,6 +100,11 @@ class SharedModel:
         request = _Request(inputs, _rows(inputs))
         if request.rows == 0:
             return self.predictor(inputs)
+        if self.alone:
+            with self._turn:
+                if self._stopped:
+                    raise RunStopped
+                return self.predictor(inputs)
         with self._changed:
             self._queue.append(request)
             self._waiting += 1
@@ -160,9 +167,7 @@ class SharedModel:
 
     def _run(self, pieces: list[tuple[_Request, int, int]]) -> Predictions:
         inputs = _concat_inputs([_slice_inputs(r.inputs, a, b) for r, a, b in pieces])
-        rows = _rows(inputs)
-        padded = math.ceil(rows / self.rows_per_pass) * self.rows_per_pass
-        return self.predictor(_pad_inputs(inputs, padded - rows))
+        return self.predictor(_pad_inputs(inputs, self.batch_size - _rows(inputs)))
 
 
 def _rows(inputs: Any) -> int:

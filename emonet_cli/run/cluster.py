@@ -123,7 +123,7 @@ def analyze_task(
         return Outcome(path, "error", error=str(exc))
     written = mirrored(outputs_of(options, source), subfolder)
     predictor, provenance = worker_model(model)
-    # Model calls of one shape, as in a local run (the same bytes).
+    # As in a local run (analysis/shared_model.py): the same bytes.
     predictor = SharedModel(predictor, settings.batch_size)
     return analyze_one(path, source, predictor, provenance, settings=settings, options=written)
 

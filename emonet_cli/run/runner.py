@@ -152,7 +152,7 @@ def one_at_a_time(
             continue
         if shared is None:  # loaded on first need
             predictor, provenance = loaded.get()
-            # Model calls of one shape, as with several inputs in flight (same bytes).
+            # As with several inputs in flight (analysis/shared_model.py): the same bytes.
             shared = SharedModel(predictor, settings.batch_size)
         yield analyze_one(
             item.path,
