@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (`make test` runs a worker per core), each worker and the CLI runs it
+    starts get their share of the cores: torch's and OpenMP's pools sized for the whole machine
+    in every worker would fight over the same cores. Set before torch is first imported, and
+    inherited by subprocesses, so that in-process and CLI results use the same thread count
+    (their last float digits depend on it)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+
+
+_share_the_cores()
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))

@@ -155,9 +155,10 @@ def test_landmark_and_embedding_streams(analyzed, direct):
         if expected is None:
             assert np.isnan(landmarks.data[i]).all() and np.isnan(embedding.data[i]).all()
             continue
-        # Frame pixels: the heatmap maxima mapped back through the inverse affine.
+        # Frame pixels (up to hundreds): the heatmap maxima mapped back through the inverse
+        # affine, so relative to their size.
         np.testing.assert_allclose(
-            landmarks.data[i].reshape(68, 2), expected["landmarks"], atol=1e-3
+            landmarks.data[i].reshape(68, 2), expected["landmarks"], rtol=1e-5, atol=1e-3
         )
         np.testing.assert_allclose(embedding.data[i], expected["embedding"], atol=1e-4)
 

@@ -69,10 +69,13 @@ def dataset(tmp_path_factory):
 def trained(dataset, tmp_path_factory):
     root, mat, body, context = dataset
     run = tmp_path_factory.mktemp("emotic-run") / "run"
+    # A gentle rate: at the reference's 0.01 (or 0.005) a few steps on so few images move the
+    # weights far ahead of the batch-norm running statistics, and evaluation's scores come
+    # out in the thousands; at 0.001 they stay near those of the stand-in backbones.
     proc = run_cli(
         "finetune", "--model", "emotic", mat, "--images", root / "emotic", "-o", run,
         "--body-init", body, "--context-init", context, "--epochs", "3", "--batch-size", "5",
-        "--lr", "0.005", "--no-augment", "--workers", "2", *FAST,
+        "--lr", "0.001", "--no-augment", "--workers", "2", *FAST,
     )  # fmt: skip
     return run, proc
 
@@ -166,6 +169,7 @@ def test_evaluate_and_analyze_with_the_trained_file(trained, dataset, tmp_path):
     rows = read_rows(scores_csv)
     labels, scores = scores_of(rows)
     assert report["people"] == len(rows) == 5
+    assert np.abs(scores).max() < 10, "scores out of a trained model's range"
     for k, name in enumerate(CATEGORIES):
         ranked = np.argsort(-scores[:, k], kind="stable")
         hits = np.cumsum(labels[ranked, k])
@@ -193,7 +197,10 @@ def test_evaluate_and_analyze_with_the_trained_file(trained, dataset, tmp_path):
         (analysed,) = read_rows(out / f"{image.stem}.face{number}.csv")
         got = np.array([float(analysed[f"score_{s}"]) for s in SLUGS])
         want = np.array([float(person[f"score_{s}"]) for s in SLUGS])
-        np.testing.assert_allclose(got, want, atol=1e-5)
+        # evaluate and analyze run the people in batches of another make-up, whose float
+        # sums differ in the last bits (more on some CPUs): relative to the scores' scale.
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale)
         held = {CATEGORIES[k] for k in np.flatnonzero(got > thresholds)}
         assert set(filter(None, analysed["categories"].split(";"))) == held
 
@@ -206,7 +213,7 @@ def test_resume_needs_the_same_settings(trained, dataset):
             "--no-augment", "--workers", "2", *FAST)  # fmt: skip
     refused = run_cli(*args, "--epochs", "3", "--lr", "0.01", "--resume", check=False)
     assert refused.returncode == 1 and refused.stderr.strip().count("\n") == 0
-    assert "lr 0.005 then, 0.01 now" in refused.stderr
+    assert "lr 0.001 then, 0.01 now" in refused.stderr
     again = run_cli(*args, check=False)
     assert again.returncode == 1 and "--resume continues it" in again.stderr
 

@@ -168,19 +168,19 @@ def test_stem_and_first_two_blocks_match_numpy(net, x):
         block1 = net.blocks[1](block0)
     ref = conv3x3_same_stride2(nhwc(x).astype(np.float64), w["Conv1"][0])
     ref = relu6(batch_norm(ref, *w["bn_Conv1"]))
-    np.testing.assert_allclose(nhwc(stem), ref, atol=1e-4)
+    np.testing.assert_allclose(nhwc(stem), ref, rtol=1e-5, atol=1e-4)
     # expanded_conv_: no expansion, depthwise 3x3 'same' stride 1, linear projection.
     h = depthwise3x3(nhwc(stem), w["expanded_conv_depthwise"][0], 1, ((1, 1), (1, 1)))
     h = relu6(batch_norm(h, *w["expanded_conv_depthwise_BN"]))
     h = batch_norm(h @ w["expanded_conv_project"][0][0, 0], *w["expanded_conv_project_BN"])
-    np.testing.assert_allclose(nhwc(block0), h, atol=1e-4)
+    np.testing.assert_allclose(nhwc(block0), h, rtol=1e-5, atol=1e-4)
     # block_1_: expand 6x, ZeroPadding2D(correct_pad) = ((0, 1), (0, 1)) on 112, stride 2.
     h = relu6(batch_norm(nhwc(block0) @ w["block_1_expand"][0][0, 0], *w["block_1_expand_BN"]))
     h = depthwise3x3(h, w["block_1_depthwise"][0], 2, ((0, 1), (0, 1)))
     h = relu6(batch_norm(h, *w["block_1_depthwise_BN"]))
     h = batch_norm(h @ w["block_1_project"][0][0, 0], *w["block_1_project_BN"])
     assert h.shape == (2, 56, 56, 24)
-    np.testing.assert_allclose(nhwc(block1), h, atol=1e-4)
+    np.testing.assert_allclose(nhwc(block1), h, rtol=1e-5, atol=1e-4)
 
 
 def test_heads_match_numpy(net, x):
