@@ -23,6 +23,7 @@ import skimage.data
 
 from emonet_cli.formats.fileio import atomic_path
 from emonet_cli.formats.streams import write_stream
+from emonet_cli.media.opencv_names import opencv_name
 
 # The astronaut's face in the 512x512 photo, x1 y1 x2 y2 in pixels.
 ASTRONAUT_FACE_BOX = (170.0, 58.0, 272.0, 178.0)
@@ -56,7 +57,8 @@ def face_box(matrix: np.ndarray) -> tuple[float, float, float, float]:
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]):
     """RGB `frames` as an MP4 (mp4v) at `path`, written atomically."""
     with atomic_path(path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        with opencv_name(tmp) as name:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not writer.isOpened():
             raise RuntimeError("OpenCV cannot write MP4 (mp4v) on this machine")
         for frame in frames:

@@ -318,3 +318,46 @@ def test_leftovers_never_include_inputs_part_files_links_or_other_names(tmp_path
     assert [p.name for p in removed] == ["s.face2.csv"]
     left = {p.name for p in tmp_path.iterdir()}
     assert left == set(names) - {"s.face2.csv"} | {"s.face3.csv"}
+
+
+def test_a_rerun_removes_only_names_of_results_whatever_the_summary_lists(
+    clip, standin_weights, tmp_path
+):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip.video, video)
+    out = tmp_path / "out"
+    model = ("--weights", standin_weights[8], *MODEL, "-o", out, "-q")
+    run_cli("analyze", video, "--landmarks", *model)
+    old = out / "clip.landmarks.stream"  # a result the next run no longer writes
+    assert old.is_file() and Path(f"{old}~").is_file()
+    # A summary edited by hand (or by another version) that lists a user's files too.
+    mine = {out / name: name for name in ("clip.mp4", "clip.mov", "clip.notes.txt", "x.csv")}
+    mine[out / "clip.csv~"] = "an editor's backup"
+    mine[tmp_path / "x.csv"] = "another folder's"
+    for path, text in mine.items():
+        path.write_text(text)
+    summary_file = out / "clip.emonet.json"
+    summary = json.loads(summary_file.read_text())
+    summary["outputs"] += [str(out / "clip.mp4"), "out/clip.mov", "clip.notes.txt", "../x.csv"]
+    summary["outputs"] += ["clip.csv~", str(tmp_path / "clip.mp4")]
+    summary_file.write_text(json.dumps(summary))
+    run_cli("analyze", video, *model)
+    assert not old.exists() and not Path(f"{old}~").exists()
+    assert {path: path.read_text() for path in mine} == mine
+    assert video.is_file()
+    summary = json.loads(summary_file.read_text())
+    left = {p.name for p in out.iterdir()}
+    kept = {p.name for p in mine if p.parent == out}
+    assert left == {Path(p).name for p in summary["outputs"]} | kept | {summary_file.name}
+
+
+def test_result_names_are_the_inputs_results_and_its_peoples_only():
+    from emonet_cli.formats.leftovers import result_name
+
+    suffixes = {".csv", ".valence.annotation", ".stream"}
+    results = ["my.clip.csv", "my.clip.face2.csv", "my.clip.face12.valence.annotation",
+               "my.clip.faces.csv", "my.clip.stream"]  # fmt: skip
+    others = ["my.clip.mp4", "my.clip.notes.txt", "my.clip.csv~", "my.clip.face0.csv",
+              "my.clip.facex.csv", "my.clip.face2.notes.txt", "my.clipper.csv", "my.csv",
+              "other.csv", "my.clip.face2.stream~"]  # fmt: skip
+    assert [name for name in results + others if result_name(name, "my.clip", suffixes)] == results

@@ -207,13 +207,14 @@ def _remove_earlier_results(
     this run did not write (people it no longer has, outputs it was not asked for): the
     folder then describes this run only (see formats/leftovers.py for what is never touched)."""
     summary = summary_path(path, options.directory)
-    suffixes = {o.suffix for f in FAMILIES.values() for o in family_outputs(f)}
-    if not options.box_stream:  # box streams of people are this run's only when it detects
-        suffixes -= {BOX_STREAM_OUTPUT.suffix}
-    else:
-        suffixes.add(KEYPOINT_SUFFIX + BOX_STREAM_OUTPUT.suffix)
+    # The names of results (any family's outputs); the only names ever removed.
+    results = {o.suffix for f in FAMILIES.values() for o in family_outputs(f)}
+    detected = {BOX_STREAM_OUTPUT.suffix, KEYPOINT_SUFFIX + BOX_STREAM_OUTPUT.suffix}
+    # Box streams found on disk are people's results only when this run detects (else they
+    # may be a user's box files); those the earlier summary lists, its detector wrote.
+    suffixes = results | detected if options.box_stream else results - detected
     candidates = [
-        *earlier_outputs(summary),
+        *earlier_outputs(summary, path.stem, results | detected),
         *person_results(summary.parent, path.stem, suffixes),
     ]
     box_files = [*getattr(box_source, "paths", ()), getattr(box_source, "path", None)]

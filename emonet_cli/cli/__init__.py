@@ -22,6 +22,7 @@ from emonet_cli.cli.finetune import finetune_command
 from emonet_cli.cli.render import plot_command, render_command
 from emonet_cli.cli.report import report_command
 from emonet_cli.cli.weights import weights_group
+from emonet_cli.formats.names import show_names_on_stdio
 
 __all__ = ["PRECISION_CHOICES", "cli", "main"]
 
@@ -60,6 +61,7 @@ for command in COMMANDS:
 
 
 def main() -> NoReturn:
+    show_names_on_stdio()  # a file name that is not UTF-8 never fails a print
     try:
         cli(prog_name="emonet")
     except SystemExit as exc:

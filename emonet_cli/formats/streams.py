@@ -21,6 +21,7 @@ from emonet_cli.formats.fileio import (
     pending_text,
     unreadable_reason,
 )
+from emonet_cli.formats.names import shown_name
 
 # SSI type name -> the numpy types it may be stored as; the `byte` attribute picks one.
 # The first is what we write. SSI's LONG is a C long: 4 bytes where SSI runs (Windows),
@@ -153,9 +154,11 @@ def read_data_bytes(path: Path) -> bytes:
 
 
 def header_text(root: ET.Element) -> str:
-    """An indented XML header, as SSI and NOVA write them."""
+    """An indented XML header, as SSI and NOVA write them; a file name's bytes that are not
+    UTF-8 (in a role or description) as `\\xNN` (see formats/names.py)."""
     ET.indent(root, space="    ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + shown_name(text) + "\n"
 
 
 def pending_header(path: Path, root: ET.Element) -> PendingFile:

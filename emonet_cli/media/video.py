@@ -14,6 +14,7 @@ from emonet_cli.errors import InputError
 from emonet_cli.formats.fileio import unreadable_reason
 from emonet_cli.media.frames import MEDIA_SUFFIXES, Frame, MediaInfo, is_image
 from emonet_cli.media.images import read_image
+from emonet_cli.media.opencv_names import opencv_name
 from emonet_cli.media.selection import FrameSelection, Picker
 
 # FFmpeg's own decoding threads. Its default (one per core) spreads decoding over the cores
@@ -51,9 +52,10 @@ class MediaReader:
             height, width = self._first.shape[:2]
             self.info = MediaInfo(self.path, width, height, 0.0, 1, True)
             return
-        capture = cv2.VideoCapture(
-            str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decoder_threads]
-        )
+        with opencv_name(self.path) as name:
+            capture = cv2.VideoCapture(
+                name, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decoder_threads]
+            )
         if not capture.isOpened():
             raise InputError(f"{self.path}: not a readable video")
         capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)

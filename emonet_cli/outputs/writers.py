@@ -20,6 +20,7 @@ from emonet_cli.constants import EMBEDDING_SIZE, N_LANDMARKS
 from emonet_cli.faces.detection.boxstream import BoxStreamWriter
 from emonet_cli.faces.face import face_id
 from emonet_cli.formats.fileio import PendingFile, WrappedWriter, atomic_open
+from emonet_cli.formats.names import json_escaped
 from emonet_cli.formats.streams import StreamWriter, format_float
 from emonet_cli.media.frames import IMAGE_SUFFIXES
 from emonet_cli.media.selection import FrameSelection, laid_out
@@ -308,8 +309,9 @@ def open_writers(context: WriterContext) -> list[ResultWriter]:
 
 
 def write_json(path: Path, document: dict) -> Path:
-    """Write a JSON document atomically (NaN becomes null, so any JSON reader accepts it)."""
-    text = json.dumps(_nan_to_none(document), indent=2, ensure_ascii=False)
+    """Write a JSON document atomically (NaN becomes null, so any JSON reader accepts it); a
+    file name's bytes that are not UTF-8 as JSON escapes (see formats/names.py)."""
+    text = json_escaped(json.dumps(_nan_to_none(document), indent=2, ensure_ascii=False))
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text + "\n")
     return path

@@ -16,6 +16,7 @@ import numpy as np
 from emonet_cli.constants import CLASS_COLORS, default_class_colors
 from emonet_cli.errors import EmonetError
 from emonet_cli.formats.fileio import atomic_path, remove_partial_files
+from emonet_cli.formats.names import shown_name
 from emonet_cli.outputs.results import Results, read_results
 
 DEFAULT_WIDTH = 1400
@@ -100,8 +101,8 @@ def plot_results(
 def _summary(recording: Results) -> str:
     edges = recording.frame_edges()
     text = (
-        f"{recording.path.name}: {len(recording)} frames, {edges[-1] - edges[0]:.1f} s, "
-        f"face in {recording.face.mean():.0%}"
+        f"{shown_name(recording.path.name)}: {len(recording)} frames, "
+        f"{edges[-1] - edges[0]:.1f} s, face in {recording.face.mean():.0%}"
     )
     if recording.face.any():
         text += (

@@ -10,6 +10,7 @@ import cv2
 
 from emonet_cli.errors import EmonetError, InputError
 from emonet_cli.formats.fileio import atomic_path, remove_partial_files
+from emonet_cli.media.opencv_names import opencv_name
 from emonet_cli.media.video import MediaReader
 from emonet_cli.views.painter import FramePainter, FrameResult, output_size
 
@@ -48,7 +49,8 @@ def write_rendered(
         painter = make_painter(info.width, info.height)
         size = output_size(painter.size, max_width)
         fps = info.fps / every
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+        with opencv_name(tmp) as name:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*FOURCC), fps, size)
         if not writer.isOpened():
             raise EmonetError(f"{output}: OpenCV cannot write this video type; use .mp4")
         written = 0

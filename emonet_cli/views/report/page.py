@@ -20,6 +20,7 @@ from urllib.parse import quote
 from emonet_cli import __version__
 from emonet_cli.constants import default_class_colors
 from emonet_cli.formats.fileio import atomic_open
+from emonet_cli.formats.names import shown_name
 from emonet_cli.outputs.results import DIMENSIONS
 from emonet_cli.views.report.collect import Row
 from emonet_cli.views.report.table import row_values
@@ -55,7 +56,8 @@ def _shown(value: str, decimals: int | None) -> str:
 
 
 def _href(path: Path, page_folder: Path) -> str:
-    return quote(Path(os.path.relpath(path, page_folder)).as_posix())
+    # The name's own bytes, percent-encoded: a link to a name that is not UTF-8 still works.
+    return quote(os.fsencode(Path(os.path.relpath(path, page_folder)).as_posix()))
 
 
 def _short_names(rows: Sequence[Row]) -> list[str]:
@@ -113,9 +115,12 @@ def _json_for_script(document) -> str:
 
 
 def _clean(value):
-    """NaN (a figure without data) as null: JSON has no NaN."""
+    """NaN (a figure without data) as null: JSON has no NaN; a name's bytes that are not
+    UTF-8 as `\\xNN`, as the page shows them (see formats/names.py)."""
     if isinstance(value, float) and value != value:
         return None
+    if isinstance(value, str):
+        return shown_name(value)
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -182,7 +187,7 @@ def write_page(
         data=_json_for_script(document),
     )
     with atomic_open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+        f.write(shown_name(page))  # names in its text as the data shows them
     return path
 
 

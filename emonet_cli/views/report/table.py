@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emonet_cli.formats.fileio import atomic_open
+from emonet_cli.formats.names import shown_name
 from emonet_cli.outputs.results import DIMENSIONS, category_slug
 from emonet_cli.views.report.collect import Row
 
@@ -98,5 +99,6 @@ def write_index(rows: Sequence[Row], path: Path, results: Path) -> list[str]:
         writer = csv.DictWriter(f, columns, restval="", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row_values(row, results))
+            # A name's bytes that are not UTF-8 as `\\xNN` (see formats/names.py).
+            writer.writerow({k: shown_name(v) for k, v in row_values(row, results).items()})
     return columns
