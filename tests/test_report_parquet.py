@@ -22,6 +22,7 @@ from cli_helpers import cli_env, run_cli
 from frames_check import assert_frames_equal_csvs, csv_rows, index_rows
 
 from emonet_cli.constants import CLASS_NAMES, Classes
+from emonet_cli.formats.fileio import host_tag
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.models.registry import FAMILIES
 from emonet_cli.outputs.failures import record_failure
@@ -262,8 +263,14 @@ def test_polars_reads_it_with_its_types(corpus):
     assert with_face["valence"].mean() == pytest.approx(np.mean(valence), rel=1e-6)
 
 
-def test_row_groups_hold_whole_inputs_and_no_part_file_stays(corpus, tmp_path, monkeypatch):
+def test_row_groups_hold_whole_inputs_and_part_files_are_swept(corpus, tmp_path, monkeypatch):
     folder = copy_of(corpus, tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = folder / f".frames.parquet.{host_tag()}.{gone.pid}.abcd1234.part"
+    live = folder / f".frames.parquet.{host_tag()}.{os.getppid()}.efgh5678.part"
+    stale.write_bytes(b"PAR1 of a killed report")
+    live.write_bytes(b"PAR1 of a report still writing")
     monkeypatch.setattr(report_frames, "ROW_GROUP_ROWS", 50)
     report = report_results(folder)
     assert report.frames.rows == 120
@@ -275,7 +282,8 @@ def test_row_groups_hold_whole_inputs_and_no_part_file_stays(corpus, tmp_path, m
     assert csvs == [["emonet/solo.csv"], ["emotic/pair.face1.csv", "emotic/pair.face2.csv"],
                     ["finetuned/solo.csv"]]  # fmt: skip
     assert report.frames.row_groups == 3
-    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+    # The killed writer's part file is swept, the live one's kept, none of this one's stays.
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [live.name]
     assert_frames_equal_csvs(folder)
 
 
