@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_helpers import run_cli
+from frames_check import assert_frames_equal_csvs
 
 from emonet_cli.constants import default_class_colors
 from emonet_cli.demo import make_people_sample, make_sample
@@ -168,6 +169,14 @@ def test_figures_agree_with_each_summary(results):
             mine = row_of(rows, Path(document["input"]).name, document["model"], name)
             # The summary sums the float32 values, the CSV holds them to float32's precision.
             assert float(mine["mean_valence"]) == pytest.approx(person["mean_valence"], rel=1e-6)
+
+
+def test_frames_parquet_holds_every_row_of_every_csv(results):
+    pytest.importorskip("pyarrow")
+    counts = assert_frames_equal_csvs(results["out"])
+    assert sorted(counts) == ["emotic/pair.face1.csv", "emotic/pair.face2.csv",
+                              "people/pair.csv", "solo.csv"]  # fmt: skip
+    assert f"frames.parquet ({sum(counts.values())} rows)" in results["report_stdout"]
 
 
 def test_the_failed_input_is_listed_with_the_error_its_run_recorded(results):

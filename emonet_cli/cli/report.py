@@ -26,29 +26,43 @@ from emonet_cli.cli.numbers import FiniteFloat
     metavar="SHARE",
     help="Flag inputs with a face in fewer than this share of their frames.",
 )
+@click.option(
+    "--no-frames",
+    is_flag=True,
+    help="Do not write RESULTS/frames.parquet (every frame of every input as one table).",
+)
 @quiet_option("No warnings.")
-def report_command(results: Path, output: Path | None, few_faces: float, quiet: bool) -> None:
+def report_command(
+    results: Path, output: Path | None, few_faces: float, no_frames: bool, quiet: bool
+) -> None:
     """Sum up a folder of analysis results on one page.
 
     Reads every result of `emonet analyze` below RESULTS (sub-folders included, any model,
     failed inputs too) and writes RESULTS/index.csv, one row per input and per person of an
     input with several, and one self-contained page, RESULTS/report.html: the table sortable
     and filterable, failed and few-face inputs flagged, and per input its valence/arousal
-    timeline, circumplex and files. The page needs no network. Exit status: 0 done (also when
-    some inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
+    timeline, circumplex and files. The page needs no network. With pyarrow (the `parquet`
+    extra) also RESULTS/frames.parquet, every frame of every input and person as one typed
+    table, and RESULTS/index.parquet, the index typed. Exit status: 0 done (also when some
+    inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
 
     \b
     Examples:
       emonet report results/
-      emonet report results/ -o review.html --few-faces 0.8"""
+      emonet report results/ -o review.html --few-faces 0.8
+      emonet report results/ --no-frames"""
     from emonet_cli.views.report import report_results
 
     setup_logging(quiet)
-    report = report_results(results, output, few_faces=few_faces)
+    report = report_results(results, output, few_faces=few_faces, frames=not no_frames)
     people = len(report.rows) - report.inputs
     click.echo(
         f"{report.index} ({report.inputs} inputs, {report.failed} failed"
         + (f", {people} people rows" if people else "")
         + ")"
     )
+    if report.index_table is not None:
+        click.echo(report.index_table)
+    if report.frames is not None:
+        click.echo(f"{report.frames.path} ({report.frames.rows} rows)")
     click.echo(report.page)

@@ -1,20 +1,23 @@
 """`index.csv`: one row per input and per person of an input with several, the columns that
-every family's results share, then a share column per expression or category found."""
+every family's results share, then a share column per expression or category found; and
+`index.parquet`, the same rows typed (with pyarrow, where it is installed)."""
 
 from __future__ import annotations
 
 import csv
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from emonet_cli.formats.fileio import atomic_open
+from emonet_cli.formats.fileio import atomic_open, atomic_path
 from emonet_cli.formats.names import shown_name
 from emonet_cli.outputs.results import DIMENSIONS, category_slug
 from emonet_cli.views.report.collect import Row
 
 INDEX_NAME = "index.csv"
+INDEX_TABLE_NAME = "index.parquet"
 BASE_COLUMNS = (
     "input",
     "person",
@@ -28,6 +31,7 @@ BASE_COLUMNS = (
     *(f"{kind}_{name}" for name in DIMENSIONS for kind in ("mean", "std")),
 )
 TAIL_COLUMNS = ("warnings", "csv", "record")
+TEXT_COLUMNS = ("input", "person", "status", "error", "model", *TAIL_COLUMNS)
 WARNING_SEPARATOR = " | "
 
 
@@ -92,13 +96,60 @@ def row_values(row: Row, results: Path) -> dict[str, str]:
     return values
 
 
+def index_values(rows: Sequence[Row], results: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns of index.csv and its rows as text (a name's bytes that are not UTF-8 as
+    `\\xNN`, see formats/names.py, so that both tables hold valid UTF-8)."""
+    columns = [*BASE_COLUMNS, *share_columns(rows), *TAIL_COLUMNS]
+    shown = [{k: shown_name(v) for k, v in row_values(row, results).items()} for row in rows]
+    return columns, shown
+
+
 def write_index(rows: Sequence[Row], path: Path, results: Path) -> list[str]:
     """Write index.csv atomically; returns its columns."""
-    columns = [*BASE_COLUMNS, *share_columns(rows), *TAIL_COLUMNS]
+    columns, values = index_values(rows, results)
     with atomic_open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, columns, restval="", lineterminator="\n")
         writer.writeheader()
-        for row in rows:
-            # A name's bytes that are not UTF-8 as `\\xNN` (see formats/names.py).
-            writer.writerow({k: shown_name(v) for k, v in row_values(row, results).items()})
+        writer.writerows(values)
     return columns
+
+
+INTEGER = re.compile(r"-?[0-9]+")
+COUNT_COLUMNS = ("frames", "frames_with_face", "people")
+
+
+def index_column_kind(name: str, cells: Sequence[str]) -> str:
+    """`text`, `int` or `float` for a column of index.csv: the known ones by name, the others
+    by their cells (`number` writes integers without a point, figures with one)."""
+    if name in TEXT_COLUMNS:
+        return "text"
+    if name in COUNT_COLUMNS:
+        return "int"
+    numbers = [cell for cell in cells if cell]
+    try:
+        [float(cell) for cell in numbers]
+    except ValueError:
+        return "text"
+    return "int" if numbers and all(INTEGER.fullmatch(c) for c in numbers) else "float"
+
+
+def write_index_table(rows: Sequence[Row], path: Path, results: Path) -> None:
+    """Write index.parquet atomically: index.csv's rows and columns, typed. Counts are int64,
+    figures float64 (the very doubles index.csv spells), null where index.csv is empty; the
+    text columns are strings as in index.csv. Needs pyarrow."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns, values = index_values(rows, results)
+    arrays = {}
+    for name in columns:
+        cells = [row.get(name, "") for row in values]
+        kind = index_column_kind(name, cells)
+        if kind == "text":
+            arrays[name] = pa.array(cells, pa.string())
+        elif kind == "int":
+            arrays[name] = pa.array([int(c) if c else None for c in cells], pa.int64())
+        else:
+            arrays[name] = pa.array([float(c) if c else None for c in cells], pa.float64())
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(arrays), tmp)
