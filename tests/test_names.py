@@ -112,6 +112,13 @@ def test_the_report_is_utf8_with_the_names_escaped(corpus):
     page = (out / "report.html").read_bytes().decode("utf-8")
     assert "in/clip\\xff\\xfe.mp4" in page and "in/still\\xe9.png" in page
     assert "clip%FF%FE.csv" in page  # the link: the file's own bytes, percent-encoded
+    # The typed tables (the parquet extra) hold the names as index.csv shows them.
+    pq = pytest.importorskip("pyarrow.parquet")
+    frames = pq.read_table(out / "frames.parquet").to_pydict()
+    assert any(name.endswith("/in/clip\\xff\\xfe.mp4") for name in frames["input"])
+    assert "clip\\xff\\xfe.csv" in set(frames["csv"])
+    inputs = pq.read_table(out / "index.parquet").column("input").to_pylist()
+    assert any(name.endswith("/in/bad\\xff.mp4") for name in inputs)
 
 
 def test_detect_writes_box_streams_named_with_the_same_bytes(corpus):

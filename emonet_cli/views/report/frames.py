@@ -213,7 +213,11 @@ def write_frames(rows: Sequence[Row], path: Path, results: Path) -> FramesWritte
         # Dictionaries for names only: measured values are nearly all distinct, and a
         # dictionary tried on each float column costs time and bytes.
         dictionary = [name for name in schema.names if kinds.get(name, "name") == "name"]
-        with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary) as writer:
+        # A file object, not a name: pyarrow takes only names that are valid UTF-8.
+        with (
+            open(tmp, "wb") as sink,
+            pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=dictionary) as writer,
+        ):
             groups = _RowGroups(writer)
             for k, source in enumerate(sources):
                 if k in problems:
@@ -242,16 +246,18 @@ def _input_table(source: Source, schema, kinds: dict[str, str], results: Path):
             # Floats are parsed as double and rounded once: each value is the float32 of
             # the double the CSV's text is, as numpy or pandas would read it.
             read_types[name] = arrow_type("float64" if kind == "float32" else kind)
-    table = pacsv.read_csv(
-        source.path,
-        read_options=pacsv.ReadOptions(use_threads=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types=read_types,
-            include_columns=list(read_types),
-            null_values=[""],
-            strings_can_be_null=True,
-        ),
-    )
+    # Opened here, not by name: pyarrow takes only names that are valid UTF-8.
+    with open(source.path, "rb") as f:
+        table = pacsv.read_csv(
+            f,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=read_types,
+                include_columns=list(read_types),
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
     n = table.num_rows
     # Names whose bytes are not UTF-8 as `\\xNN`, as index.csv shows them (formats/names.py).
     owner = {

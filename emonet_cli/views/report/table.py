@@ -151,5 +151,5 @@ def write_index_table(rows: Sequence[Row], path: Path, results: Path) -> None:
             arrays[name] = pa.array([int(c) if c else None for c in cells], pa.int64())
         else:
             arrays[name] = pa.array([float(c) if c else None for c in cells], pa.float64())
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table(arrays), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as sink:  # any name pyarrow cannot take
+        pq.write_table(pa.table(arrays), sink)
