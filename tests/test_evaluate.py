@@ -361,9 +361,22 @@ def direct_scores(model, crops: dict[str, np.ndarray], nclass: int, flip: bool) 
 
 
 def assert_scores_match(reported: dict, expected: dict) -> None:
-    for dimension, scores in expected.items():
+    """The reported metrics against `direct_scores`' (`expected`). The model's float32 outputs
+    differ in their last bits between batch make-ups and CPUs (up to ~1e-6 of their size); a
+    correlation (PCC, CCC) of predictions that hardly vary, as the stand-in weights' do,
+    magnifies that by up to 2 / their spread, so the tolerance of those follows the spread."""
+    for dimension, scores in expected["metrics"].items():
+        magnified = 0.0
+        if dimension in ("valence", "arousal"):
+            predicted = np.asarray(expected[dimension], dtype=np.float64)
+            noise = 1e-6 * np.abs(predicted).max()
+            magnified = 2 * noise / max(predicted.std(), noise, 1e-12)
         for name, value in scores.items():
-            assert reported[dimension][name] == pytest.approx(value, abs=1e-5), (dimension, name)
+            tolerance = 1e-5 + (magnified if name in ("pcc", "ccc") else 0.0)
+            assert reported[dimension][name] == pytest.approx(value, abs=tolerance), (
+                dimension,
+                name,
+            )
 
 
 class HalvesPredictor:
@@ -444,7 +457,7 @@ def test_evaluation_equals_direct_computation(labelled_set, models, flip, tmp_pa
     np.testing.assert_array_equal(evaluation.predicted_expression, expected["predicted_class"])
     np.testing.assert_allclose(evaluation.predicted_valence, expected["valence"], atol=1e-5)
     np.testing.assert_allclose(evaluation.predicted_arousal, expected["arousal"], atol=1e-5)
-    assert_scores_match(evaluation.scores(), expected["metrics"])
+    assert_scores_match(evaluation.scores(), expected)
 
     report_path = tmp_path / "report.json"
     write_json(
@@ -472,7 +485,7 @@ def test_evaluation_equals_direct_computation(labelled_set, models, flip, tmp_pa
     ]
     assert (report["flip"], report["cleaned"], report["precision"]) == (flip, True, "fp32")
     assert report["weights"] == {"path": str(loaded.path), "sha256": loaded.sha256}
-    assert_scores_match(report["metrics"], expected["metrics"])
+    assert_scores_match(report["metrics"], expected)
     confusion = np.zeros((8, 8), dtype=int)
     np.add.at(confusion, (expected["truth_class"], expected["predicted_class"]), 1)
     assert report["confusion_matrix"]["counts"] == confusion.tolist()
@@ -513,7 +526,7 @@ def test_cli_scores_affectnet_layout_with_five_classes(
 
     expected = direct_scores(models[5].model, crops, 5, flip=True)
     report = json.loads(report_path.read_text())
-    assert_scores_match(report["metrics"], expected["metrics"])
+    assert_scores_match(report["metrics"], expected)
     assert report["nclass"] == 5
     assert report["class_names"][4] == "Anger"
     assert report["counts"]["used"] == len(expected["truth_class"])
