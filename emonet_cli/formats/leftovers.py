@@ -4,7 +4,9 @@ published, so that a folder describes the last run only (a reader never takes an
 
 What counts as an earlier run's result is narrow, so that nothing else is ever removed: the
 files an earlier summary (`S.emonet.json`) lists as its outputs, and files named as one
-person's results (`S.faceN<suffix>` for the suffixes the caller names, and `S.faces.csv`).
+person's results (`S.<label><suffix>` for the suffixes the caller names, a label being what
+`person_labels.is_person_label` says: `faceN`, or one of the gallery names the caller names,
+and `S.faces.csv`).
 Never removed: this run's own files, its inputs (the media and box files), anything that is
 not a regular file, and part files (a live writer's files are part files until published)."""
 
@@ -12,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-PERSON_LABEL = re.compile(r"face[1-9][0-9]*")
+from emonet_cli.formats.person_labels import is_person_label
+
 FACES_OVERVIEW = ".faces.csv"
 DATA_MARK = "~"  # an SSI stream's or NOVA annotation's data file: the header's name + "~"
 
@@ -34,9 +36,12 @@ def earlier_outputs(summary: Path) -> list[Path]:
     return [summary.parent / Path(name).name for name in outputs if isinstance(name, str)]
 
 
-def person_results(folder: Path, stem: str, suffixes: Iterable[str]) -> list[Path]:
-    """`stem.faceN<suffix>` for each suffix in `folder`, and the overview `stem.faces.csv`."""
-    suffixes = set(suffixes)
+def person_results(
+    folder: Path, stem: str, suffixes: Iterable[str], names: Iterable[str] = ()
+) -> list[Path]:
+    """`stem.<label><suffix>` for each suffix in `folder` (a label: faceN or one of `names`,
+    the gallery's), and the overview `stem.faces.csv`."""
+    suffixes, names = set(suffixes), frozenset(names)
     prefix = f"{stem}."
     found = []
     try:
@@ -49,7 +54,7 @@ def person_results(folder: Path, stem: str, suffixes: Iterable[str]) -> list[Pat
         rest = name[len(prefix) :]
         label, dot, suffix = rest.partition(".")
         if name == stem + FACES_OVERVIEW or (
-            PERSON_LABEL.fullmatch(label) and dot and f".{suffix}" in suffixes
+            is_person_label(label, names) and dot and f".{suffix}" in suffixes
         ):
             found.append(folder / name)
     return found
