@@ -108,8 +108,10 @@ class People:
         frames, identity decisions and checks, and gallery name; None without identity."""
         if self.identity is None:
             return None
+        gallery = self.identity.gallery
         return {
             "cuts": self.identity.cut_count,
+            "gallery": None if gallery is None else gallery.describe(),
             "people": {
                 self._label(number): record.as_dict()
                 for number, record in sorted(self.identity.records.items())
@@ -198,7 +200,9 @@ def identity_tracker(
     except IdentityUnavailable as missing:
         return None, missing_identity_warning(str(missing))
     book, names = (None, None) if settings.gallery is None else settings.gallery.book()
-    return IdentityTracker(fps, describer, book=book, names=names, **tracking), None
+    tracker = IdentityTracker(fps, describer, book=book, names=names, **tracking)
+    tracker.gallery = settings.gallery
+    return tracker, None
 
 
 def missing_identity_warning(reason: str) -> str:

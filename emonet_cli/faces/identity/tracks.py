@@ -87,6 +87,7 @@ class IdentityTracker:
         self.tracks: dict[int, _Track] = {}
         self.records: dict[int, PersonRecord] = {}
         self.cut_count = 0
+        self.gallery = None  # where `book` and `names` came from (gallery.Gallery)
 
     def update(self, frames: Sequence[Frame], faces: Sequence[list[FrameFace]]):
         """For each frame of a chunk, {person number: face} of its faces, each face carrying
@@ -152,8 +153,8 @@ class IdentityTracker:
                 self.tracks[track] = _Track(person, frames[rows[-1]].index)
                 self.records.setdefault(person, PersonRecord(name=self.names.get(person)))
                 self.records[person].decisions += 1
-                for row, descriptor in zip(rows, query):
-                    distance[(row, track)] = self._distance(person, descriptor, query)
+                for k, row in enumerate(rows):
+                    distance[(row, track)] = self._distance(person, query, k)
                 self.book.learn(person, query)
             for row in rows_of[track]:
                 owner[row][track] = person
@@ -172,8 +173,8 @@ class IdentityTracker:
                 state.checked = frames[looked[0]].index
                 split_at = self._check(track, state, due, looked, query, frames, tracked, owner)
                 if split_at is None:
-                    for row, descriptor in zip(looked, query):
-                        distance[(row, track)] = self._distance(state.person, descriptor, None)
+                    for k, row in enumerate(looked):
+                        distance[(row, track)] = self._distance(state.person, query, k)
         for row in rows:
             if split_at is not None and row == split_at:
                 state = self.tracks[track]  # the track's new person from here on
@@ -236,7 +237,7 @@ class IdentityTracker:
         self.records.setdefault(person, PersonRecord(name=self.names.get(person)))
         self.records[person].decisions += 1
         self._split_distances = {
-            (r, track): self._distance(person, d, query) for r, d in zip(rows, query) if r >= row
+            (r, track): self._distance(person, query, k) for k, r in enumerate(rows) if r >= row
         }
         self.book.learn(person, query)
         return row
@@ -285,15 +286,15 @@ class IdentityTracker:
                 self.tracker.forget(other)
                 del self.tracks[other]
 
-    def _distance(self, person: int, descriptor: np.ndarray, query) -> float | None:
-        """A described face's distance to its person's kept descriptors (for someone new, to
-        the track's other descriptors)."""
+    def _distance(self, person: int, query: np.ndarray, k: int) -> float | None:
+        """The distance of described face `query[k]` to its person's kept descriptors (for
+        someone new, to the track's other descriptors)."""
         if person in self.book:
-            return self.book.distances(descriptor[None])[person]
-        others = [d for d in (query if query is not None else []) if d is not descriptor]
-        if not others:
+            return self.book.distances(query[k][None])[person]
+        others = np.delete(query, k, axis=0)
+        if not len(others):
             return None
-        return float(np.linalg.norm(np.array(others) - descriptor, axis=1).min())
+        return float(np.linalg.norm(others - query[k], axis=1).min())
 
     def _new_person(self) -> int:
         number, self.next_number = self.next_number, self.next_number + 1
