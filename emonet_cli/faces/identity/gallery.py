@@ -47,6 +47,7 @@ class Gallery:
         book = PeopleBook()
         for number, kept in enumerate(self.descriptors, start=1):
             book.kept[number] = np.asarray(kept, dtype=np.float32)
+        book.note_apart(set(range(1, len(self.names) + 1)))  # a gallery's people differ
         return book, dict(enumerate(self.names, start=1))
 
     def describe(self) -> dict:

@@ -10,11 +10,13 @@ relative, and it looks at several frames:
   track), of the distance to the nearest of the descriptors kept for that person (up to
   KEPT_PER_PERSON, from different frames: expressions and poses they were seen in).
 - People seen in the same frame as the track are no candidates: one face is one person.
-- The nearest candidate is the person when nearer than MATCH_DISTANCE and nearer by MARGIN
-  than the second nearest; nobody nearer than MATCH_DISTANCE makes someone new; two
-  candidates within MARGIN of each other leave it unsure (the caller keeps a running track's
-  person, and gives a new track a new number: a person spread over two numbers is the lesser
-  error than two people under one).
+- The nearest candidate is the person when nearer than MATCH_DISTANCE, nearer by MARGIN
+  than the second nearest, and nearer by MARGIN than the people known to be someone else
+  (seen in the same frame as them, or of the gallery) are to them: where the descriptors
+  cannot tell apart people who are different (drawn faces are 0.08-0.15 apart), they decide
+  nothing. Nobody nearer than MATCH_DISTANCE makes someone new. An unsure decision leaves a
+  running track its person, and gives a new track a new number: a person spread over two
+  numbers is the lesser error than two people under one.
 """
 
 from __future__ import annotations
@@ -44,6 +46,24 @@ class PeopleBook:
 
     def __init__(self):
         self.kept: dict[int, np.ndarray] = {}
+        self.apart: dict[int, set[int]] = {}  # people known to be different people
+
+    def note_apart(self, people: set[int]) -> None:
+        """`people` are different people (seen together)."""
+        for person in people:
+            self.apart.setdefault(person, set()).update(people - {person})
+
+    def separation(self, person: int) -> float:
+        """How near the people known to be someone else come to `person` (inf: none)."""
+        kept = self.kept.get(person)
+        others = [self.kept[q] for q in self.apart.get(person, ()) if q in self.kept]
+        if kept is None or not others:
+            return float("inf")
+        return min(self.distances_between(kept, other) for other in others)
+
+    @staticmethod
+    def distances_between(query: np.ndarray, kept: np.ndarray) -> float:
+        return float(np.linalg.norm(query[:, None, :] - kept[None], axis=2).min(axis=1).mean())
 
     def __contains__(self, person: int) -> bool:
         return person in self.kept
@@ -69,7 +89,8 @@ class PeopleBook:
         second = ranked[1][0] if len(ranked) > 1 else float("inf")
         if nearest >= MATCH_DISTANCE:
             return Decision(None, nearest, True)
-        return Decision(person, nearest, second - nearest >= MARGIN)
+        sure = second - nearest >= MARGIN and nearest + MARGIN <= self.separation(person)
+        return Decision(person, nearest, sure)
 
     def learn(self, person: int, query: np.ndarray) -> None:
         """Keep `query`'s descriptors for `person`, those unlike the ones kept, up to

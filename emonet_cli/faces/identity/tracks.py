@@ -109,10 +109,15 @@ class IdentityTracker:
             for track, _ in pairs:
                 rows_of.setdefault(track, []).append(row)
         new = [t for t in rows_of if t not in self.tracks]
-        for track in rows_of:
-            if track in self.tracks:
-                self._continue(track, rows_of[track], frames, tracked, owner, distance)
+        for track in [t for t in rows_of if t in self.tracks]:
+            if track not in self.tracks:  # its person went to another track: decide anew
+                new.append(track)
+                continue
+            self._continue(track, rows_of[track], frames, tracked, owner, distance)
         self._start(new, rows_of, frames, tracked, owner, distance)
+        for people in owner:
+            if len(people) > 1:
+                self.book.note_apart(set(people.values()))
         result = []
         for row, pairs in enumerate(tracked):
             faces_of_row = {}
