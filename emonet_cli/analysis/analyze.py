@@ -118,7 +118,7 @@ class PeopleWriters:
         self.faces.add(
             np.concatenate([b.frame[b.face] for b in analysed]),
             np.concatenate([b.time[b.face] for b in analysed]),
-            np.concatenate([np.full(int(b.face.sum()), b.person) for b in analysed]),
+            np.concatenate([np.full(int(b.face.sum()), b.person, dtype=object) for b in analysed]),
             np.concatenate([b.box[b.face] for b in analysed]),
             np.concatenate([b.face_conf[b.face] for b in analysed]),
             np.concatenate([_distances(b)[b.face] for b in analysed]),

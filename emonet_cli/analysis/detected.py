@@ -165,7 +165,7 @@ def _add_seen(faces_csv: FacesCsvWriter, frame: Frame, seen: list, faces: Faces)
     faces_csv.add(
         np.full(len(seen), frame.index),
         np.full(len(seen), frame.time),
-        np.array(seen),
+        np.array(seen, dtype=object),  # labels keep their numbers
         np.array([faces[label].box for label in seen]),
         np.array([faces[label].conf for label in seen], dtype=np.float32),
         np.array([_or_nan(faces[label].distance) for label in seen], dtype=np.float32),

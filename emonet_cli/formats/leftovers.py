@@ -41,7 +41,7 @@ def person_results(
 ) -> list[Path]:
     """`stem.<label><suffix>` for each suffix in `folder` (a label: faceN or one of `names`,
     the gallery's), and the overview `stem.faces.csv`."""
-    suffixes, names = set(suffixes), frozenset(names)
+    suffixes, gallery = set(suffixes), frozenset(names)
     prefix = f"{stem}."
     found = []
     try:
@@ -54,7 +54,7 @@ def person_results(
         rest = name[len(prefix) :]
         label, dot, suffix = rest.partition(".")
         if name == stem + FACES_OVERVIEW or (
-            is_person_label(label, names) and dot and f".{suffix}" in suffixes
+            is_person_label(label, gallery) and dot and f".{suffix}" in suffixes
         ):
             found.append(folder / name)
     return found
