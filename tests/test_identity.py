@@ -123,7 +123,7 @@ def photo_folder(folder: Path) -> Path:
     other frames than the composites show first."""
     folder.mkdir()
     footage = FaceFootage(200)
-    for name, person, frame in (("alice", "woman", 150), ("bob", "man", 40), ("carol", "angry", 7)):
+    for name, person, frame in (("alice", "woman", 220), ("bob", "man", 40), ("carol", "angry", 7)):
         picture = footage.frames(person)[frame % len(footage.frames(person))]
         canvas = np.full((320, 320, 3), 90, np.uint8)
         canvas[60:260, 60:260] = picture

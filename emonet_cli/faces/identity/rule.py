@@ -14,7 +14,9 @@ relative, and it looks at several frames:
   than the second nearest, and nearer by MARGIN than the people known to be someone else
   (seen in the same frame as them, or of the gallery) are to them: where the descriptors
   cannot tell apart people who are different (drawn faces are 0.08-0.15 apart), they decide
-  nothing. Nobody nearer than MATCH_DISTANCE makes someone new. An unsure decision leaves a
+  nothing. Nobody nearer than MATCH_DISTANCE makes someone new, unless the nearest is nearer
+  than LOOSE_MATCH and by twice the margin than the second (one gallery photo of a woman
+  whose own frames are 0.46-0.53 from it, 0.78 from the others'). An unsure decision leaves a
   running track its person, and gives a new track a new number: a person spread over two
   numbers is the lesser error than two people under one.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MATCH_DISTANCE = 0.5
+LOOSE_MATCH = 0.6  # nearer than this, and 2 * MARGIN nearer than the second: still a match
 MARGIN = 0.1
 KEPT_PER_PERSON = 12
 NOVEL = 0.12  # a descriptor is kept for its person when this far from every one kept
@@ -87,10 +90,15 @@ class PeopleBook:
             return Decision(None, float("inf"), True)
         nearest, person = ranked[0]
         second = ranked[1][0] if len(ranked) > 1 else float("inf")
+        apart = nearest + MARGIN <= self.separation(person)
         if nearest >= MATCH_DISTANCE:
-            return Decision(None, nearest, True)
-        sure = second - nearest >= MARGIN and nearest + MARGIN <= self.separation(person)
-        return Decision(person, nearest, sure)
+            # Beyond it only by a wide margin over someone else known (a person seen in
+            # another pose or light than their one gallery photo).
+            wide = nearest < LOOSE_MATCH and second - nearest >= 2 * MARGIN and second < np.inf
+            return (
+                Decision(person, nearest, True) if wide and apart else Decision(None, nearest, True)
+            )
+        return Decision(person, nearest, second - nearest >= MARGIN and apart)
 
     def learn(self, person: int, query: np.ndarray) -> None:
         """Keep `query`'s descriptors for `person`, those unlike the ones kept, up to
