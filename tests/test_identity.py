@@ -201,3 +201,23 @@ def test_a_bad_gallery_is_one_error_line_and_nothing_written(make, says, edited,
     assert proc.stderr.count("emonet: error:") == 1 and "Traceback" not in proc.stderr
     assert str(gallery) in proc.stderr and says in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_analyze_lists_each_person_with_what_identity_did(tmp_path, standin_weights):
+    video = tmp_path / "swap.mp4"
+    truth = compose(video, [Shot(1.0, ("woman", "man")), Shot(1.0, ("man", "woman"))])
+    model = ["--weights", str(standin_weights[8]), "--precision", "fp32", "--device", "cpu"]
+    run_cli("analyze", str(video), "--max-faces", "2", "-o", str(tmp_path / "out"), "-q", *model)
+    summary = json.loads((tmp_path / "out" / "swap.emonet.json").read_text())
+    assert summary["identity"] == {"cuts": 1, "gallery": None}
+    assert summary["detector"]["identity"] == {"gallery": None}
+    people = {p["person"]: p for p in summary["people"]}
+    assert sorted(people) == ["face1", "face2"]
+    for label, person in people.items():
+        assert person["number"] == int(label[-1])
+        record = person["identity"]
+        assert record["frames"] == person["frames_with_face"] == 20
+        assert record["identity_decisions"] >= 2  # the start, and after the cut
+        assert record["gallery_name"] is None
+    kept, pure = scored(truth, tmp_path / "out" / "swap.faces.csv")
+    assert min(kept.values()) == 1.0 and min(pure.values()) == 1.0
