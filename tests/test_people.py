@@ -292,9 +292,16 @@ def test_the_box_files_of_an_analysis_reproduce_it(two_people, tmp_path):
         expected = (out / f"people.face{k}.csv").read_bytes()
         assert (tmp_path / "streams" / f"people.face{k}.csv").read_bytes() == expected
         assert (tmp_path / "overview" / f"people.face{k}.csv").read_bytes() == expected
-    assert (tmp_path / "overview" / "people.faces.csv").read_bytes() == (
+
+    # The same rows but for identity's distances: box files decide people without it.
+    def without_distances(path: Path) -> list[str]:
+        return [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+
+    reproduced = (tmp_path / "overview" / "people.faces.csv").read_text().splitlines()
+    assert all(line.endswith(",") for line in reproduced[1:])
+    assert without_distances(tmp_path / "overview" / "people.faces.csv") == without_distances(
         out / "people.faces.csv"
-    ).read_bytes()
+    )
 
 
 def test_skip_existing_knows_a_finished_analysis_of_several_people(two_people):

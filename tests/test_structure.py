@@ -190,3 +190,11 @@ def test_the_torch_free_check_sees_torch_where_it_is():
     assert "torch" in loads("emonet_cli.models.emonet.inference")
     assert "torch" in loads("emonet_cli.views.render")  # through what it imports
     assert len(TORCH_FREE) > 40  # the stages above, module by module
+
+
+def test_only_the_face_descriptor_imports_dlib_and_only_when_called():
+    """dlib (the `identity` extra) is optional: one module imports it, inside a function, so
+    that nothing else needs it and importing the package never loads it."""
+    importers = sorted(name for name, targets in ALL_IMPORTS.items() if "dlib" in targets)
+    assert importers == ["emonet_cli.faces.identity.descriptor"]
+    assert [name for name in MODULES if "dlib" in loads(name)] == []

@@ -6,17 +6,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from emonet_cli.analysis.detected import described_people
 from emonet_cli.analysis.pipeline import Analysis, AnalysisSettings, ResultGroup
 from emonet_cli.constants import Classes
 from emonet_cli.errors import InputError
 from emonet_cli.faces import BoxSource
 from emonet_cli.faces.detection.boxstream import KEYPOINT_SUFFIX, keypoint_stream_path
 from emonet_cli.faces.face import face_id
+from emonet_cli.faces.people import People
 from emonet_cli.formats.fileio import remove_partial_files
 from emonet_cli.formats.leftovers import earlier_outputs, person_results, remove_leftovers
 from emonet_cli.media.frames import MediaInfo
@@ -48,6 +50,8 @@ class AnalysisReport:
     outputs: list[Path]
     summary: dict
     warnings: list[str]
+    # The people identity described: (name, descriptors) each, for --save-people
+    described: list = field(default_factory=list)
 
 
 class PeopleWriters:
@@ -114,9 +118,10 @@ class PeopleWriters:
         self.faces.add(
             np.concatenate([b.frame[b.face] for b in analysed]),
             np.concatenate([b.time[b.face] for b in analysed]),
-            np.concatenate([np.full(int(b.face.sum()), b.person) for b in analysed]),
+            np.concatenate([np.full(int(b.face.sum()), b.person, dtype=object) for b in analysed]),
             np.concatenate([b.box[b.face] for b in analysed]),
             np.concatenate([b.face_conf[b.face] for b in analysed]),
+            np.concatenate([_distances(b)[b.face] for b in analysed]),
         )
 
     @property
@@ -192,6 +197,12 @@ def asked_record(
     }
 
 
+def _distances(batch: ResultBatch) -> np.ndarray:
+    if batch.identity_distance is None:
+        return np.full(len(batch), np.nan, dtype=np.float32)
+    return batch.identity_distance
+
+
 def _by_face_id(item: tuple) -> int:
     return face_id(item[0])
 
@@ -213,15 +224,21 @@ def _remove_earlier_results(
     # Box streams found on disk are people's results only when this run detects (else they
     # may be a user's box files); those the earlier summary lists, its detector wrote.
     suffixes = results | detected if options.box_stream else results - detected
+    gallery = _gallery_names(box_source)
     candidates = [
-        *earlier_outputs(summary, path.stem, results | detected),
-        *person_results(summary.parent, path.stem, suffixes),
+        *earlier_outputs(summary, path.stem, results | detected, gallery),
+        *person_results(summary.parent, path.stem, suffixes, gallery),
     ]
     box_files = [*getattr(box_source, "paths", ()), getattr(box_source, "path", None)]
     box_files = [Path(p) for p in box_files if p is not None]
     inputs = [path, *box_files, *(keypoint_stream_path(p) for p in box_files)]
     written = [Path(p) for writer in writers.writers for p in writer.paths]
     remove_leftovers(candidates, written, inputs)
+
+
+def _gallery_names(box_source: BoxSource) -> tuple[str, ...]:
+    gallery = box_source.detect.gallery if box_source.detect is not None else None
+    return () if gallery is None else gallery.names
 
 
 def _remove_stale(path: Path) -> None:
@@ -296,6 +313,7 @@ def analyze_file(
     _remove_earlier_results(path, options, box_source, writers)
 
     totals = writers.totals()
+    identity = _with_identity(totals, analysis.people)
     document = {
         "input": str(path),
         "input_file": input_identity(path),
@@ -323,9 +341,24 @@ def analyze_file(
         "frames": frames,
         "frames_with_face": frames_with_face,
         **totals,
+        **({"identity": identity} if identity is not None else {}),
         "warnings": warnings,
         "outputs": _paths(writers.writers),
         "seconds": round(time.perf_counter() - started, 3),
     }
     json_path = write_json(summary_path(path, options.directory), document)
-    return AnalysisReport(path, [*document["outputs"], json_path], document, warnings)
+    described = described_people(analysis.people, path.stem)
+    return AnalysisReport(path, [*document["outputs"], json_path], document, warnings, described)
+
+
+def _with_identity(totals: dict, people: People) -> dict | None:
+    """Each person of `totals` with their number and what identity did for them; the
+    summary's `identity` (cuts found, the gallery), None without identity."""
+    report = people.identity_report()
+    for entry in totals.get("people", []):
+        entry["number"] = face_id(entry["person"])
+        if report is not None:
+            entry["identity"] = report["people"].get(entry["person"])
+    if report is None:
+        return None
+    return {"cuts": report["cuts"], "gallery": report["gallery"]}

@@ -46,6 +46,7 @@ class DetectedStreams:
     sr: float
     frame_size: tuple[int, int]  # width, height
     outputs: list[Path] = field(default_factory=list)  # every file, the main one last
+    described: list = field(default_factory=list)  # (name, descriptors): for --save-people
 
     @property
     def boxes(self) -> Path:
@@ -114,10 +115,30 @@ def detect_file(
     else:
         outputs = [p for pair in published.values() for p in pair] + [faces_path]
         # The streams of people an earlier run into this folder had and this one has not.
-        earlier = person_results(folder, info.path.stem, (".stream", f"{KEYPOINT_SUFFIX}.stream"))
+        earlier = person_results(
+            folder, info.path.stem, (".stream", f"{KEYPOINT_SUFFIX}.stream"), _names(settings)
+        )
         remove_leftovers(earlier, [*outputs, *(Path(f"{p}~") for p in outputs)], [info.path])
     size = (info.width, info.height)
-    return DetectedStreams(published, faces_path, frames, found, stream_rate(info), size, outputs)
+    described = described_people(people, info.path.stem)
+    return DetectedStreams(
+        published, faces_path, frames, found, stream_rate(info), size, outputs, described
+    )
+
+
+def described_people(people: People, stem: str) -> list:
+    """(name, descriptors) of each person identity described: their gallery name, else a
+    name made from the input and their number (see gallery.saved_name)."""
+    from emonet_cli.faces.identity.gallery import saved_name
+
+    return [
+        (name or saved_name(stem, number), kept) for number, name, kept in people.described_people()
+    ]
+
+
+def _names(settings: DetectionSettings) -> tuple[str, ...]:
+    """The gallery's names: people of an earlier run with this gallery."""
+    return () if settings.gallery is None else settings.gallery.names
 
 
 def stream_path(folder: Path, stem: str, label: str | None) -> Path:
@@ -144,10 +165,15 @@ def _add_seen(faces_csv: FacesCsvWriter, frame: Frame, seen: list, faces: Faces)
     faces_csv.add(
         np.full(len(seen), frame.index),
         np.full(len(seen), frame.time),
-        np.array(seen),
+        np.array(seen, dtype=object),  # labels keep their numbers
         np.array([faces[label].box for label in seen]),
         np.array([faces[label].conf for label in seen], dtype=np.float32),
+        np.array([_or_nan(faces[label].distance) for label in seen], dtype=np.float32),
     )
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def _remove_stale_parts(folder: Path, stem: str, faces_path: Path | None) -> None:

@@ -267,6 +267,7 @@ class Analysis:
         face = np.zeros((len(people), n), dtype=bool)
         face_conf = np.zeros((len(people), n))
         box = np.full((len(people), n, 4), np.nan)
+        distance = np.full((len(people), n), np.nan, dtype=np.float32)
         if pending.crops:
             rows = np.array([row for row, _ in pending.owners])
             owner = np.array([slot[person] for _, person in pending.owners])
@@ -284,14 +285,26 @@ class Analysis:
                         invert_affine(matrix), predictions.landmarks[k]
                     )
                 box[slot[person], row] = pending.faces[row][person].box
+                if pending.faces[row][person].distance is not None:
+                    distance[slot[person], row] = pending.faces[row][person].distance
         return [
             self._person_batch(
-                pending, person, raw[k], face[k], face_conf[k], landmarks[k], embedding[k], box[k]
-            )
+                pending,
+                person,
+                raw[k],
+                face[k],
+                face_conf[k],
+                landmarks[k],
+                embedding[k],
+                box[k],
+                distance[k] if self.people.identity is not None else None,
+            )  # fmt: skip
             for k, person in enumerate(people)
         ]
 
-    def _person_batch(self, pending, person, raw, face, face_conf, landmarks, embedding, box):
+    def _person_batch(
+        self, pending, person, raw, face, face_conf, landmarks, embedding, box, distance=None
+    ):
         nclass = self.predictor.nclass
         if self.settings.smooth:
             raw = self._smoothers.setdefault(person, TemporalSmoother())(raw, face)
@@ -326,6 +339,7 @@ class Analysis:
             dominance=dominance,
             categories=categories,
             category_set=category_set,
+            identity_distance=distance,
         )
 
     def _check_finite(self, outputs: np.ndarray, frames: np.ndarray) -> None:

@@ -22,6 +22,8 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
+    save_people_option,
+    saving_people,
     selection_choice,
     selection_options,
 )
@@ -37,6 +39,7 @@ from emonet_cli.models import registry
 @click.command("analyze")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @box_options
+@save_people_option
 @box_kind_option
 @model_options()
 @recursive_option
@@ -77,8 +80,8 @@ from emonet_cli.models import registry
 @quiet_option()
 @click.pass_context
 def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-            max_faces, track_patience, track_confirm, box_kind, recursive, family, nclass,
-            weights,
+            max_faces, track_patience, track_confirm, people_file, save_people, box_kind,
+            recursive, family, nclass, weights,
             offline,
             batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
             merge, landmarks, embeddings, annotation_format,
@@ -122,7 +125,15 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             f"--full-frame: --model {family} needs person boxes, not frames that are faces"
         )
     detection = detection_choice(
-        min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
+        min_score,
+        square,
+        repeat_last,
+        device,
+        max_faces,
+        track_patience,
+        track_confirm,
+        people_file,
+        save_people,
     )
     boxes = box_choice(
         bbox, bbox_dir, full_frame, detect, detection, box_kind_choice(box_kind, family)
@@ -179,5 +190,6 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
         )
         if client is not None:  # one bar over the inputs, not one per input's frames
             outcomes = counted(outcomes, len(media), not quiet)
+        outcomes = saving_people(outcomes, save_people)
         with contextlib.closing(outcomes):
             report_outcomes(outcomes, as_json, debug)

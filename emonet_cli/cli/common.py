@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -192,7 +193,23 @@ def detection_options(f):
             help="With --max-faces above 1: frames in a row a new face must be detected to "
             "become a person; above 1, fleeting false detections make no person.",
         ),
+        click.option(
+            "--people",
+            "people_file",
+            type=click.Path(path_type=Path),
+            help="With --max-faces above 1: known people, so that each gets their name in "
+            "every input (S.NAME.*): a file of --save-people, or a folder of photos, one per "
+            "person (alice.jpg, ...).",
+        ),
     )(f)
+
+
+save_people_option = click.option(
+    "--save-people",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --max-faces above 1: write the people of this run (names and face "
+    "descriptors) to this file, for --people.",
+)
 
 
 def detection_choice(
@@ -203,12 +220,16 @@ def detection_choice(
     max_faces: int = 1,
     track_patience: float = DEFAULT_PATIENCE_S,
     track_confirm: int = 1,
+    people_file: Path | None = None,
+    save_people: Path | None = None,
 ):
     """The DetectionSettings of a command line (the detector runs in float32: DISCOVER's
-    numbers, and a small share of the time)."""
+    numbers, and a small share of the time). With several people: identity where its extra
+    is installed (else one warning for the run), the gallery of `people_file` read (a bad one
+    is an error naming it, before anything is written)."""
     from emonet_cli.faces.detection.detector import DetectionSettings
 
-    return DetectionSettings(
+    settings = DetectionSettings(
         min_score=min_score,
         square=square,
         repeat_last=repeat_last,
@@ -216,7 +237,45 @@ def detection_choice(
         max_faces=max_faces,
         track_patience=track_patience,
         track_confirm=track_confirm,
+        identity=max_faces > 1,
     )
+    if max_faces < 2:
+        if people_file is not None or save_people is not None:
+            log.warning("--people and --save-people tell people apart: they need --max-faces 2+")
+        return settings
+    from emonet_cli.faces.identity.descriptor import IdentityUnavailable, load_describer
+    from emonet_cli.faces.people import missing_identity_warning
+
+    try:
+        describer = load_describer()
+    except IdentityUnavailable as missing:
+        if people_file is not None or save_people is not None:
+            option = "--people" if people_file is not None else "--save-people"
+            raise EmonetError(f"{option} needs face descriptors: {missing}") from None
+        log.warning(missing_identity_warning(str(missing)))
+        return replace(settings, identity=False)
+    if people_file is None:
+        return settings
+    from emonet_cli.faces.identity.photos import open_gallery
+
+    return replace(settings, gallery=open_gallery(people_file, describer, settings))
+
+
+def saving_people(outcomes, path: Path | None):
+    """`outcomes` as they come; once all are in, the people they described written to
+    `path` (atomically), when given."""
+    if path is None:
+        yield from outcomes
+        return
+    from emonet_cli.faces.identity.photos import save_people
+
+    reports = []
+    for outcome in outcomes:
+        reports.append(outcome.report)
+        yield outcome
+    saved = save_people(path, reports)
+    if saved is not None:
+        log.info("people of this run written to %s (rename them there)", saved)
 
 
 def box_choice(

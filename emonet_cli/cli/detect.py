@@ -17,20 +17,23 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
+    save_people_option,
+    saving_people,
 )
 
 
 @click.command("detect")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @detection_options
+@save_people_option
 @recursive_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
 @output_dir_option("the streams")
 @run_options
 @quiet_option()
 def detect_command(inputs, min_score, square, repeat_last, max_faces, track_patience,
-                   track_confirm, recursive, device, output_dir, skip_existing, fail_fast,
-                   as_json, debug, quiet) -> None:  # fmt: skip
+                   track_confirm, people_file, save_people, recursive, device, output_dir,
+                   skip_existing, fail_fast, as_json, debug, quiet) -> None:  # fmt: skip
     """Find the faces in videos and images and save their boxes.
 
     The detector is BlazeFace, run as DISCOVER's blazeface module runs it. For an input S.ext
@@ -41,8 +44,9 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
 
     With --max-faces N > 1, every face up to N per frame is tracked, and each person K gets
     S.faceK.stream and S.faceK.keypoints.stream (their face, as DISCOVER writes its one
-    face), all of them S.faces.csv. Exit status: 0 all inputs done, 1 any failed, 2 usage
-    error. More: docs/analyze.md.
+    face), all of them S.faces.csv. People keep their number by position and, with the identity
+    extra, by face, across cuts and absences; --people gives known people their names.
+    Exit status: 0 all inputs done, 1 any failed, 2 usage error. More: docs/analyze.md.
 
     \b
     Examples:
@@ -55,11 +59,19 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     outcomes = detect_many(
         media,
         detection=detection_choice(
-            min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
+            min_score,
+            square,
+            repeat_last,
+            device,
+            max_faces,
+            track_patience,
+            track_confirm,
+            people_file,
+            save_people,
         ),
         directory=output_dir,
         skip_existing=skip_existing,
         fail_fast=fail_fast,
         progress=lambda path: progress_bar(not quiet, path.name),
     )
-    report_outcomes(outcomes, as_json, debug)
+    report_outcomes(saving_people(outcomes, save_people), as_json, debug)

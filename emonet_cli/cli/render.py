@@ -55,7 +55,8 @@ RENDERED_FAMILIES = families_giving("expression", "valence", "arousal")
 @analysis_options("Boxes below this confidence count as no face (when the model runs).")
 @quiet_option("No progress bar, no warnings.")
 def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square, repeat_last,
-                   max_faces, track_patience, track_confirm, output, results_dir, reanalyze,
+                   max_faces, track_patience, track_confirm, people_file, output, results_dir,
+                   reanalyze,
                    every, max_width, family, nclass, weights, offline, batch_size, device,
                    precision, min_face_conf, smooth, quiet) -> None:  # fmt: skip
     """Make a copy of a video with the results drawn on it.
@@ -76,7 +77,14 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
 
     prepare_to_run(quiet)
     detection = detection_choice(
-        min_score, square, repeat_last, device, max_faces, track_patience, track_confirm
+        min_score,
+        square,
+        repeat_last,
+        device,
+        max_faces,
+        track_patience,
+        track_confirm,
+        people_file,
     )
     source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")

@@ -41,7 +41,7 @@ BOX_FILE_SUFFIXES = (STREAM_SUFFIX, CSV_SUFFIX)
 CSV_COLUMNS = ("frame", "x1", "y1", "x2", "y2")
 CSV_CONF_COLUMN = "conf"
 CSV_FACE_COLUMN = "face"
-CSV_OPTIONAL_COLUMNS = (CSV_CONF_COLUMN, CSV_FACE_COLUMN, "time")
+CSV_OPTIONAL_COLUMNS = (CSV_CONF_COLUMN, CSV_FACE_COLUMN, "time", "identity_distance")
 # Eleven days of video at 1,000 fps: larger "frame numbers" are timestamps in the wrong column.
 MAX_FRAME_NUMBER = 10**9
 

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from emonet_cli.faces.boxfiles import box_has_area
+from emonet_cli.formats.person_labels import NUMBERED, PERSON_PREFIX, numbered_label
 from emonet_cli.media.frames import Frame
 
 
@@ -31,6 +32,9 @@ class FrameFace:
     whole_frame: bool = False
     detection: np.ndarray | None = None
     person: int | None = None
+    # How far the face is from its person's descriptors, where identity described it
+    # (faces.identity); None elsewhere.
+    distance: float | None = None
 
     def usable(self, min_conf: float) -> bool:
         """Whether the face is analysed: a finite box with an area (an empty or inverted box
@@ -54,14 +58,32 @@ class FaceSource(Protocol):
         ...
 
 
-PERSON_PREFIX = "face"
+class PersonLabel(str):
+    """A person's label as outputs spell it (`face3`, or a gallery name such as `alice`; see
+    formats/person_labels), carrying the person's `number` (their `face` in S.faces.csv)."""
+
+    number: int
+
+    def __new__(cls, text: str, number: int) -> PersonLabel:
+        label = super().__new__(cls, text)
+        label.number = number
+        return label
+
+    def __reduce__(self):
+        return (PersonLabel, (str(self), self.number))
 
 
-def person_label(face_id: int) -> str:
-    """The label of person number `face_id`: `face3` (their outputs are S.face3.*)."""
-    return f"{PERSON_PREFIX}{face_id}"
+def person_label(face_id: int, name: str | None = None) -> PersonLabel:
+    """The label of person number `face_id`: `face3` (their outputs are S.face3.*), or their
+    gallery `name` (S.alice.*)."""
+    return PersonLabel(name or numbered_label(face_id), face_id)
 
 
 def face_id(label: str) -> int:
-    """The number of a person label: 3 for `face3`."""
+    """The number of a person label: 3 for `face3`, a named person's own number."""
+    number = getattr(label, "number", None)
+    if number is not None:
+        return number
+    if not NUMBERED.fullmatch(label):
+        raise ValueError(f"{label!r} is not a numbered person label")
     return int(label.removeprefix(PERSON_PREFIX))

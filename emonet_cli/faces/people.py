@@ -5,8 +5,9 @@ One person, without a label (outputs keep the input's plain names): the best fac
 frame (of the detector: DISCOVER's one face; of a box file of one face or the whole frame: the
 one there is). Several people, `face1`, `face2`, ... (outputs `S.face1.csv`, ...): the people
 of a box file (its face column, one file per person, an image listed on several lines), or
-the tracker's (`tracking`) in order of first appearance. A person is known from the first
-frame with a box of confidence above 0; `several` says which of the two it is.
+the tracker's (`tracking`) in order of first appearance; with identity (`identity.tracks`),
+by position and the face itself, people named after a gallery where one is given. A person is
+known from the first frame with a box of confidence above 0; `several` says which it is.
 
 Detected faces follow DISCOVER's rules per person (`detection.detector`): where a known person
 is not seen, their last row is repeated at confidence 0, and before they first appear they
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from emonet_cli.faces.detection.detector import (
     stream_rate,
 )
 from emonet_cli.faces.face import NO_FACE, FaceSource, FrameFace, face_id, person_label
+from emonet_cli.faces.identity.tracks import IdentityTracker
 from emonet_cli.faces.source import BoxFileFaces, BoxSource, WholeFrameFaces, box_file_people
 from emonet_cli.faces.tracking import Tracker
 from emonet_cli.media.frames import Frame, MediaInfo
@@ -51,13 +54,15 @@ class People:
         several: bool = False,
         tracker: Tracker | None = None,
         repeat_last: bool | None = None,
+        identity: IdentityTracker | None = None,
     ):
         self.source = source
         self.several = several
         self.tracker = tracker
+        self.identity = identity
         self.repeat_last = repeat_last
         self.frame_size = (info.width, info.height)
-        self.warnings = source.warnings
+        self.warnings = list(source.warnings)
         self.known: list[str | None] = [] if several else [None]
         self.last: dict[str | None, np.ndarray] = {}  # the row last kept, per person
 
@@ -65,8 +70,15 @@ class People:
         """For each frame, the face of every person known so far, in order of their labels
         (None: the one person of a single-face source)."""
         found = []
-        for frame, faces in zip(frames, self.source.faces(frames)):
-            seen = self._seen(frame, faces)
+        source_faces = self.source.faces(frames)
+        identified = None
+        if self.identity is not None:
+            identified = self.identity.update(frames, source_faces)
+        for k, (frame, faces) in enumerate(zip(frames, source_faces)):
+            if identified is not None:
+                seen = {self._label(n): face for n, face in identified[k].items()}
+            else:
+                seen = self._seen(frame, faces)
             new = [
                 label
                 for label, face in seen.items()
@@ -88,13 +100,45 @@ class People:
         ids = self.tracker.update(frame.index, boxes, np.array([face.conf for face in faces]))
         return {person_label(int(i)): face for face, i in zip(faces, ids) if i > 0}
 
+    def _label(self, number: int) -> str:
+        return person_label(number, self.identity.names.get(number))
+
+    def identity_report(self) -> dict | None:
+        """What the summary records of identity: cuts found, and per person label their
+        frames, identity decisions and checks, and gallery name; None without identity."""
+        if self.identity is None:
+            return None
+        gallery = self.identity.gallery
+        return {
+            "cuts": self.identity.cut_count,
+            "gallery": None if gallery is None else gallery.describe(),
+            "people": {
+                self._label(number): record.as_dict()
+                for number, record in sorted(self.identity.records.items())
+            },
+        }
+
+    def described_people(self) -> list[tuple[int, str | None, object]]:
+        """Each person identity described: number, gallery name (None) and descriptors."""
+        if self.identity is None:
+            return []
+        names = self.identity.names
+        return [
+            (number, names.get(number), kept)
+            for number, kept in sorted(self.identity.book.kept.items())
+            if number in self.identity.records
+        ]
+
     def _face(self, label: str | None, face: FrameFace | None) -> FrameFace:
         if self.repeat_last is None:
             return NO_FACE if face is None else face
         detection = None if face is None else face.detection
         row = kept_row(detection, self.last.get(label), self.repeat_last)
         self.last[label] = row
-        return faces_of_rows(row[None], self.frame_size)[0]
+        kept = faces_of_rows(row[None], self.frame_size)[0]
+        if face is not None and face.distance is not None:
+            kept = replace(kept, distance=face.distance)
+        return kept
 
     def absent(self, label: str | None) -> FrameFace:
         """A person's face in the frames before they appear."""
@@ -117,20 +161,56 @@ def open_people(source: BoxSource, info: MediaInfo) -> People:
     settings = source.detect
     if settings is not None:
         several = settings.max_faces > 1
-        tracker = None
+        tracker = identity = None
+        warnings = []
         if several:
-            tracker = Tracker(
-                stream_rate(info),
-                max_faces=settings.max_faces,
-                patience=settings.track_patience,
-                confirm=settings.track_confirm,
-            )
+            tracking = {
+                "max_faces": settings.max_faces,
+                "patience": settings.track_patience,
+                "confirm": settings.track_confirm,
+            }
+            if settings.identity:
+                identity, problem = identity_tracker(stream_rate(info), settings, tracking)
+                warnings += [problem] if problem else []
+            if identity is None:
+                tracker = Tracker(stream_rate(info), **tracking)
         faces = DetectedFaces(info, settings)
-        return People(
-            faces, info, several=several, tracker=tracker, repeat_last=settings.repeat_last
+        people = People(
+            faces,
+            info,
+            several=several,
+            tracker=tracker,
+            repeat_last=settings.repeat_last,
+            identity=identity,
         )
+        people.warnings += warnings
+        return people
     people = box_file_people(source, info)
     return People(BoxFileFaces(people, info), info, several=list(people) != [None])
+
+
+def identity_tracker(
+    fps: float, settings, tracking: dict
+) -> tuple[IdentityTracker | None, str | None]:
+    """The identity tracker of detected people, or None and what is lost without the extra."""
+    from emonet_cli.faces.identity.descriptor import IdentityUnavailable, load_describer
+
+    try:
+        describer = load_describer()
+    except IdentityUnavailable as missing:
+        return None, missing_identity_warning(str(missing))
+    book, names = (None, None) if settings.gallery is None else settings.gallery.book()
+    tracker = IdentityTracker(fps, describer, book=book, names=names, **tracking)
+    tracker.gallery = settings.gallery
+    return tracker, None
+
+
+def missing_identity_warning(reason: str) -> str:
+    """The one warning a run without the identity extra gives."""
+    return (
+        f"people are told apart by position only: {reason}; without it a person who leaves "
+        "for longer than --track-patience or swaps places at a cut gets another number"
+    )
 
 
 def faces_of(frames: Iterable[Frame], people: People) -> Iterator[tuple[Frame, Faces]]:

@@ -20,6 +20,10 @@ The rule, frame by frame (`Tracker.update`):
 6. A person unseen for longer than `patience` seconds is forgotten: coming back later makes
    them a new person.
 
+With identity (`identity.tracks`), these ids are tracks: stretches of one face by position,
+which identity gives their person's number; it ends every track at a cut (`forget_all`) and
+a track whose person turns up elsewhere (`forget`).
+
 Greedy matching, not the Hungarian algorithm: with the few faces of a camera view the two
 agree except in contrived ties, and it needs no dependency (scipy stays a test extra).
 """
@@ -114,6 +118,14 @@ class Tracker:
                 person.id, self.next_id = self.next_id, self.next_id + 1
             ids[detection] = person.id
         return ids
+
+    def forget(self, track: int) -> None:
+        """End the track `track`: a face where it was starts a new one."""
+        self.people = [p for p in self.people if p.id != track]
+
+    def forget_all(self) -> None:
+        """End every track (at a cut, positions say nothing about who is where)."""
+        self.people = []
 
     def _remembered(self, person: _Person, frame: int) -> bool:
         """Whether `person` is still tracked: a candidate only while seen in every frame."""

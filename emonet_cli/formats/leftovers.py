@@ -4,41 +4,45 @@ published, so that a folder describes the last run only (a reader never takes an
 
 What counts as an earlier run's result is narrow, so that nothing else is ever removed: only a
 name this tool writes for the input `S` in that folder (`result_name`): `S<suffix>` and one
-person's `S.faceN<suffix>` for the suffixes the caller names (those of the outputs it can
-write), and `S.faces.csv`; with an SSI or NOVA header (`.stream`, `.annotation`), its `~` data
-file. An earlier summary's (`S.emonet.json`) list of outputs only says which of those names to
-look for: a name it lists that is none of them (a user's `S.mp4` or `S.notes.txt`, a file of
-another folder, a hand-edited or foreign summary) is never touched. Never removed either: this
-run's own files, its inputs (the media and box files), anything that is not a regular file, and
-part files (a live writer's files are part files until published)."""
+person's `S.<label><suffix>` for the suffixes the caller names (those of the outputs it can
+write; a label being what `person_labels.is_person_label` says: `faceN`, or one of the gallery
+names the caller names), and `S.faces.csv`; with an SSI or NOVA header (`.stream`,
+`.annotation`), its `~` data file. An earlier summary's (`S.emonet.json`) list of outputs only
+says which of those names to look for: a name it lists that is none of them (a user's `S.mp4`
+or `S.notes.txt`, a file of another folder, a hand-edited or foreign summary) is never touched.
+Never removed either: this run's own files, its inputs (the media and box files), anything that
+is not a regular file, and part files (a live writer's files are part files until published)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-PERSON_LABEL = re.compile(r"face[1-9][0-9]*")
+from emonet_cli.formats.person_labels import is_person_label
+
 FACES_OVERVIEW = ".faces.csv"
 DATA_MARK = "~"  # an SSI stream's or NOVA annotation's data file: the header's name + "~"
 HEADER_SUFFIXES = (".stream", ".annotation")  # the files that have a `~` data file
 
 
-def result_name(name: str, stem: str, suffixes: Iterable[str]) -> bool:
+def result_name(name: str, stem: str, suffixes: Iterable[str], names: Iterable[str] = ()) -> bool:
     """Whether `name` is one this tool writes for the input `stem`: `stem<suffix>`,
-    `stem.<person><suffix>` for a person's label (`face3`), or `stem.faces.csv`."""
+    `stem.<person><suffix>` for a person's label (`face3`, or one of the gallery's `names`), or
+    `stem.faces.csv`."""
     if not name.startswith(f"{stem}."):
         return False
     rest = name[len(stem) :]
     if rest == FACES_OVERVIEW or rest in suffixes:
         return True
     label, dot, suffix = rest[1:].partition(".")
-    return bool(PERSON_LABEL.fullmatch(label) and dot and f".{suffix}" in suffixes)
+    return bool(is_person_label(label, names) and dot and f".{suffix}" in suffixes)
 
 
-def earlier_outputs(summary: Path, stem: str, suffixes: Iterable[str]) -> list[Path]:
+def earlier_outputs(
+    summary: Path, stem: str, suffixes: Iterable[str], names: Iterable[str] = ()
+) -> list[Path]:
     """The results (`result_name`) of the input `stem` that an earlier analysis lists in its
     summary, by name in the summary's folder (the paths it recorded may be relative to another
     working folder); a data file (`X.stream~`) stands for its header. Other names it lists are
@@ -50,7 +54,7 @@ def earlier_outputs(summary: Path, stem: str, suffixes: Iterable[str]) -> list[P
     outputs = document.get("outputs") if isinstance(document, dict) else None
     if not isinstance(outputs, list):
         return []
-    suffixes = set(suffixes)
+    suffixes, gallery = set(suffixes), frozenset(names)
     found = []
     for recorded in outputs:
         if not isinstance(recorded, str):
@@ -58,22 +62,25 @@ def earlier_outputs(summary: Path, stem: str, suffixes: Iterable[str]) -> list[P
         name = Path(recorded).name
         if name.endswith(DATA_MARK) and name[: -len(DATA_MARK)].endswith(HEADER_SUFFIXES):
             name = name[: -len(DATA_MARK)]
-        if result_name(name, stem, suffixes):
+        if result_name(name, stem, suffixes, gallery):
             found.append(summary.parent / name)
     return found
 
 
-def person_results(folder: Path, stem: str, suffixes: Iterable[str]) -> list[Path]:
-    """`stem.faceN<suffix>` for each suffix in `folder`, and the overview `stem.faces.csv`."""
-    suffixes = set(suffixes)
+def person_results(
+    folder: Path, stem: str, suffixes: Iterable[str], names: Iterable[str] = ()
+) -> list[Path]:
+    """`stem.<label><suffix>` for each suffix in `folder` (a label: faceN or one of `names`,
+    the gallery's), and the overview `stem.faces.csv`."""
+    suffixes, gallery = set(suffixes), frozenset(names)
     try:
-        names = sorted(os.listdir(folder))
+        listed = sorted(os.listdir(folder))
     except OSError:
         return []
     return [
         folder / name
-        for name in names
-        if result_name(name, stem, suffixes) and name[len(stem) :] not in suffixes
+        for name in listed
+        if result_name(name, stem, suffixes, gallery) and name[len(stem) :] not in suffixes
     ]
 
 

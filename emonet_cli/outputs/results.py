@@ -59,6 +59,9 @@ class ResultBatch:
     # thresholds (the categories reported); None for families without categories
     categories: np.ndarray | None = None
     category_set: np.ndarray | None = None
+    # (n,) float32: the face's descriptor distance to its person where identity described
+    # it, NaN elsewhere; None without identity
+    identity_distance: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)

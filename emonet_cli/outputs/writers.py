@@ -41,7 +41,7 @@ from emonet_cli.outputs.results import (
 
 SUMMARY_SUFFIX = ".emonet.json"
 FACES_SUFFIX = ".faces.csv"
-FACES_COLUMNS = ("frame", "time", "face", "x1", "y1", "x2", "y2", "conf")
+FACES_COLUMNS = ("frame", "time", "face", "x1", "y1", "x2", "y2", "conf", "identity_distance")
 
 
 class CsvWriter(WrappedWriter):
@@ -126,7 +126,8 @@ class DetectedBoxesWriter(WrappedWriter):
 
 class FacesCsvWriter(WrappedWriter):
     """`S.faces.csv`: the overview of every person's face, one row per face and frame (frame,
-    time, face number, box corners in pixels, confidence), in frame order; written
+    time, face number, box corners in pixels, confidence, and the face's descriptor distance
+    to its person where identity described it, else empty), in frame order; written
     atomically. It reads back as box input (`boxfiles.read_box_file`)."""
 
     def __init__(self, path: Path):
@@ -142,8 +143,10 @@ class FacesCsvWriter(WrappedWriter):
         label: np.ndarray,
         boxes: np.ndarray,
         conf: np.ndarray,
+        distance: np.ndarray | None = None,
     ) -> None:
-        """Rows of faces (any order within the call; calls in frame order)."""
+        """Rows of faces (any order within the call; calls in frame order); `distance` NaN
+        where a face was not described."""
         ids = np.array([face_id(name) for name in label], dtype=np.int64)
         for i in np.lexsort((ids, frame)):
             self._csv.writerow(
@@ -153,6 +156,7 @@ class FacesCsvWriter(WrappedWriter):
                     int(ids[i]),
                     *(format_float(v) for v in boxes[i]),
                     format_float(conf[i]),
+                    "" if distance is None or np.isnan(distance[i]) else f"{distance[i]:.4f}",
                 ]
             )
 

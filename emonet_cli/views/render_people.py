@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from emonet_cli.faces.boxfiles import FaceBoxes, read_box_file
-from emonet_cli.faces.face import face_id
+from emonet_cli.faces.face import face_id, person_label
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.outputs.results import Results, read_results
 from emonet_cli.outputs.writers import CSV_OUTPUT, FACES_SUFFIX, output_path, summary_path
@@ -163,8 +163,12 @@ def stored_people(video: Path, info: MediaInfo, results_dir: Path | None) -> lis
     summary lists them and every person's CSV covers every frame; else None."""
     try:
         summary = json.loads(summary_path(video, results_dir).read_text(encoding="utf-8"))
-        people = [person["person"] for person in summary["people"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        # A named person (a gallery's) carries their number; earlier summaries have faceK.
+        people = [
+            person_label(person.get("number") or face_id(person["person"]), person["person"])
+            for person in summary["people"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     tables: dict[str, Results] = {}
     for person in people:

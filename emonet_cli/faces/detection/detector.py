@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +48,7 @@ from emonet_cli.media.frames import Frame, MediaInfo
 
 if TYPE_CHECKING:
     from emonet_cli.faces.detection.blazeface import BlazeFace
+    from emonet_cli.faces.identity.gallery import Gallery
 
 DETECTOR_NAME = "BlazeFace back (MediaPipe), DISCOVER's blazeface semantics"
 IMAGE_SAMPLE_RATE = 1.0  # what DISCOVER writes for a still image
@@ -71,6 +72,10 @@ class DetectionSettings:
     max_faces: int = 1  # above 1: every face up to this many per frame, tracked (see tracking)
     track_patience: float = DEFAULT_PATIENCE_S  # seconds a tracked person may go unseen
     track_confirm: int = 1  # frames in a row a new face must be seen to become a person
+    # With max_faces above 1: identity (faces.identity, the extra `identity`) decides who is
+    # who beside position; `gallery` names known people.
+    identity: bool = True
+    gallery: Gallery | None = None
 
     def detector(self) -> BlazeFace:
         """The detector, built once per process and settings."""
@@ -80,11 +85,17 @@ class DetectionSettings:
         """What the summary JSON records about the detection."""
         from emonet_cli.faces.detection.blazeface import WEIGHTS_SHA256
 
+        own = {f.name: getattr(self, f.name) for f in fields(self)}
+        identity, gallery = own.pop("identity"), own.pop("gallery")
+        if self.max_faces > 1:  # who is who: by position alone, or with identity
+            own["identity"] = identity and {
+                "gallery": None if gallery is None else gallery.describe()
+            }
         return {
             "name": DETECTOR_NAME,
             "weights_sha256": WEIGHTS_SHA256,
             "iou_threshold": IOU_THRESHOLD,
-            **asdict(self),
+            **own,
         }
 
 
