@@ -316,3 +316,52 @@ def test_plot_and_render_read_usable_back(real_copies):
     results = read_results(out / "blurred.csv")
     assert results.usable is not None and not results.usable.any()
     assert read_results(out / "original.csv").usable.all()
+
+
+def test_plot_hatches_the_frames_that_are_not_usable(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    assert matplotlib
+    from emonet_cli.views.plot import UNUSABLE_COLOR, plot_results
+
+    pictures = {}
+    for name, usable in (("all", np.ones(40, bool)), ("half", np.arange(40) < 20)):
+        batch = dataclasses.replace(
+            family_batch("emonet"),
+            face=np.ones(40, bool),
+            expression=np.zeros(40, np.int64),
+            probabilities=np.full((40, 8), 0.125, np.float32),
+            valence=np.zeros(40, np.float32),
+            arousal=np.zeros(40, np.float32),
+            usable=usable,
+        )
+        folder = tmp_path / name
+        folder.mkdir()
+        csv = write_family_csv("emonet", folder, batch)
+        image = cv2.imread(str(plot_results([csv], folder / "plot.png", width=700)))
+        pictures[name] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(int)
+    assert UNUSABLE_COLOR == "#EF6C00"
+
+    def orange_pixels(image):  # the hatching's orange, drawn half transparent over white
+        red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+        return int(((red > 200) & (red - blue > 60) & (green > blue + 20)).sum())
+
+    # The legend's swatch in both; the hatching only where frames are not usable.
+    assert orange_pixels(pictures["half"]) > orange_pixels(pictures["all"]) + 200
+
+
+def test_render_marks_a_face_that_is_not_usable():
+    from emonet_cli.constants import CLASS_NAMES
+    from emonet_cli.views.painter import MUTED, FramePainter, FrameResult, Trail
+
+    painter = FramePainter(320, 240, CLASS_NAMES[8])
+    box = np.array([100.0, 60, 220, 180])
+    probabilities = np.full(8, 0.125, np.float32)
+    drawn = {}
+    for usable in (True, False, None):
+        result = FrameResult(True, 1, probabilities, 0.2, 0.1, None, usable=usable)
+        image = np.full((240, 320, 3), 255, np.uint8)
+        painter.paint(image, result, box, Trail(), 0.0, 0)
+        drawn[usable] = image
+    muted = (drawn[False] == np.array(MUTED)).all(axis=2).sum()
+    assert muted > 200 and (drawn[True] == np.array(MUTED)).all(axis=2).sum() < muted / 10
+    np.testing.assert_array_equal(drawn[True], drawn[None])  # unknown: drawn as before

@@ -26,16 +26,27 @@ from emonet_cli.cli.numbers import FiniteFloat
     metavar="SHARE",
     help="Flag inputs with a face in fewer than this share of their frames.",
 )
+@click.option(
+    "--few-usable",
+    type=FiniteFloat(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    metavar="SHARE",
+    help="Flag inputs with fewer than this share of their frames usable (analyze --usable).",
+)
 @quiet_option("No warnings.")
-def report_command(results: Path, output: Path | None, few_faces: float, quiet: bool) -> None:
+def report_command(
+    results: Path, output: Path | None, few_faces: float, few_usable: float, quiet: bool
+) -> None:
     """Sum up a folder of analysis results on one page.
 
     Reads every result of `emonet analyze` below RESULTS (sub-folders included, any model,
     failed inputs too) and writes RESULTS/index.csv, one row per input and per person of an
     input with several, and one self-contained page, RESULTS/report.html: the table sortable
-    and filterable, failed and few-face inputs flagged, and per input its valence/arousal
-    timeline, circumplex and files. The page needs no network. Exit status: 0 done (also when
-    some inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
+    and filterable, failed inputs and those with few faces or few usable frames flagged, and
+    per input its valence/arousal timeline, circumplex and files. The page needs no network.
+    Exit status: 0 done (also when some inputs had failed), 1 failed, 2 usage error. More:
+    docs/report.md.
 
     \b
     Examples:
@@ -44,7 +55,7 @@ def report_command(results: Path, output: Path | None, few_faces: float, quiet: 
     from emonet_cli.views.report import report_results
 
     setup_logging(quiet)
-    report = report_results(results, output, few_faces=few_faces)
+    report = report_results(results, output, few_faces=few_faces, few_usable=few_usable)
     people = len(report.rows) - report.inputs
     click.echo(
         f"{report.index} ({report.inputs} inputs, {report.failed} failed"
