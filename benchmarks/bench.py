@@ -40,7 +40,6 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_feed import feed_lines  # noqa: E402
-from bench_quality import quality_line  # noqa: E402
 from bench_machine import (  # noqa: E402
     BF16_CLASSES,
     cpu_busy,
@@ -52,6 +51,7 @@ from bench_machine import (  # noqa: E402
     model_gflop,
     usable_cores,
 )
+from bench_quality import quality_line  # noqa: E402
 from bench_report import (  # noqa: E402
     ModelRun,
     Run,
