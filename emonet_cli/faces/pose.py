@@ -4,8 +4,9 @@ perspective-n-point fit (OpenCV's `solvePnP`) of a generic 3D face to EmoNet's 6
 
 The generic face is a subset of the vertices of MediaPipe's canonical face model
 (`mediapipe/modules/face_geometry/data/canonical_face_model.obj`, 468 vertices in
-centimetres; MediaPipe, Copyright Google LLC, Apache License 2.0, the licence of the BlazeFace
-weights we ship, see faces/detection/data/LICENSE and NOTICE). Which vertex stands for which
+centimetres; MediaPipe, Copyright The MediaPipe Authors, Apache License 2.0, the licence of
+the BlazeFace weights we ship: see faces/detection/data/LICENSE and NOTICE, which names this
+use too). Which vertex stands for which
 of the 68 iBUG landmarks and of BlazeFace's keypoints is our choice, written below. The jaw
 line (landmarks 0-16 but the chin, 8) is left out: it follows the face's outline, which moves
 over the face as the head turns. Eyelids (37, 38, 40, 41, 43, 44, 46, 47), the nose bridge
