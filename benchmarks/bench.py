@@ -12,7 +12,8 @@ round:
   the model alone (bench_probes.py model) at each precision, through our Predictor, batches of 8,
   and RBDM's (`--model rbdm`) beside it at the same precision;
   then (b) on a longer video (peak RSS flat in video length), `--sample-rate 5`, the detector
-  alone and a `--workers 2` run.
+  alone and a `--workers 2` run, and the CPU time of each face's pose, size and sharpness
+  beside that of the whole analysis (bench_quality.py; issue 39 allows 5%).
 
 Frames/s of the configurations are end to end: the whole process, from interpreter start
 (imports, weights) to the last output written. Every figure is put beside something measured
@@ -50,6 +51,7 @@ from bench_machine import (  # noqa: E402
     model_gflop,
     usable_cores,
 )
+from bench_quality import quality_line  # noqa: E402
 from bench_report import (  # noqa: E402
     ModelRun,
     Run,
@@ -178,6 +180,14 @@ def measure_model(
         first_batch_s=result["first_batch_s"],
         steady_batch_s=result["steady_batch_s"],
     )
+
+
+def measure_quality(video: Path, stream: Path, args, work: Path) -> dict:
+    """The CPU time of pose, face size and sharpness beside that of the whole analysis
+    (bench_quality.py), in a process of its own."""
+    script = HERE / "bench_quality.py"
+    command = [sys.executable, str(script), str(video), str(stream), str(args.weights)]
+    return last_json(run_child([*command, "--device", args.device], work / "quality.log")[2])
 
 
 def measure_operators(precision: str, video: Path, stream: Path, args, work: Path) -> dict:
@@ -435,6 +445,7 @@ def benchmark(args, work: Path) -> None:
     model_fps = models[default_precision].fps
     for line in feed_lines(*short, 3, model_fps, default_precision, args.device, work, run_child):
         print(line)
+    print(quality_line(measure_quality(*short, args, work)))
     if device.type == "cpu":  # on a GPU the profiler's CPU view shows launches, not kernels
         for precision in sorted(models):
             print(operators_line(measure_operators(precision, *short, args, work), peaks))

@@ -28,7 +28,7 @@ from emonet_cli.media.video import MediaReader
 from emonet_cli.models.emonet.checkpoint import build_model, load_state_dict
 from emonet_cli.models.emonet.inference import Predictor, decode_landmarks
 from emonet_cli.models.weights import sha256_file
-from emonet_cli.outputs.results import read_results_csv
+from emonet_cli.outputs.results import QUALITY_COLUMNS, read_results_csv
 from emonet_cli.outputs.writers import OutputOptions
 
 FPS = 10.0
@@ -120,6 +120,7 @@ def test_csv_equals_the_model_on_the_aligned_crops(analyzed, direct, sample):
         "valence",
         "arousal",
         *(f"prob_{n.lower()}" for n in names),
+        *QUALITY_COLUMNS,  # appended last: test_quality.py
     ]
     csv = read_results_csv(out / "astronaut.csv")
     assert len(csv["frame"]) == sample.frames == len(direct)

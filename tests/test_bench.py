@@ -43,3 +43,7 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "feed alone (decoding, boxes, crops; no model), 3 inputs of 8 frames: " in proc.stdout
     assert "3 in flight (--decoders 3) " in proc.stdout
     assert "the bottleneck on this machine is the " in proc.stdout
+    assert "what each frame is worth (pose from 68 landmarks, face size, sharpness): " in (
+        proc.stdout
+    )
+    assert "% of emonet analyze's CPU time" in proc.stdout

@@ -25,7 +25,7 @@ from emonet_cli.outputs.writers import (
     planned_outputs,
 )
 
-ALL_ON = OutputOptions(landmarks=True, embeddings=True, box_stream=True)
+ALL_ON = OutputOptions(landmarks=True, embeddings=True, box_stream=True, pose=True)
 # Every output of every family, with the family whose results it writes (timm's habit).
 FAMILY_OUTPUTS = [
     pytest.param(name, output, id=f"{name}{output.suffix}")
@@ -109,6 +109,7 @@ def test_planned_outputs_follow_the_registry(tmp_path):
         "photo.landmarks.stream",
         "photo.embedding.stream",
         "photo.stream",
+        "photo.pose.stream",
         "photo.emonet.json",
     ]
     out = tmp_path / "out"

@@ -189,6 +189,7 @@ def asked_record(
         **model,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
+        "usable_limits": settings.usable.as_dict(),
         "boxes": box_source.describe(),
         "box_kind": box_source.kind,
         "detector": None
@@ -327,6 +328,7 @@ def analyze_file(
         "batch_size": settings.batch_size,
         "min_face_conf": settings.min_face_conf,
         "smooth": settings.smooth,
+        "usable_limits": settings.usable.as_dict(),
         **({"selection": settings.selection.as_dict()} if settings.selection else {}),
         "boxes": box_source.describe(),
         "box_kind": box_source.kind,

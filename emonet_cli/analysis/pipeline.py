@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, N_LANDMARKS
+from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, EMBEDDING_SIZE, INPUT_SIZE, N_LANDMARKS
 from emonet_cli.errors import ModelOutputError
 from emonet_cli.faces import BoxSource, FrameFace
 from emonet_cli.faces.align import PUBLISHED_CROP, FaceCrop, ModelInput, apply_affine, invert_affine
 from emonet_cli.faces.people import People, faces_of, open_people
+from emonet_cli.faces.pose import NO_POSE, pose_from_keypoints, pose_from_landmarks
+from emonet_cli.faces.quality import UsableLimits, crop_sharpness, face_size, frame_sharpness
 from emonet_cli.media.frames import Frame
 from emonet_cli.media.tuning import background_thread, decoder_threads_beside
 from emonet_cli.media.video import FrameSelection, MediaReader
@@ -34,14 +36,16 @@ MAX_PENDING_FRAMES = 256
 @dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How faces are analysed: model batch size, the box confidence that counts as a face,
-    the published temporal smoothing, which frames of a video (None: all of them), and the
-    crop (None: the model family's; the DISCOVER trainers give their modules' arithmetic)."""
+    the published temporal smoothing, which frames of a video (None: all of them), the
+    crop (None: the model family's; the DISCOVER trainers give their modules' arithmetic),
+    and the limits of pose, size and sharpness within which a frame is `usable`."""
 
     batch_size: int = 8
     min_face_conf: float = DEFAULT_MIN_FACE_CONF
     smooth: bool = False
     selection: FrameSelection | None = None
     crop: ModelInput | None = None
+    usable: UsableLimits = UsableLimits()
 
 
 @dataclass
@@ -56,6 +60,9 @@ class _PendingBatch:
     crops: list = field(default_factory=list)  # what the family's crop cut
     matrices: list[np.ndarray | None] = field(default_factory=list)
     face_conf: list[float] = field(default_factory=list)  # per crop
+    face_size: list[float] = field(default_factory=list)  # per crop (faces.quality)
+    sharpness: list[float] = field(default_factory=list)  # per crop
+    keypoints: list[np.ndarray | None] = field(default_factory=list)  # per crop: BlazeFace's
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -95,7 +102,10 @@ def feed(
     crop: ModelInput,
 ) -> Iterator[_PendingBatch]:
     """One input's frames, with every person's face and its crop, in batches of about
-    `batch_size` crops for the model."""
+    `batch_size` crops for the model; each face's size and sharpness measured beside it."""
+    # The sharpness is that of the published 256 crop: read from a crop of that geometry,
+    # else warped from the frame (the same pixels; see faces.quality).
+    published = isinstance(crop, FaceCrop) and crop.size == INPUT_SIZE
     pending = _PendingBatch()
     for frame, faces in faces_of(frames, people):
         pending.frame.append(frame.index)
@@ -108,6 +118,13 @@ def feed(
                 pending.crops.append(cut[0])
                 pending.matrices.append(cut[1])
                 pending.face_conf.append(face.conf)
+                pending.face_size.append(face_size(face.box))
+                if published:
+                    sharp = crop_sharpness(cut[0], cut[1], _frame_size(frame))
+                else:
+                    sharp = frame_sharpness(frame, face)
+                pending.sharpness.append(sharp)
+                pending.keypoints.append(face.keypoints)
         # Frames without a face still flush: memory stays bounded in a faceless stretch.
         if len(pending.crops) >= batch_size or len(pending) >= MAX_PENDING_FRAMES:
             yield pending
@@ -181,6 +198,9 @@ class Analysis:
         self.crop = (self.settings.crop or self.family.crop).for_boxes(box_source.kind)
         self.n_categories = len(self.family.categories)
         self.dominance = self.family.gives("dominance")
+        # Head pose from the model's 68 landmarks where the family gives them, else from the
+        # keypoints of the faces that have them (faces.pose).
+        self.landmark_pose = self.family.gives("landmarks")
         # FFmpeg's threads: more when the model is not on the CPU.
         threads = decoder_threads_beside(getattr(predictor, "device", "cpu"))
         self.reader = MediaReader(path, self.settings.selection, threads)
@@ -268,6 +288,9 @@ class Analysis:
         face_conf = np.zeros((len(people), n))
         box = np.full((len(people), n, 4), np.nan)
         distance = np.full((len(people), n), np.nan, dtype=np.float32)
+        pose = np.full((len(people), n, 3), np.nan)
+        size = np.full((len(people), n), np.nan)
+        sharpness = np.full((len(people), n), np.nan)
         if pending.crops:
             rows = np.array([row for row, _ in pending.owners])
             owner = np.array([slot[person] for _, person in pending.owners])
@@ -278,6 +301,8 @@ class Analysis:
             face_conf[owner, rows] = pending.face_conf
             raw[owner, rows] = heads
             embedding[owner, rows] = predictions.embedding
+            size[owner, rows] = pending.face_size
+            sharpness[owner, rows] = pending.sharpness
             for k, (row, person) in enumerate(pending.owners):
                 matrix = pending.matrices[k]
                 if matrix is not None:
@@ -287,24 +312,40 @@ class Analysis:
                 box[slot[person], row] = pending.faces[row][person].box
                 if pending.faces[row][person].distance is not None:
                     distance[slot[person], row] = pending.faces[row][person].distance
+                pose[slot[person], row] = self._pose(landmarks[slot[person], row], pending, k)
+        quality = [(pose[k], size[k], sharpness[k]) for k in range(len(people))]
+        identified = self.people.identity is not None
         return [
             self._person_batch(
-                pending,
-                person,
-                raw[k],
-                face[k],
-                face_conf[k],
-                landmarks[k],
-                embedding[k],
-                box[k],
-                distance[k] if self.people.identity is not None else None,
-            )  # fmt: skip
+                pending, person, raw[k], face[k], face_conf[k], landmarks[k], embedding[k], box[k],
+                quality[k], distance[k] if identified else None,
+            )
             for k, person in enumerate(people)
-        ]
+        ]  # fmt: skip
+
+    def _pose(self, landmarks: np.ndarray, pending: _PendingBatch, k: int) -> tuple:
+        """The head pose of crop `k`: from its landmarks (frame pixels) or its keypoints."""
+        frame_size = (self.info.width, self.info.height)
+        if self.landmark_pose:
+            return pose_from_landmarks(landmarks, frame_size)
+        if pending.keypoints[k] is not None:
+            return pose_from_keypoints(pending.keypoints[k], frame_size)
+        return NO_POSE
 
     def _person_batch(
-        self, pending, person, raw, face, face_conf, landmarks, embedding, box, distance=None
+        self,
+        pending,
+        person,
+        raw,
+        face,
+        face_conf,
+        landmarks,
+        embedding,
+        box,
+        quality,
+        distance=None,
     ):
+        pose, size, sharpness = quality
         nclass = self.predictor.nclass
         if self.settings.smooth:
             raw = self._smoothers.setdefault(person, TemporalSmoother())(raw, face)
@@ -340,6 +381,10 @@ class Analysis:
             categories=categories,
             category_set=category_set,
             identity_distance=distance,
+            pose=pose.astype(np.float32),
+            face_size=size.astype(np.float32),
+            sharpness=sharpness.astype(np.float32),
+            usable=self.settings.usable.judge(face, pose, size, sharpness),
         )
 
     def _check_finite(self, outputs: np.ndarray, frames: np.ndarray) -> None:
@@ -355,6 +400,11 @@ class Analysis:
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _frame_size(frame: Frame) -> tuple[int, int]:
+    image = frame.bgr if frame.bgr is not None else frame.image
+    return image.shape[1], image.shape[0]
 
 
 def _stacked_detections(detections: list[np.ndarray | None]) -> np.ndarray | None:

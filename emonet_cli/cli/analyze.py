@@ -51,6 +51,9 @@ from emonet_cli.models import registry
 @click.option("--landmarks", is_flag=True, help="Also write S.landmarks.stream (68 x,y).")
 @click.option("--embeddings", is_flag=True, help="Also write S.embedding.stream (256 values).")
 @click.option(
+    "--pose", is_flag=True, help="Also write S.pose.stream (yaw, pitch, roll in degrees)."
+)
+@click.option(
     "--annotation-format",
     type=click.Choice(["ascii", "binary"]),
     default="ascii",
@@ -83,8 +86,8 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
             max_faces, track_patience, track_confirm, people_file, save_people, box_kind,
             recursive, family, nclass, weights,
             offline,
-            batch_size, device, precision, min_face_conf, smooth, start, end, sample_rate,
-            merge, landmarks, embeddings, annotation_format,
+            batch_size, device, precision, min_face_conf, smooth, usable, start, end,
+            sample_rate, merge, landmarks, embeddings, pose, annotation_format,
             output_dir, skip_existing, fail_fast, as_json, debug, scheduler, workers,
             decoders, quiet) -> None:  # fmt: skip
     """Find expression, valence and arousal of faces in videos.
@@ -97,10 +100,11 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
     column: each person K gets S.faceK.* and all of them S.faces.csv.
 
     For an input S.ext: S.csv, S.expression/.valence/.arousal.annotation (NOVA, videos only),
-    optionally S.landmarks.stream and S.embedding.stream (SSI), and S.emonet.json (summary and
-    provenance, written last). --start/--end/--sample-rate analyse part of each video: the CSV
-    has a row per analysed frame, annotations and streams start at t = 0 (no face before
-    --start) at the video's rate or HZ.
+    optionally S.landmarks.stream, S.embedding.stream and S.pose.stream (SSI), and S.emonet.json
+    (summary and provenance, written last). Each CSV row ends with the head pose, face size,
+    sharpness and whether the frame is usable (--usable). --start/--end/--sample-rate analyse
+    part of each video: the CSV has a row per analysed frame, annotations and streams start at
+    t = 0 (no face before --start) at the video's rate or HZ.
 
     Exit status: 0 all inputs done, 1 any failed, 2 usage error. More: docs/analyze.md.
 
@@ -170,11 +174,13 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
                 min_face_conf=min_face_conf,
                 smooth=smooth,
                 selection=selection,
+                usable=usable,
             ),
             options=OutputOptions(
                 directory=output_dir,
                 landmarks=landmarks,
                 embeddings=embeddings,
+                pose=pose,
                 merge=merge,
                 annotation_ftype=annotation_format.upper(),
                 family=family,

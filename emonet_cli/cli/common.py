@@ -14,10 +14,11 @@ from pathlib import Path
 
 import click
 
-from emonet_cli.cli.numbers import FiniteFloat
+from emonet_cli.cli.numbers import FiniteFloat, UsableLimitsType
 from emonet_cli.constants import DEFAULT_MIN_FACE_CONF, PRECISIONS
 from emonet_cli.errors import EmonetError
 from emonet_cli.faces.detection.postprocess import MIN_SCORE
+from emonet_cli.faces.quality import UsableLimits
 from emonet_cli.faces.tracking import DEFAULT_PATIENCE_S
 
 log = logging.getLogger("emonet")
@@ -313,7 +314,7 @@ def box_choice(
 
 
 def analysis_options(min_face_conf_help: str = "Boxes below this confidence count as no face."):
-    """--min-face-conf / --smooth: how faces are turned into results."""
+    """--min-face-conf / --smooth / --usable: how faces are turned into results."""
     return stack(
         click.option(
             "--min-face-conf",
@@ -326,6 +327,17 @@ def analysis_options(min_face_conf_help: str = "Boxes below this confidence coun
             "--smooth",
             is_flag=True,
             help="Causal weighted average over the last 5 frames (the published option).",
+        ),
+        click.option(
+            "--usable",
+            type=UsableLimitsType(),
+            default=str(UsableLimits()),
+            show_default=True,
+            metavar="LIMITS",
+            help="A frame is usable (the CSV's usable column) with a face within these limits: "
+            "|yaw| and |pitch| in degrees at most, face size in pixels and sharpness at least; "
+            "give any of them, e.g. --usable yaw=30,size=64. Where the pose is unknown only "
+            "size and sharpness count.",
         ),
     )
 

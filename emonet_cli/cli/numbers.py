@@ -22,3 +22,22 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return super().convert(number, param, ctx)
+
+
+class UsableLimitsType(click.ParamType):
+    """`yaw=45,pitch=30,size=48,sharpness=35`: the limits within which a frame is usable
+    (faces.quality.UsableLimits), any of them, the others at their defaults. A bad value
+    (an unknown name, no number, NaN, infinity, a negative number) is a usage error naming
+    the option."""
+
+    name = "limits"
+
+    def convert(self, value, param, ctx):
+        from emonet_cli.faces.quality import UsableLimits, parse_limits
+
+        if isinstance(value, UsableLimits):
+            return value
+        try:
+            return parse_limits(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)

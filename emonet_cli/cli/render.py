@@ -58,7 +58,7 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
                    max_faces, track_patience, track_confirm, people_file, output, results_dir,
                    reanalyze,
                    every, max_width, family, nclass, weights, offline, batch_size, device,
-                   precision, min_face_conf, smooth, quiet) -> None:  # fmt: skip
+                   precision, min_face_conf, smooth, usable, quiet) -> None:  # fmt: skip
     """Make a copy of a video with the results drawn on it.
 
     On the frame: the face box, expression and landmarks; beside it a bar per class and the
@@ -89,7 +89,9 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
     source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")
     model = model_choice(weights, nclass, offline, device, precision, quiet, family)
-    settings = AnalysisSettings(batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth)
+    settings = AnalysisSettings(
+        batch_size=batch_size, min_face_conf=min_face_conf, smooth=smooth, usable=usable
+    )
 
     with progress_bar(not quiet, video.name) as bar:
         report = render_file(

@@ -27,24 +27,37 @@ from emonet_cli.cli.numbers import FiniteFloat
     help="Flag inputs with a face in fewer than this share of their frames.",
 )
 @click.option(
+    "--few-usable",
+    type=FiniteFloat(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    metavar="SHARE",
+    help="Flag inputs with fewer than this share of their frames usable (analyze --usable).",
+)
+@click.option(
     "--no-frames",
     is_flag=True,
     help="Do not write RESULTS/frames.parquet (every frame of every input as one table).",
 )
 @quiet_option("No warnings.")
 def report_command(
-    results: Path, output: Path | None, few_faces: float, no_frames: bool, quiet: bool
+    results: Path,
+    output: Path | None,
+    few_faces: float,
+    few_usable: float,
+    no_frames: bool,
+    quiet: bool,
 ) -> None:
     """Sum up a folder of analysis results on one page.
 
     Reads every result of `emonet analyze` below RESULTS (sub-folders included, any model,
     failed inputs too) and writes RESULTS/index.csv, one row per input and per person of an
     input with several, and one self-contained page, RESULTS/report.html: the table sortable
-    and filterable, failed and few-face inputs flagged, and per input its valence/arousal
-    timeline, circumplex and files. The page needs no network. With pyarrow (the `parquet`
-    extra) also RESULTS/frames.parquet, every frame of every input and person as one typed
-    table, and RESULTS/index.parquet, the index typed. Exit status: 0 done (also when some
-    inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
+    and filterable, failed inputs and those with few faces or few usable frames flagged, and
+    per input its valence/arousal timeline, circumplex and files. The page needs no network.
+    With pyarrow (the `parquet` extra) also RESULTS/frames.parquet, every frame of every input
+    and person as one typed table, and RESULTS/index.parquet, the index typed. Exit status: 0
+    done (also when some inputs had failed), 1 failed, 2 usage error. More: docs/report.md.
 
     \b
     Examples:
@@ -54,7 +67,9 @@ def report_command(
     from emonet_cli.views.report import report_results
 
     setup_logging(quiet)
-    report = report_results(results, output, few_faces=few_faces, frames=not no_frames)
+    report = report_results(
+        results, output, few_faces=few_faces, few_usable=few_usable, frames=not no_frames
+    )
     people = len(report.rows) - report.inputs
     click.echo(
         f"{report.index} ({report.inputs} inputs, {report.failed} failed"

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from emonet_cli.errors import FormatError
+from emonet_cli.faces.detection.boxstream import keypoint_stream_path
 from emonet_cli.faces.on_frame import check_declared_size, declared_size
 from emonet_cli.formats.fileio import unreadable_reason
 from emonet_cli.formats.streams import STREAM_SUFFIX, read_stream
@@ -57,6 +58,9 @@ class FaceBoxes:
     source: Path
     # (n,) increasing frame numbers of the rows, for CSV boxes; None: row i is sample i
     frames: np.ndarray | None = None
+    # (n, 6, 2) BlazeFace's keypoints x, y in frame pixels, from the keypoint stream beside
+    # a DISCOVER box stream (X.keypoints.stream beside X.stream); None without one
+    keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -98,11 +102,37 @@ def read_box_file(
             raise ValueError(f"{path}: normalised SSI boxes need frame_size=(width, height)")
         stream = read_stream(path)
         check_declared_size(stream.path, declared_size(stream.meta.get("size")), frame_size)
-        return {None: boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)}
+        boxes = boxes_from_normalised(stream.data, stream.sr, frame_size, stream.path)
+        boxes.keypoints = keypoints_beside(stream.path, len(boxes), frame_size)
+        return {None: boxes}
     text = _read_text(path)
     if name.endswith(CSV_SUFFIX):
         return _read_csv_people(path, text)
     return {None: _read_image_list(path, text)}
+
+
+def keypoints_beside(
+    box_stream: Path, samples: int, frame_size: tuple[int, int]
+) -> np.ndarray | None:
+    """(samples, 6, 2) x, y in pixels of the keypoint stream DISCOVER writes beside its box
+    stream (six y, x pairs normalised to the frame, then the confidence); None where there is
+    none, or one that does not match the box stream (another length, dimension, or values
+    that are not finite): the boxes are used without keypoints then (and without a pose
+    from them)."""
+    path = keypoint_stream_path(box_stream)
+    if not path.is_file():
+        return None
+    try:
+        stream = read_stream(path)
+    except FormatError:
+        return None
+    values = stream.data
+    if values.ndim != 2 or values.shape[0] != samples or values.shape[1] not in (12, 13):
+        return None
+    if not np.isfinite(values[:, :12]).all():
+        return None
+    yx = values[:, :12].astype(np.float64).reshape(samples, 6, 2)
+    return yx[:, :, ::-1] * np.array(frame_size, dtype=np.float64)
 
 
 def read_boxes(path: str | Path, frame_size: tuple[int, int] | None = None) -> FaceBoxes:

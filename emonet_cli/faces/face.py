@@ -25,7 +25,9 @@ class FrameFace:
     x2, y2 in frame pixels (None where the source has no box for the frame) and `whole_frame`
     says that the frame itself is the face crop; `detection` is the row a detector keeps for
     it (the 17 values of detection.postprocess), None for other sources; `person` is the
-    person number a box file gives the face (its face column, or which of several files)."""
+    person number a box file gives the face (its face column, or which of several files);
+    `keypoints` are BlazeFace's six keypoints (6, 2) x, y in frame pixels where the source has
+    them (the detector, a DISCOVER box stream with its keypoint stream), else None."""
 
     box: np.ndarray | None
     conf: float
@@ -35,6 +37,7 @@ class FrameFace:
     # How far the face is from its person's descriptors, where identity described it
     # (faces.identity); None elsewhere.
     distance: float | None = None
+    keypoints: np.ndarray | None = None
 
     def usable(self, min_conf: float) -> bool:
         """Whether the face is analysed: a finite box with an area (an empty or inverted box

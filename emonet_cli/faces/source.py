@@ -128,7 +128,13 @@ class BoxFileFaces:
             for person, boxes in self.people.items():
                 row = boxes.row(self._sample(person, frame.index, frame.time))
                 if row is not None and not self.off_frame[person][row]:
-                    faces.append(FrameFace(boxes.boxes[row], float(boxes.conf[row]), person=person))
+                    points = None if boxes.keypoints is None else boxes.keypoints[row]
+                    faces.append(
+                        FrameFace(
+                            boxes.boxes[row], float(boxes.conf[row]), person=person,
+                            keypoints=points,
+                        )
+                    )  # fmt: skip
             found.append(faces)
         return found
 

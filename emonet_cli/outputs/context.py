@@ -21,6 +21,7 @@ class OutputOptions:
     directory: Path | None = None
     landmarks: bool = False
     embeddings: bool = False
+    pose: bool = False  # S.pose.stream: yaw, pitch, roll per frame
     merge: bool = False
     annotation_ftype: str = "ASCII"
     box_stream: bool = False  # the faces were detected: write the box streams that were used

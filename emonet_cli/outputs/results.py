@@ -32,6 +32,9 @@ CSV_BASE_COLUMNS = (
     "valence",
     "arousal",
 )
+# Appended after every family's own columns (so that no earlier column moves): what each frame
+# is worth (faces.quality): head pose in degrees, face size in pixels, sharpness, usable 0/1.
+QUALITY_COLUMNS = ("yaw", "pitch", "roll", "face_size", "sharpness", "usable")
 
 
 @dataclass
@@ -62,9 +65,28 @@ class ResultBatch:
     # (n,) float32: the face's descriptor distance to its person where identity described
     # it, NaN elsewhere; None without identity
     identity_distance: np.ndarray | None = None
+    # What each frame is worth (faces.quality, faces.pose): (n, 3) float32 yaw, pitch, roll in
+    # degrees, NaN where unknown; (n,) float32 face size in pixels and sharpness, NaN without
+    # a face; (n,) bool usable. None: not measured (read as unknown and not usable).
+    pose: np.ndarray | None = None
+    face_size: np.ndarray | None = None
+    sharpness: np.ndarray | None = None
+    usable: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def quality(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """pose (n, 3), face size, sharpness (n,) and usable (n,) bool, NaN and False where
+        not measured."""
+        n = len(self)
+        nan = np.full(n, np.nan, dtype=np.float32)
+        return (
+            np.full((n, 3), np.nan, dtype=np.float32) if self.pose is None else self.pose,
+            nan if self.face_size is None else self.face_size,
+            nan if self.sharpness is None else self.sharpness,
+            np.zeros(n, dtype=bool) if self.usable is None else self.usable,
+        )
 
     @classmethod
     def empty(
@@ -100,6 +122,10 @@ class ResultBatch:
             if n_categories
             else None,
             category_set=np.zeros((n, n_categories), dtype=bool) if n_categories else None,
+            pose=np.full((n, 3), np.nan, dtype=np.float32),
+            face_size=np.full(n, np.nan, dtype=np.float32),
+            sharpness=np.full(n, np.nan, dtype=np.float32),
+            usable=np.zeros(n, dtype=bool),
         )
 
     @property
@@ -141,7 +167,7 @@ def csv_columns(classes: int | Sequence[str], model: ModelFamily | None = None) 
     columns += native_columns(model)
     if model.categories:
         columns += ["categories", *(f"score_{category_slug(c)}" for c in model.categories)]
-    return [*columns, *(f"prob_{name.lower()}" for name in names)]
+    return [*columns, *(f"prob_{name.lower()}" for name in names), *QUALITY_COLUMNS]
 
 
 class TemporalSmoother:
@@ -191,14 +217,19 @@ class Summary:
         self.dominance = False  # seen: the family gives dominance
         self.histogram = np.zeros(len(self.class_names), dtype=np.int64)
         self.category_frames = np.zeros(len(self.categories), dtype=np.int64)
+        self.usable = 0  # frames whose face is usable (faces.quality)
+        self.usable_sums = dict.fromkeys(DIMENSIONS, 0.0)
 
     def add(self, batch: ResultBatch) -> None:
         self.frames += len(batch)
         self.faces += int(batch.face.sum())
+        usable = batch.quality()[3] & batch.face
+        self.usable += int(usable.sum())
         for name in DIMENSIONS:
             values = getattr(batch, name)
             if values is not None:
                 self.sums[name] += float(values[batch.face].astype(np.float64).sum())
+                self.usable_sums[name] += float(values[usable].astype(np.float64).sum())
         self.dominance = self.dominance or batch.dominance is not None
         if len(self.class_names):
             counts = np.bincount(batch.expression[batch.face], minlength=len(self.histogram))
@@ -212,6 +243,12 @@ class Summary:
         document = {"frames": self.frames, "frames_with_face": self.faces}
         for name in dimensions:
             document[f"mean_{name}"] = self.sums[name] / self.faces if self.faces else math.nan
+        # Beside the means over every face, those over the usable frames alone.
+        document["usable_frames"] = self.usable
+        document["usable_share"] = self.usable / self.frames if self.frames else math.nan
+        for name in dimensions:
+            usable = self.usable_sums[name] / self.usable if self.usable else math.nan
+            document[f"mean_{name}_usable"] = usable
         if len(self.class_names):
             document["expression_histogram"] = {
                 name: int(count) for name, count in zip(self.class_names, self.histogram)
@@ -274,6 +311,7 @@ class Results:
     probabilities: np.ndarray  # (n, nclass)
     valence: np.ndarray  # (n,)
     arousal: np.ndarray  # (n,)
+    usable: np.ndarray | None = None  # (n,) bool; None: results written before the column
 
     def __len__(self) -> int:
         return len(self.time)
@@ -329,4 +367,5 @@ def read_results(path: str | Path) -> Results:
         probabilities=np.stack([columns[f"prob_{name.lower()}"] for name in names], axis=1),
         valence=np.where(face, columns["valence"], np.nan),
         arousal=np.where(face, columns["arousal"], np.nan),
+        usable=face & (columns["usable"] == 1) if "usable" in columns else None,
     )

@@ -39,6 +39,8 @@ from emonet_cli.outputs.results import (
     csv_columns,
 )
 
+QUALITY_DECIMALS = 2  # pose in degrees, face size in pixels, sharpness: more is noise
+
 SUMMARY_SUFFIX = ".emonet.json"
 FACES_SUFFIX = ".faces.csv"
 FACES_COLUMNS = ("frame", "time", "face", "x1", "y1", "x2", "y2", "conf", "identity_distance")
@@ -60,6 +62,7 @@ class CsvWriter(WrappedWriter):
     def add(self, batch: ResultBatch) -> None:
         nan = np.float32("nan")
         scale = self.model.native_scale
+        quality = quality_cells(batch)
         for i in range(len(batch)):
             face = bool(batch.face[i])
             row = [int(batch.frame[i]), f"{batch.time[i]:.6f}", int(face)]
@@ -81,7 +84,19 @@ class CsvWriter(WrappedWriter):
                 row += [format_float(v) for v in batch.categories[i]]
             if self.expression:
                 row += [format_float(p) for p in batch.probabilities[i]]
-            self._csv.writerow(row)
+            self._csv.writerow(row + quality[i])
+
+
+def quality_cells(batch: ResultBatch) -> list[list]:
+    """Each row's last cells: yaw, pitch, roll, face size, sharpness (rounded to
+    QUALITY_DECIMALS, NaN where unknown) and usable (0 or 1)."""
+    pose, size, sharpness, usable = batch.quality()
+    values = np.column_stack([pose, size, sharpness]).astype(np.float64)
+    values = np.round(values, QUALITY_DECIMALS)
+    return [
+        [*(format_float(v) for v in values[i]), int(usable[i] and batch.face[i])]
+        for i in range(len(batch))
+    ]
 
 
 def native(signed: np.float32, scale: tuple[float, float]) -> np.float64:
@@ -90,19 +105,24 @@ def native(signed: np.float32, scale: tuple[float, float]) -> np.float64:
     return np.float64(signed) * (high - low) / 2 + (low + high) / 2
 
 
+# Values per row of each feature stream.
+FEATURE_DIMS = {"landmarks": 2 * N_LANDMARKS, "embedding": EMBEDDING_SIZE, "pose": 3}
+
+
 class FeatureStreamWriter(WrappedWriter):
-    """`S.landmarks.stream` (x, y of the 68 landmarks in frame pixels) or `S.embedding.stream`
-    (the 256 pooled features): an SSI stream of float32, NaN rows without a face."""
+    """`S.landmarks.stream` (x, y of the 68 landmarks in frame pixels), `S.embedding.stream`
+    (the 256 pooled features) or `S.pose.stream` (yaw, pitch, roll in degrees): an SSI stream
+    of float32, NaN rows without a face (and, for the pose, where it is unknown)."""
 
     def __init__(self, path: Path, context: WriterContext, feature: str):
         self.feature = feature
-        dim = 2 * N_LANDMARKS if feature == "landmarks" else EMBEDDING_SIZE
-        self._writer = StreamWriter(path, dim=dim, sr=context.frame_rate)
+        self._writer = StreamWriter(path, dim=FEATURE_DIMS[feature], sr=context.frame_rate)
         self.paths = self._writer.paths
         self.timeline = context.timeline()
 
     def add(self, batch: ResultBatch) -> None:
-        values = getattr(batch, self.feature).reshape(len(batch), -1)
+        values = batch.quality()[0] if self.feature == "pose" else getattr(batch, self.feature)
+        values = values.reshape(len(batch), -1)
         rows = self.timeline.rows(batch.frame, batch.time) if self.timeline else None
         self._writer.append(laid_out(values, rows, np.nan))
 
@@ -204,6 +224,11 @@ OUTPUTS: tuple[Output, ...] = (
         "embedding",
     ),
     Output(".stream", lambda options, is_video: options.box_stream, DetectedBoxesWriter),
+    Output(
+        ".pose.stream",
+        lambda options, is_video: options.pose,
+        partial(FeatureStreamWriter, feature="pose"),
+    ),
 )
 CSV_OUTPUT, LANDMARKS_OUTPUT, BOX_STREAM_OUTPUT = OUTPUTS[0], OUTPUTS[5], OUTPUTS[7]
 

@@ -46,6 +46,7 @@ class FrameResult:
     valence: float
     arousal: float
     landmarks: np.ndarray | None  # (68, 2) x, y in frame pixels; None when not known
+    usable: bool | None = None  # the face is usable (faces.quality); None when not known
 
 
 def class_rgb(name: str) -> Color:
@@ -211,9 +212,14 @@ class FramePainter:
         if box is None:
             return
         x1, y1, x2, y2 = (round(v) for v in box)
+        unusable = result.usable is False
+        if unusable:  # a grey box, its label saying so: the values are shown, not trusted
+            color = MUTED
         cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(3 * f)), cv2.LINE_AA)
         name = self.class_names[result.expression]
         label = f"{name} {result.probabilities[result.expression]:.0%}"
+        if unusable:
+            label += " (not usable)"
         self.chip(image, label, (x1, y1), color, 14 * f, round(5 * f))
 
     def chip(self, image, label: str, corner: tuple[int, int], color, cap, margin: int) -> None:

@@ -1,6 +1,6 @@
 """`emonet plot`: one row per recording with valence and arousal over time, the expression as a
-coloured ribbon under them, no-face spans shaded, and the valence/arousal scatter on the
-circumplex beside them.
+coloured ribbon under them, no-face spans shaded, frames whose face is not usable (the CSV's
+usable column) hatched, and the valence/arousal scatter on the circumplex beside them.
 
 matplotlib is an optional extra (`pip install 'emonet-cli[plot]'`); it is imported only when a
 figure is drawn, and drawn with the Agg canvas, so no display is ever needed.
@@ -28,6 +28,7 @@ LEGEND_HEIGHT = 0.035  # the legend band on top, same unit
 VALENCE_COLOR = "#212121"
 AROUSAL_COLOR = "#00897B"
 NO_FACE_COLOR = "#B0BEC5"
+UNUSABLE_COLOR = "#EF6C00"  # the hatching of frames with a face that is not usable
 GUIDE_COLOR = "#BDBDBD"  # zero lines and the unit circle, quieter than the traces
 INSTALL_HINT = "pip install 'emonet-cli[plot]'"
 
@@ -104,6 +105,8 @@ def _summary(recording: Results) -> str:
         f"{shown_name(recording.path.name)}: {len(recording)} frames, "
         f"{edges[-1] - edges[0]:.1f} s, face in {recording.face.mean():.0%}"
     )
+    if recording.usable is not None:
+        text += f", usable {recording.usable.mean():.0%}"
     if recording.face.any():
         text += (
             f", mean valence {np.nanmean(recording.valence):+.2f}, "
@@ -125,6 +128,13 @@ def _draw_recording(band, recording: Results) -> None:
         if not has_face:
             for axes in (lines, ribbon):
                 axes.axvspan(edges[start], edges[stop], color=NO_FACE_COLOR, alpha=0.45, lw=0)
+    if recording.usable is not None:
+        for start, stop, unusable in runs(recording.face & ~recording.usable):
+            if unusable:
+                lines.axvspan(
+                    edges[start], edges[stop], facecolor="none", edgecolor=UNUSABLE_COLOR,
+                    hatch="///", alpha=0.5, lw=0,
+                )  # fmt: skip
     lines.axhline(0.0, color=GUIDE_COLOR, lw=0.8)
     # Steps, not lines: each value holds for its frame, and a single face frame stays visible.
     for values, color, label in (
@@ -179,6 +189,11 @@ def _draw_legend(band, recordings: list[Results]) -> None:
         Line2D([], [], color=VALENCE_COLOR, lw=1.6, label="valence"),
         Line2D([], [], color=AROUSAL_COLOR, lw=1.6, label="arousal"),
         Patch(color=NO_FACE_COLOR, alpha=0.45, label="no face"),
+        *(
+            [Patch(facecolor="none", edgecolor=UNUSABLE_COLOR, hatch="///", label="not usable")]
+            if any(r.usable is not None for r in recordings)
+            else []
+        ),
         *(Patch(color=color, label=name) for name, color in classes.items()),
     ]
     band.legend(handles=handles, loc="center", ncol=len(handles), frameon=False)

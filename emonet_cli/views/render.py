@@ -44,6 +44,7 @@ class ResultColumns(Protocol):
 
 def frame_results(columns: ResultColumns, landmarks: np.ndarray | None) -> Iterator[FrameResult]:
     """One FrameResult per row of `columns`; `landmarks` is (n, 68, 2), or None when unknown."""
+    usable = getattr(columns, "usable", None)  # None: results written before the column
     for i in range(len(columns)):
         yield FrameResult(
             face=bool(columns.face[i]),
@@ -52,6 +53,7 @@ def frame_results(columns: ResultColumns, landmarks: np.ndarray | None) -> Itera
             valence=float(columns.valence[i]),
             arousal=float(columns.arousal[i]),
             landmarks=None if landmarks is None else landmarks[i],
+            usable=None if usable is None else bool(usable[i]),
         )
 
 

@@ -151,6 +151,7 @@ def _row_result(columns, row: int, landmarks: np.ndarray | None) -> FrameResult:
         valence=float(columns.valence[row]),
         arousal=float(columns.arousal[row]),
         landmarks=landmarks,
+        usable=None if getattr(columns, "usable", None) is None else bool(columns.usable[row]),
     )
 
 

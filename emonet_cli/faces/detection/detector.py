@@ -39,7 +39,9 @@ from emonet_cli.faces.detection.postprocess import (
     BOX,
     DETECTION_COLUMNS,
     IOU_THRESHOLD,
+    KEYPOINTS,
     MIN_SCORE,
+    NUM_KEYPOINTS,
     SCORE,
 )
 from emonet_cli.faces.face import FrameFace
@@ -150,7 +152,11 @@ def faces_of_rows(rows: np.ndarray, frame_size: tuple[int, int]) -> list[FrameFa
     and its reader reads it back."""
     rows = rows.astype(np.float32)
     boxes = pixel_boxes(rows[:, BOX], frame_size)
-    return [FrameFace(box, float(row[SCORE]), detection=row) for box, row in zip(boxes, rows)]
+    keypoints = rows[:, KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) * np.array(frame_size, np.float64)
+    return [
+        FrameFace(box, float(row[SCORE]), detection=row, keypoints=points)
+        for box, row, points in zip(boxes, rows, keypoints)
+    ]
 
 
 def square_box(detection: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:

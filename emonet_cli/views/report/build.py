@@ -13,7 +13,12 @@ from emonet_cli.outputs.failures import FAILURE_SUFFIX
 from emonet_cli.outputs.writers import SUMMARY_SUFFIX
 from emonet_cli.views.report.collect import Row, find_results, rows_of
 from emonet_cli.views.report.frames import FRAMES_NAME, FramesWritten, write_frames
-from emonet_cli.views.report.page import DEFAULT_FEW_FACES, PAGE_NAME, write_page
+from emonet_cli.views.report.page import (
+    DEFAULT_FEW_FACES,
+    DEFAULT_FEW_USABLE,
+    PAGE_NAME,
+    write_page,
+)
 from emonet_cli.views.report.table import (
     INDEX_NAME,
     INDEX_TABLE_NAME,
@@ -53,13 +58,15 @@ def report_results(
     results: str | Path,
     page: str | Path | None = None,
     few_faces: float = DEFAULT_FEW_FACES,
+    few_usable: float = DEFAULT_FEW_USABLE,
     frames: bool = True,
 ) -> Report:
     """Write `RESULTS/index.csv` and the page (default `RESULTS/report.html`) for the results
     of `emonet analyze` under `results` (sub-folders included). Inputs with a face in fewer
-    than `few_faces` of their frames are flagged on the page. With pyarrow, also
-    `RESULTS/index.parquet` and, unless not `frames`, `RESULTS/frames.parquet` (every row of
-    every CSV); without it, one warning says what was skipped."""
+    than `few_faces` of their frames, or fewer than `few_usable` of their frames usable (the
+    CSV's usable column), are flagged on the page. With pyarrow, also `RESULTS/index.parquet`
+    and, unless not `frames`, `RESULTS/frames.parquet` (every row of every CSV); without it,
+    one warning says what was skipped."""
     results = Path(results)
     if not results.is_dir():
         raise InputError(f"{results}: not a folder of results")
@@ -91,6 +98,6 @@ def report_results(
         index_table = results / INDEX_TABLE_NAME
         write_index_table(rows, index_table, results)
     page = Path(page) if page is not None else results / PAGE_NAME
-    write_page(rows, page, results, few_faces)
+    write_page(rows, page, results, few_faces, few_usable)
     failed = sum(row.status == "failed" for row in inputs)
     return Report(index, page, len(inputs), failed, rows, index_table, written, skipped)

@@ -70,6 +70,8 @@ class Figures:
     labels: tuple[str, ...]
     frames: int = 0
     faces: int = 0  # rows with a face
+    usable: int | None = None  # rows whose face is usable; None: a CSV without the column
+    rows: int = 0  # CSV rows read (pooled: of every person's CSV)
     pooled_face_frames: int | None = None  # pooled: frames with at least one face
     dimensions: dict[str, Moments] = field(default_factory=dict)
     label_frames: np.ndarray | None = None
@@ -85,10 +87,21 @@ class Figures:
     def merge(self, other: Figures) -> None:
         self.frames = max(self.frames, other.frames)  # people's CSVs cover the same frames
         self.faces += other.faces
+        self.rows += other.rows
+        if other.usable is not None:
+            self.usable = (self.usable or 0) + other.usable
         for name, moments in other.dimensions.items():
             self.dimensions.setdefault(name, Moments()).merge(moments)
         if other.labels == self.labels:
             self.label_frames += other.label_frames
+
+    @property
+    def usable_share(self) -> float | None:
+        """The share of the frames whose face is usable (pooled over people: of every
+        person's rows); None where the CSVs have no usable column."""
+        if self.usable is None or not self.rows:
+            return None
+        return self.usable / self.rows
 
     def shares(self) -> dict[str, float]:
         """Each label's share of the frames with a face."""
@@ -240,6 +253,8 @@ def _read(reader, path: Path, labels: tuple[str, ...], categories: bool) -> Read
         raise FormatError(f"{path}: not a results CSV (no column {', '.join(missing)})")
     dimensions = [name for name in DIMENSIONS if name in column]
     figures = Figures(labels, dimensions={name: Moments() for name in dimensions})
+    if "usable" in column:
+        figures.usable = 0
     picture = Picture(len(labels))
     category_index = {name: k for k, name in enumerate(labels)}
     done = 0
@@ -250,6 +265,7 @@ def _read(reader, path: Path, labels: tuple[str, ...], categories: bool) -> Read
         try:
             time = _numbers(rows, column["time"])
             face = _numbers(rows, column["face"]) == 1
+            usable = _numbers(rows, column["usable"]) == 1 if "usable" in column else None
             values = np.full((len(rows), len(DIMENSIONS)), np.nan)
             for j, name in enumerate(DIMENSIONS):
                 if name in column:
@@ -276,7 +292,10 @@ def _read(reader, path: Path, labels: tuple[str, ...], categories: bool) -> Read
         except KeyError as error:
             raise FormatError(f"{path}: unknown category {error} in row") from None
         figures.frames += len(rows)
+        figures.rows += len(rows)
         figures.faces += int(face.sum())
+        if usable is not None:
+            figures.usable += int((face & usable).sum())
         for j, name in enumerate(DIMENSIONS):
             if name in figures.dimensions:
                 figures.dimensions[name].add(values[face, j])

@@ -27,6 +27,8 @@ from emonet_cli.views.report.table import row_values
 
 PAGE_NAME = "report.html"
 DEFAULT_FEW_FACES = 0.5  # an input with a face in fewer of its frames is flagged
+DEFAULT_FEW_USABLE = 0.5  # an input with fewer usable frames is flagged
+FEW_FACES, FEW_USABLE = 1, 2  # a row's flags
 
 # (index.csv column, heading, decimals shown; None: text)
 TABLE_COLUMNS = (
@@ -36,6 +38,7 @@ TABLE_COLUMNS = (
     ("model", "model", None),
     ("frames", "frames", 0),
     ("face_share", "face %", -1),  # -1: as a percentage
+    ("usable_share", "usable %", -1),
     ("people", "people", 0),
     ("mean_valence", "valence", 3),
     ("mean_arousal", "arousal", 3),
@@ -133,27 +136,37 @@ def write_page(
     path: Path,
     results: Path,
     few_faces: float = DEFAULT_FEW_FACES,
+    few_usable: float = DEFAULT_FEW_USABLE,
 ) -> Path:
     """Write the report page of `rows` (as `collect.rows_of` made them) to `path`, its
-    links relative to its folder; written atomically."""
+    links relative to its folder; written atomically. Inputs with a face in fewer than
+    `few_faces` of their frames, or fewer than `few_usable` usable frames, are flagged."""
     page_folder = path.resolve().parent
     sets = LabelSets()
     shown = _short_names(rows)
     body: list[str] = []
     data: list[dict] = []
     parent = None
-    counts = {"ok": 0, "failed": 0, "few": 0}
+    counts = {"ok": 0, "failed": 0, "few": 0, "fewusable": 0}
     for i, row in enumerate(rows):
         parent = parent if row.person else i
         values = row_values(row, results)
-        few = bool(
+        few = FEW_FACES * bool(
             row.status == "ok"
             and values["face_share"] != ""
             and float(values["face_share"]) < few_faces
         )
+        few_usable_frames = bool(
+            row.status == "ok"
+            and values.get("usable_share", "") != ""
+            and float(values["usable_share"]) < few_usable
+        )
+        if few_usable_frames:
+            few = few | FEW_USABLE
         if not row.person:
             counts[row.status] = counts.get(row.status, 0) + 1
-            counts["few"] += few
+            counts["few"] += bool(few & FEW_FACES)
+            counts["fewusable"] += few_usable_frames
         data.append(_clean(_row_data(i, row, parent if row.person else None, page_folder, sets)))
         where = Path(values["record"]).parent.as_posix() if values["record"] else "."
         name = html.escape(shown[i])
@@ -168,9 +181,11 @@ def write_page(
         f'<span class="chip {"failed" if counts["failed"] else "none"}">'
         f"{counts['failed']} failed</span> "
         f'<span class="chip {"few" if counts["few"] else "none"}">{counts["few"]} with a face '
-        f"in under {100 * few_faces:.0f}% of frames</span>"
+        f"in under {100 * few_faces:.0f}% of frames</span> "
+        f'<span class="chip {"fewusable" if counts["fewusable"] else "none"}">'
+        f"{counts['fewusable']} with under {100 * few_usable:.0f}% usable frames</span>"
     )
-    document = {"labelsets": sets.sets, "rows": data, "few": few_faces}
+    document = {"labelsets": sets.sets, "rows": data, "few": few_faces, "fewusable": few_usable}
     page = _asset("report.html").format(
         title=html.escape(title),
         style=_asset("report.css"),
@@ -192,12 +207,15 @@ def write_page(
 
 
 def _table_row(
-    i: int, row: Row, values: dict[str, str], name: str, few: bool, parent: int | None
+    i: int, row: Row, values: dict[str, str], name: str, few: int, parent: int | None
 ) -> str:
-    """A `<tr>`; `name` is the input as shown (HTML), each cell's data-v its index.csv value."""
+    """A `<tr>`; `name` is the input as shown (HTML), each cell's data-v its index.csv value;
+    `few` the flags FEW_FACES and FEW_USABLE."""
     classes = [row.status]
-    if few:
+    if few & FEW_FACES:
         classes.append("few")
+    if few & FEW_USABLE:
+        classes.append("fewusable")
     if parent is not None:
         classes.append("person")
     where = values["record"]
@@ -214,8 +232,10 @@ def _table_row(
                 text += f' <span class="chip warn" title="{warnings}">!</span>'
         elif col == "status":
             flags = f'<span class="chip {row.status}">{text}</span>'
-            if few:
+            if few & FEW_FACES:
                 flags += ' <span class="chip few">few faces</span>'
+            if few & FEW_USABLE:
+                flags += ' <span class="chip fewusable">few usable</span>'
             text = flags
         title = f' title="{html.escape(row.error)}"' if col == "status" and row.error else ""
         cells.append(f'<td data-col="{col}" data-v="{html.escape(value)}"{title}>{text}</td>')

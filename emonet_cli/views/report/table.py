@@ -27,6 +27,8 @@ BASE_COLUMNS = (
     "frames",
     "frames_with_face",
     "face_share",
+    "usable_frames",
+    "usable_share",
     "people",
     *(f"{kind}_{name}" for name in DIMENSIONS for kind in ("mean", "std")),
 )
@@ -88,6 +90,8 @@ def row_values(row: Row, results: Path) -> dict[str, str]:
     values["face_share"] = number(
         figures.frames_with_face / figures.frames if figures.frames else None
     )
+    values["usable_frames"] = number(figures.usable)
+    values["usable_share"] = number(figures.usable_share)
     for name, moments in figures.dimensions.items():
         values[f"mean_{name}"] = number(moments.average)
         values[f"std_{name}"] = number(moments.std)

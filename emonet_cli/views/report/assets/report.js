@@ -79,11 +79,13 @@
     var head = group.head;
     var failed = head.classList.contains("failed");
     var few = group.members.some(function (tr) { return tr.classList.contains("few"); });
+    var fewUsable = group.members.some(function (tr) { return tr.classList.contains("fewusable"); });
     var warned = head.querySelector(".chip.warn") !== null;
     if (kind === "failed" && !failed) return false;
     if (kind === "few" && !few) return false;
+    if (kind === "fewusable" && !fewUsable) return false;
     if (kind === "ok" && failed) return false;
-    if (kind === "flagged" && !(failed || few || warned)) return false;
+    if (kind === "flagged" && !(failed || few || fewUsable || warned)) return false;
     if (!text) return true;
     return group.members.some(function (tr) {
       return tr.dataset.search.toLowerCase().indexOf(text) >= 0;
@@ -205,6 +207,8 @@
     var text = [];
     var frames = cell(tr, "frames"), faces = cell(tr, "face_share");
     if (frames !== "") text.push(frames + " frames, a face in " + (faces === "" ? "none" : (100 * parseFloat(faces)).toFixed(1) + "%"));
+    var usable = cell(tr, "usable_share");
+    if (usable !== "") text.push("usable " + (100 * parseFloat(usable)).toFixed(1) + "%");
     (row.dims || []).forEach(function (dim) {
       var mean = cell(tr, "mean_" + dim);
       if (mean === "") return;
@@ -231,7 +235,7 @@
     var row = rows[i], tr = byIndex[i];
     var parts = ["<h2>" + esc(cell(tr, "input")) + (cell(tr, "person") ? " \u2013 " + esc(cell(tr, "person")) : "") + "</h2>"];
     var status = cell(tr, "status");
-    parts.push('<p><span class="chip ' + esc(status) + '">' + esc(status) + "</span> " + esc(cell(tr, "model")) + (tr.classList.contains("few") ? ' <span class="chip few">few faces</span>' : "") + "</p>");
+    parts.push('<p><span class="chip ' + esc(status) + '">' + esc(status) + "</span> " + esc(cell(tr, "model")) + (tr.classList.contains("few") ? ' <span class="chip few">few faces</span>' : "") + (tr.classList.contains("fewusable") ? ' <span class="chip fewusable">few usable</span>' : "") + "</p>");
     var error = tr.querySelector('td[data-col="status"]').title;
     if (error) parts.push('<p class="error">' + esc(error) + "</p>");
     var warning = tr.querySelector(".chip.warn");
