@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from emonet_cli.analysis.pipeline import face_matrix
+from emonet_cli.analysis.feed import face_matrix
 from emonet_cli.cli import PRECISION_CHOICES
 from emonet_cli.constants import PRECISIONS, SMOOTHING_WEIGHTS
 from emonet_cli.devices import resolve_precision, select_device
