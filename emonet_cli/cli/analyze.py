@@ -9,10 +9,7 @@ import click
 
 from emonet_cli.cli.common import (
     analysis_options,
-    box_choice,
-    box_options,
     counted,
-    detection_choice,
     find_inputs,
     log,
     output_dir_option,
@@ -22,10 +19,15 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
-    save_people_option,
-    saving_people,
     selection_choice,
     selection_options,
+)
+from emonet_cli.cli.face_options import (
+    box_choice,
+    box_options,
+    detection_choice,
+    save_people_option,
+    saving_people,
 )
 from emonet_cli.cli.model_options import (
     box_kind_choice,

@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 
 from emonet_cli.cli.common import (
-    detection_choice,
-    detection_options,
     find_inputs,
     output_dir_option,
     prepare_to_run,
@@ -17,6 +15,10 @@ from emonet_cli.cli.common import (
     recursive_option,
     report_outcomes,
     run_options,
+)
+from emonet_cli.cli.face_options import (
+    detection_choice,
+    detection_options,
     save_people_option,
     saving_people,
 )

@@ -8,14 +8,16 @@ import click
 
 from emonet_cli.cli.common import (
     analysis_options,
-    box_choice,
-    box_options,
-    detection_choice,
     log,
     prepare_to_run,
     progress_bar,
     quiet_option,
     setup_logging,
+)
+from emonet_cli.cli.face_options import (
+    box_choice,
+    box_options,
+    detection_choice,
 )
 from emonet_cli.cli.model_options import model_choice, model_options
 from emonet_cli.models.registry import families_giving
