@@ -409,7 +409,8 @@ def test_fer2013_model_runs_through_analyze_with_its_seven_names(
     stem = sample.video.stem
     with open(results / f"{stem}.csv", newline="") as f:
         table = list(csv.reader(f))
-    assert table[0][9:] == [f"prob_{name.lower()}" for name in names]
+    classes = [f"prob_{name.lower()}" for name in names]
+    assert table[0][9 : 9 + len(classes)] == classes  # the quality columns follow
     shown = {row[5] for row in table[1:] if row[2] == "1"}
     assert shown and shown <= set(names) and {row[5] for row in table[1:] if row[2] == "0"} == {""}
     expression = read_annotation(results / f"{stem}.expression.annotation")

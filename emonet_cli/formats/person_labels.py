@@ -23,7 +23,7 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 RESERVED = frozenset(
     """
     faces emonet failed summary stream keypoints embedding landmarks expression valence arousal
-    dominance annotation csv json part rendered report frames index affection anger annoyance
+    dominance pose annotation csv json part rendered report frames index affection anger annoyance
     anticipation aversion confidence disapproval disconnection disquietment doubt_confusion
     embarrassment engagement esteem excitement fatigue fear happiness pain peace pleasure sadness
     sensitivity suffering surprise sympathy yearning
