@@ -42,7 +42,7 @@ $(LINTER): $(RUNTIME)
 install: $(RUNTIME) $(CHECKS) $(LINTER) ## Create .venv with the package and everything the tests, bench and lint use
 
 test: $(CHECKS) ## Run the test suite
-	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -q -n logical --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(LINTER) ## Lint and check formatting with ruff
 	$(BIN)/ruff check .
