@@ -25,7 +25,7 @@ from emonet_cli.cli.common import (
 from emonet_cli.cli.face_options import (
     box_choice,
     box_options,
-    detection_choice,
+    command_detection,
     save_people_option,
     saving_people,
 )
@@ -130,17 +130,7 @@ def analyze(ctx, inputs, bbox, bbox_dir, full_frame, detect, min_score, square, 
         raise click.UsageError(
             f"--full-frame: --model {family} needs person boxes, not frames that are faces"
         )
-    detection = detection_choice(
-        min_score,
-        square,
-        repeat_last,
-        device,
-        max_faces,
-        track_patience,
-        track_confirm,
-        people_file,
-        save_people,
-    )
+    detection = command_detection()
     boxes = box_choice(
         bbox, bbox_dir, full_frame, detect, detection, box_kind_choice(box_kind, family)
     )

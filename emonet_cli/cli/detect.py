@@ -17,7 +17,7 @@ from emonet_cli.cli.common import (
     run_options,
 )
 from emonet_cli.cli.face_options import (
-    detection_choice,
+    command_detection,
     detection_options,
     save_people_option,
     saving_people,
@@ -60,17 +60,7 @@ def detect_command(inputs, min_score, square, repeat_last, max_faces, track_pati
     media = find_inputs(inputs, recursive, output_dir)
     outcomes = detect_many(
         media,
-        detection=detection_choice(
-            min_score,
-            square,
-            repeat_last,
-            device,
-            max_faces,
-            track_patience,
-            track_confirm,
-            people_file,
-            save_people,
-        ),
+        detection=command_detection(),
         directory=output_dir,
         skip_existing=skip_existing,
         fail_fast=fail_fast,

@@ -163,6 +163,28 @@ def detection_choice(
     return replace(settings, gallery=open_gallery(people_file, describer, settings))
 
 
+# The parameters of detection_choice that the detect options give a command (render has no
+# --save-people).
+DETECTION_PARAMETERS = (
+    "min_score",
+    "square",
+    "repeat_last",
+    "device",
+    "max_faces",
+    "track_patience",
+    "track_confirm",
+    "people_file",
+    "save_people",
+)
+
+
+def command_detection():
+    """detection_choice of the running command's own detection options (analyze, detect and
+    render take the same ones), so that each command names them once, in its signature."""
+    params = click.get_current_context().params
+    return detection_choice(**{k: params[k] for k in DETECTION_PARAMETERS if k in params})
+
+
 def saving_people(outcomes, path: Path | None):
     """`outcomes` as they come; once all are in, the people they described written to
     `path` (atomically), when given."""

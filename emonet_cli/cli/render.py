@@ -17,7 +17,7 @@ from emonet_cli.cli.common import (
 from emonet_cli.cli.face_options import (
     box_choice,
     box_options,
-    detection_choice,
+    command_detection,
 )
 from emonet_cli.cli.model_options import model_choice, model_options
 from emonet_cli.models.registry import families_giving
@@ -78,16 +78,7 @@ def render_command(video, bbox, bbox_dir, full_frame, detect, min_score, square,
     from emonet_cli.views.render import render_file
 
     prepare_to_run(quiet)
-    detection = detection_choice(
-        min_score,
-        square,
-        repeat_last,
-        device,
-        max_faces,
-        track_patience,
-        track_confirm,
-        people_file,
-    )
+    detection = command_detection()
     source = box_choice(bbox, bbox_dir, full_frame, detect, detection).source_for(video)
     output = output or video.with_name(f"{video.stem}.render.mp4")
     model = model_choice(weights, nclass, offline, device, precision, quiet, family)
