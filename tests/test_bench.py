@@ -34,13 +34,13 @@ def test_quick_benchmark_runs_every_configuration(tmp_path):
     assert "RBDM (--model rbdm), the model alone in fp32: " in proc.stdout
     assert "x EmoNet's " in proc.stdout and "round 1, RBDM alone, fp32: " in proc.stdout
     assert "the model alone in fp32:" in proc.stdout and "start-up of (b):" in proc.stdout
-    assert "--sample-rate 5 on the 25 fps video: 2 of 8 frames analysed" in proc.stdout
+    assert "--sample-rate 5 on the 25 fps video: 1 of 4 frames analysed" in proc.stdout
     assert "the model's time in fp32 (torch.profiler): convolutions " in proc.stdout
     assert "fine-tuning: " in proc.stdout and "images/s" in proc.stdout
-    assert "several people (640x360, 8 frames):" in proc.stdout
+    assert "several people (640x360, 4 frames):" in proc.stdout
     assert "2 people: " in proc.stdout and "faces/s" in proc.stdout
     assert "emonet detect --max-faces 2: " in proc.stdout or "identity: not measured" in proc.stdout
-    assert "feed alone (decoding, boxes, crops; no model), 3 inputs of 8 frames: " in proc.stdout
+    assert "feed alone (decoding, boxes, crops; no model), 3 inputs of 4 frames: " in proc.stdout
     assert "3 in flight (--decoders 3) " in proc.stdout
     assert "the bottleneck on this machine is the " in proc.stdout
     assert "what each frame is worth (pose from 68 landmarks, face size, sharpness): " in (

@@ -22,11 +22,11 @@ MODEL = ("--precision", "fp32", "--device", "cpu", "--batch-size", "3")
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """A 2 s clip whose face leaves at 0.8 s and comes back at 1.2 s; the generated truth
+    """A 1.2 s clip whose face leaves at 0.4 s and comes back at 0.8 s; the generated truth
     boxes are kept away from the video, so that nothing sits beside it."""
     folder = tmp_path_factory.mktemp("clip")
     sample = make_sample(
-        folder / "in", width=WIDTH, height=HEIGHT, fps=FPS, seconds=2.0, gap=(0.8, 1.2)
+        folder / "in", width=WIDTH, height=HEIGHT, fps=FPS, seconds=1.2, gap=(0.4, 0.8)
     )
     truth = folder / "truth.stream"
     shutil.move(sample.boxes, truth)

@@ -28,7 +28,7 @@ def clips(tmp_path_factory) -> Path:
     """Three clips of different sizes and lengths, each with a stretch without a face, their
     box streams beside them."""
     folder = tmp_path_factory.mktemp("in-flight")
-    for k, (width, height, seconds) in enumerate(((96, 72, 0.84), (64, 48, 0.36), (80, 60, 0.6))):
+    for k, (width, height, seconds) in enumerate(((96, 72, 0.48), (64, 48, 0.36), (80, 60, 0.4))):
         make_sample(folder, f"clip{k}", width, height, 25.0, seconds, gap=(0.12, 0.24))
     return folder
 
@@ -73,7 +73,7 @@ def test_a_failing_input_fails_alone_among_several_in_flight(clips, standin_weig
 def test_a_killed_run_with_decoders_resumes_to_the_same_files(standin_weights, tmp_path):
     """clip1 is long (every frame through the model): killed while it runs, the run leaves no
     partial file of it, and --skip-existing completes it to the files of an uninterrupted run."""
-    for k, (frames, faces) in enumerate(((4, 0), (24, 24), (4, 1))):
+    for k, (frames, faces) in enumerate(((4, 0), (12, 12), (4, 1))):
         tiny_clip(tmp_path, f"clip{k}", frames=frames, face_frames=faces)
     args = ["analyze", tmp_path / "videos", "--bbox-dir", tmp_path / "boxes", "--decoders", "3"]
     args += ["--weights", standin_weights[8], "--device", "cpu", "--precision", "fp32", "-q"]

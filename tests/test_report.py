@@ -44,7 +44,7 @@ def results(tmp_path_factory, family_weights) -> dict:
     """`emonet analyze -r` over solo.mp4 (its box stream beside it), people/pair.mp4 and
     people/broken.mp4; then EMOTIC on pair.mp4 with two people tracked; `emonet report`."""
     inputs = tmp_path_factory.mktemp("inputs")
-    make_sample(inputs, name="solo", width=320, height=240, fps=10, seconds=2, gap=(0.8, 1.2))
+    make_sample(inputs, name="solo", width=320, height=240, fps=10, seconds=1.2, gap=(0.4, 0.8))
     pair = make_people_sample(inputs / "people", name="pair", width=320, height=180, seconds=2)
     (inputs / "people" / "broken.mp4").write_bytes(BROKEN)
     out = tmp_path_factory.mktemp("results")
@@ -293,7 +293,9 @@ def test_the_script_sorted_by_valence_and_drew_the_selected_input(browsed):
     classes = [attrs.get("class") for _, attrs in tags]
     assert {"timeline", "circumplex"} <= set(classes)
     assert classes.count("noface") >= 1  # the sample's gap
-    assert classes.count("point") >= 10 and classes.count("band") >= 1
+    drawn = rows[browsed["selected"]]
+    assert classes.count("point") == int(drawn["frames_with_face"]) == 8  # a point a face
+    assert classes.count("band") >= 1
     assert {Path(unquote(link)).name for link in parser.links} >= {
         "solo.csv",
         "solo.emonet.json",
