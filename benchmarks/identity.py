@@ -47,8 +47,12 @@ def _run(command: list[str], env: dict[str, str]) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def identity_lines(weights: Path, device: str, work: Path, seconds: float) -> list[str]:
-    """One line per command: CPU seconds with and without identity, and their ratio."""
+def identity_lines(
+    weights: Path, device: str, work: Path, seconds: float, analyze: bool = True
+) -> list[str]:
+    """One line per command: CPU seconds with and without identity, and their ratio; without
+    `analyze`, detect's line alone (a smoke run: analyze's is the same measurement, plus the
+    model)."""
     from emonet_cli.faces.identity.descriptor import IdentityUnavailable, load_describer
 
     try:
@@ -69,6 +73,8 @@ def identity_lines(weights: Path, device: str, work: Path, seconds: float) -> li
         "detect --max-faces 2": ["detect"],
         "analyze --max-faces 2": ["analyze", "--detect", *model],
     }
+    if not analyze:
+        del commands["analyze --max-faces 2"]
     frames = round(seconds * FPS)
     lines = [f"identity (720p, two real people swapping places at a cut, {frames} frames; "
              "CPU seconds of the whole process, start-up included):"]  # fmt: skip

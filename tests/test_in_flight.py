@@ -28,7 +28,7 @@ def clips(tmp_path_factory) -> Path:
     """Three clips of different sizes and lengths, each with a stretch without a face, their
     box streams beside them."""
     folder = tmp_path_factory.mktemp("in-flight")
-    for k, (width, height, seconds) in enumerate(((96, 72, 0.48), (64, 48, 0.36), (80, 60, 0.4))):
+    for k, (width, height, seconds) in enumerate(((96, 72, 0.4), (64, 48, 0.32), (80, 60, 0.36))):
         make_sample(folder, f"clip{k}", width, height, 25.0, seconds, gap=(0.12, 0.24))
     return folder
 
