@@ -27,7 +27,14 @@ from cli_helpers import cli_command, cli_env, run_cli
 from emonet_cli.demo import make_sample
 from emonet_cli.errors import FormatError, WeightsError
 from emonet_cli.faces import read_boxes
-from emonet_cli.formats.fileio import host_tag, remove_partial_files, temporary_sibling
+from emonet_cli.formats import fileio
+from emonet_cli.formats.fileio import (
+    PendingFile,
+    host_tag,
+    part_files_listed_once,
+    remove_partial_files,
+    temporary_sibling,
+)
 from emonet_cli.formats.streams import read_stream, write_stream
 from emonet_cli.media import images
 from emonet_cli.models.emonet.checkpoint import load_model
@@ -119,7 +126,8 @@ def freezable_folder(folder: Path):
 # --- part files: each belongs to its writer ---------------------------------------------------
 
 
-def test_the_sweep_removes_only_part_files_of_writers_that_are_gone(tmp_path):
+@pytest.mark.parametrize("listed_once", [False, True], ids=["glob", "listed once"])
+def test_the_sweep_removes_only_part_files_of_writers_that_are_gone(tmp_path, listed_once):
     target = tmp_path / "clip.csv"
     finished = subprocess.Popen(["true"])
     finished.wait()
@@ -135,12 +143,40 @@ def test_the_sweep_removes_only_part_files_of_writers_that_are_gone(tmp_path):
         }
         for name in names.values():
             (tmp_path / name).touch()
-        remove_partial_files(target)
+        with part_files_listed_once() if listed_once else contextlib.nullcontext():
+            remove_partial_files(target)
         left = {what for what, name in names.items() if (tmp_path / name).exists()}
     finally:
         alive.kill()
         alive.wait()
     assert left == {"own", "live", "other host", "another file"}
+
+
+def test_a_folder_is_read_once_for_every_file_written_into_it(tmp_path, monkeypatch):
+    """Analysing one input lists its output folder once (not once per file: quadratic in the
+    people of a video and the inputs of a corpus folder), and still sweeps every stale part
+    file that was there; one appearing after the listing waits for the next sweep."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = [tmp_path / f".f{k}.csv.{host_tag()}.{gone.pid}.abcd1234.part" for k in (3, 40)]
+    for path in stale:
+        path.touch()
+    listings = []
+    listdir = os.listdir
+    monkeypatch.setattr(fileio.os, "listdir", lambda path: listings.append(path) or listdir(path))
+    later = tmp_path / f".f7.csv.{host_tag()}.{gone.pid}.efgh5678.part"
+    with part_files_listed_once():
+        for k in range(50):
+            if k == 5:
+                later.touch()  # after the listing
+            PendingFile(tmp_path / f"f{k}.csv", binary=False).commit()
+    assert listings == [tmp_path]
+    assert not any(path.exists() for path in stale) and later.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [later.name, *(f"f{k}.csv" for k in range(50))]
+    )
+    PendingFile(tmp_path / "f7.csv", binary=False).commit()  # outside: read as before
+    assert not later.exists()
 
 
 def test_two_runs_into_one_folder_both_finish(standin_weights, tmp_path):

@@ -19,7 +19,7 @@ from emonet_cli.faces import BoxSource
 from emonet_cli.faces.detection.boxstream import KEYPOINT_SUFFIX, keypoint_stream_path
 from emonet_cli.faces.face import face_id
 from emonet_cli.faces.people import People
-from emonet_cli.formats.fileio import remove_partial_files
+from emonet_cli.formats.fileio import part_files_listed_once, remove_partial_files
 from emonet_cli.formats.leftovers import earlier_outputs, person_results, remove_leftovers
 from emonet_cli.media.frames import MediaInfo
 from emonet_cli.media.video import FrameSelection
@@ -258,6 +258,7 @@ def outputs_of(
     return replace(options, box_stream=box_source.detect is not None, family=family)
 
 
+@part_files_listed_once()  # its folder is read once, not once per file written
 def analyze_file(
     path: str | Path,
     predictor: Predictor,

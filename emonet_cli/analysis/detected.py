@@ -26,7 +26,11 @@ from emonet_cli.faces.detection.boxstream import (
 from emonet_cli.faces.detection.detector import DetectionSettings, stream_rate
 from emonet_cli.faces.face import PERSON_PREFIX
 from emonet_cli.faces.people import FACE_CHUNK, Faces, People, faces_of, open_people
-from emonet_cli.formats.fileio import remove_partial_files, remove_partial_files_matching
+from emonet_cli.formats.fileio import (
+    part_files_listed_once,
+    remove_partial_files,
+    remove_partial_files_matching,
+)
 from emonet_cli.formats.leftovers import person_results, remove_leftovers
 from emonet_cli.media.frames import Frame, MediaInfo
 from emonet_cli.media.video import MediaReader
@@ -59,6 +63,7 @@ class DetectedStreams:
         return self.people[None][1]
 
 
+@part_files_listed_once()  # its folder is read once, not once per file written
 def detect_file(
     path: str | Path,
     settings: DetectionSettings,

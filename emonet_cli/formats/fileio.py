@@ -14,6 +14,7 @@ part files of its file before it writes it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fnmatch
 import glob
 import os
@@ -86,10 +87,51 @@ def is_stale_part_file(leftover: Path, path: Path) -> bool:
     return owned["host"] == host_tag() and pid != os.getpid() and process_is_gone(pid)
 
 
+# {folder: names of its part files} while part_files_listed_once() runs; None outside it.
+_LISTED: contextvars.ContextVar[dict[Path, list[str]] | None] = contextvars.ContextVar(
+    "part_files_listed", default=None
+)
+
+
+@contextlib.contextmanager
+def part_files_listed_once() -> Iterator[None]:
+    """Within the block (in this thread), each folder's part files are listed once, when the
+    first of its files is swept, instead of the whole folder being read again for every file
+    written: one input of 300 people wrote 2,100 files and spent 6.6 s of its 8.9 s reading
+    its folder, and a corpus folder grows with every input. A part file that appears after
+    the listing belongs to a writer that was alive then; if that writer dies meanwhile, the
+    next sweep of the file removes it, as it would another host's."""
+    token = _LISTED.set({})
+    try:
+        yield
+    finally:
+        _LISTED.reset(token)
+
+
+def _part_files_of(path: Path) -> list[Path]:
+    """The part files of `path` (of any writer), from the block's listing where there is one."""
+    listed = _LISTED.get()
+    if listed is None:
+        return list(path.parent.glob(f".{glob.escape(path.name)}.*{PART_SUFFIX}*"))
+    names = listed.get(path.parent)
+    if names is None:
+        try:
+            names = [name for name in os.listdir(path.parent) if PART_SUFFIX in name]
+        except FileNotFoundError:  # a folder made later holds no earlier part files
+            names = []
+        listed[path.parent] = names
+    prefix = f".{path.name}."
+    return [
+        path.parent / name
+        for name in names
+        if name.startswith(prefix) and PART_SUFFIX in name[len(prefix) :]
+    ]
+
+
 def remove_partial_files(path: Path) -> None:
     """Remove the stale temporary siblings of `path`, left by a run that was killed outright
     (SIGKILL, power loss), before writing `path` again; live writers' files are kept."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{PART_SUFFIX}*"):
+    for leftover in _part_files_of(path):
         if is_stale_part_file(leftover, path):
             leftover.unlink(missing_ok=True)
 
