@@ -30,18 +30,21 @@ _share_the_cores()
 SLOWEST_FIRST = (
     "test_discover_server.py",
     "test_bench.py",
-    "test_identity.py",
+    "test_analyze.py",
     "test_finetune.py",
     "test_in_flight.py",
-    "test_evaluate.py",
     "test_cluster.py",
-    "test_analyze.py",
-    "test_emotic_train.py",
     "test_reliability.py",
-    "test_discover_module.py",
-    "test_report.py",
+    "test_identity.py",
     "test_people.py",
+    "test_discover_module.py",
+    "test_recordings.py",
     "test_faults.py",
+    "test_real_recordings.py",
+    "test_emotic_train.py",
+    "test_evaluate.py",
+    "test_detect_cli.py",
+    "test_report.py",
 )
 
 
