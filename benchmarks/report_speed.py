@@ -33,7 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = 50  # different CSVs among the results (each a jittered copy)
-EXACT_COLUMNS = ("face", "expression")  # and frame, time: not jittered
+EXACT_COLUMNS = ("face", "expression", "usable")  # and frame, time: not jittered
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -126,23 +126,11 @@ def results_folder(
         (folder / f"{stem}.emonet.json").write_text(json.dumps(summary))
 
 
-# `emonet report` as it was before frames.parquet: pyarrow cannot be imported (the report
-# then writes neither Parquet file), so that the baseline does not load it either.
-WITHOUT_PYARROW = """
-import sys
-class NoPyarrow:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "pyarrow":
-            raise ModuleNotFoundError(f"No module named {name!r}")
-sys.meta_path.insert(0, NoPyarrow())
-from emonet_cli.cli import main
-main()
-"""
-
-
 def timed_report(folder: Path, pyarrow: bool = True) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (MB) of `emonet report FOLDER` in its own
     process; without `pyarrow`, as if it were not installed."""
+    from cli_helpers import WITHOUT_PYARROW  # as before frames.parquet: no pyarrow loaded
+
     started = time.perf_counter()
     program = ["-m", "emonet_cli"] if pyarrow else ["-c", WITHOUT_PYARROW]
     command = [sys.executable, *program, "report", str(folder), "-q"]

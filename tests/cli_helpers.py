@@ -36,3 +36,18 @@ def run_cli(*args, check: bool = True, cache: Path | str = "/nonexistent-cache",
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
+
+
+# `python -c WITHOUT_PYARROW ARGS...` is `emonet ARGS...` where `import pyarrow` fails, as where
+# the parquet extra is not installed (tests/test_report_parquet.py; benchmarks/report_speed.py
+# times the report before frames.parquet with it).
+WITHOUT_PYARROW = """
+import sys
+class NoPyarrow:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pyarrow":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoPyarrow())
+from emonet_cli.cli import main
+main()
+"""

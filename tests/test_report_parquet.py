@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import cli_env, run_cli
+from cli_helpers import WITHOUT_PYARROW, cli_env, run_cli
 from frames_check import assert_frames_equal_csvs, csv_rows, index_rows
 
 from emonet_cli.constants import CLASS_NAMES, Classes
@@ -331,19 +331,6 @@ def test_unknown_columns_are_typed_from_their_values(corpus, tmp_path):
     assert [r["blinks"] for r in rows] == [i % 4 for i in range(30)]
     assert [r["speaker"] for r in rows] == [None if i % 3 else "Ann" for i in range(30)]
     assert_frames_equal_csvs(folder)
-
-
-# `import pyarrow` fails in this interpreter, as where the extra is not installed.
-WITHOUT_PYARROW = """
-import sys
-class NoPyarrow:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "pyarrow":
-            raise ModuleNotFoundError(f"No module named {name!r}")
-sys.meta_path.insert(0, NoPyarrow())
-from emonet_cli.cli import main
-main()
-"""
 
 
 def test_without_pyarrow_one_warning_and_the_rest_as_before(corpus, tmp_path):
